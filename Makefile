@@ -1,0 +1,39 @@
+# The two commands of the README:  make report  and  make test.
+# Both create .venv when it is missing and install the project into it first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.credit-lab-installed
+PARAMS ?= params/default.yaml
+
+.PHONY: setup report smoke test lab clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "credit_lab needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# A kernel for JupyterLab inside the venv; `credit-lab run` makes its own for papermill.
+	$(BIN)/python -m ipykernel install --sys-prefix --name credit-lab --display-name "credit_lab"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project with its dependencies
+
+report: setup  ## run the default pipeline (PARAMS=params/default.yaml) into outputs/
+	$(BIN)/credit-lab run $(PARAMS)
+
+smoke: setup  ## a tiny run for a quick check
+	$(BIN)/credit-lab run params/smoke.yaml
+
+test: setup  ## run the whole test suite (unit, notebooks, end to end)
+	$(BIN)/python -m pytest
+
+lab: setup  ## open the notebooks in JupyterLab on the project's kernel
+	$(BIN)/jupyter lab notebooks/
+
+clean:  ## remove generated runs (keeps .venv)
+	find outputs -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +

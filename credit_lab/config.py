@@ -1,0 +1,305 @@
+"""Typed run parameters: the YAML params file validated before any stage runs.
+
+A params file is checked in full before anything is computed: unknown keys,
+wrong types and out-of-range values are all reported at once, each naming its
+dotted key, e.g. ``model.learning_rate: Input should be greater than 0 (got -1)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .exceptions import ParamsError
+
+__all__ = [
+    "RunParams",
+    "DataParams",
+    "SyntheticDataParams",
+    "TableSource",
+    "FeatureParams",
+    "ModelParams",
+    "Grade",
+    "ScoreScaling",
+    "ExplainParams",
+    "LimitParams",
+    "ReserveParams",
+    "ReportParams",
+    "load_params",
+    "params_from_dict",
+    "TABLE_NAMES",
+]
+
+TABLE_NAMES = ("customers", "invoices", "financials", "defaults", "industry_outlook")
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    # extra="forbid" turns a typo in a params key into an error instead of a
+    # silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticDataParams(_Strict):
+    """Size and shape of the embedded synthetic ledger."""
+
+    n_customers: int = Field(5000, ge=50, le=2_000_000, description="customers in the book")
+    n_months: int = Field(36, ge=24, le=120, description="months of invoice history")
+    start_date: dt.date = Field(dt.date(2023, 1, 1), description="first day of the ledger")
+    annual_default_rate: float = Field(0.05, gt=0.0, lt=0.5, description="target yearly default rate")
+
+
+class TableSource(_Strict):
+    """One input table read from a CSV or Parquet file."""
+
+    path: str = Field(description="CSV or Parquet file; relative paths start at the working directory")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="our column name -> the column's name in your file (only where they differ)",
+    )
+    date_format: str | None = Field(None, description="strftime format of date columns in a CSV, e.g. %m/%d/%Y")
+    separator: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+
+
+class DataParams(_Strict):
+    """Where the ledger comes from and what to do with invalid rows."""
+
+    source: Literal["synthetic", "files"] = "synthetic"
+    synthetic: SyntheticDataParams = SyntheticDataParams()
+    files: dict[str, TableSource] = Field(default_factory=dict)
+    on_invalid: Literal["fail", "quarantine"] = Field(
+        "fail", description="fail: stop the run; quarantine: set bad rows aside and list them in the report"
+    )
+    financials_publication_lag_days: int = Field(
+        90, ge=0, le=730, description="days after period_end before a statement counts as known"
+    )
+    as_of_date: dt.date | None = Field(
+        None, description="scoring date; null = the first day after the last month of data"
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _known_tables(cls, files: dict[str, TableSource]) -> dict[str, TableSource]:
+        unknown = sorted(set(files) - set(TABLE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; expected some of {list(TABLE_NAMES)}")
+        return files
+
+    @model_validator(mode="after")
+    def _files_given_when_needed(self) -> "DataParams":
+        if self.source == "files":
+            missing = [t for t in ("customers", "invoices") if t not in self.files]
+            if missing:
+                raise ValueError(
+                    f"source is 'files' but data.files lacks {missing}; add e.g. "
+                    f"data.files.{missing[0]}.path: path/to/{missing[0]}.csv"
+                )
+        return self
+
+
+class FeatureParams(_Strict):
+    """Point-in-time feature windows and the training snapshots."""
+
+    lookback_months: int = Field(12, ge=3, le=36, description="payment-history window before a snapshot")
+    label_horizon_months: int = Field(12, ge=1, le=36, description="default within this many months = bad")
+    training_snapshots: int = Field(5, ge=2, le=24, description="historical snapshots stacked for training")
+    snapshot_spacing_months: int = Field(3, ge=1, le=12, description="months between training snapshots")
+    new_customer_months: int = Field(12, ge=1, le=60, description="tenure below this = new customer")
+
+
+class ModelParams(_Strict):
+    """Gradient-boosted PD model and its calibration."""
+
+    max_iter: int = Field(200, ge=10, le=5000, description="boosting rounds")
+    learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    max_leaf_nodes: int = Field(15, ge=2, le=255)
+    min_samples_leaf: int = Field(40, ge=1)
+    l2_regularization: float = Field(1.0, ge=0.0)
+    calibration: Literal["isotonic", "platt"] = "platt"
+    oot_snapshots: int = Field(1, ge=1, description="latest training snapshots held out as out-of-time")
+
+
+class Grade(_Strict):
+    """One grade of the master scale: customers with PD <= pd_max (and above the previous band)."""
+
+    grade: str = Field(min_length=1, max_length=8)
+    pd_max: float = Field(gt=0.0, le=1.0)
+
+
+class ScoreScaling(_Strict):
+    """Points-to-double-odds scaling of score points."""
+
+    base_score: float = Field(600.0, description="points at base_odds")
+    base_odds: float = Field(50.0, gt=0.0, description="good:bad odds that earn base_score")
+    pdo: float = Field(20.0, gt=0.0, description="points that double the odds")
+
+
+class ExplainParams(_Strict):
+    """SHAP explanation settings."""
+
+    top_reasons: int = Field(3, ge=1, le=10)
+    explain_customers: list[str] = Field(default_factory=list, description="customer ids shown with a waterfall")
+    additivity_tolerance: float = Field(1e-6, gt=0.0, le=1e-3)
+
+
+_DEFAULT_GRADES = (
+    Grade(grade="A", pd_max=0.0025),
+    Grade(grade="B", pd_max=0.005),
+    Grade(grade="C", pd_max=0.01),
+    Grade(grade="D", pd_max=0.02),
+    Grade(grade="E", pd_max=0.05),
+    Grade(grade="F", pd_max=0.10),
+    Grade(grade="G", pd_max=0.20),
+    Grade(grade="H", pd_max=1.0),
+)
+
+
+class LimitParams(_Strict):
+    """First-version limit rules (the caps that decide each limit)."""
+
+    own_equity: float = Field(50_000_000.0, gt=0.0, description="the company's own equity, currency units")
+    single_name_cap_pct: float = Field(0.05, gt=0.0, le=1.0, description="max limit as a share of own equity")
+    pd_cutoff: float = Field(0.20, gt=0.0, le=1.0, description="PD above this: limit 0")
+    purchase_headroom: float = Field(1.25, ge=1.0, le=5.0, description="limit / expected purchases over terms")
+    revenue_cap_pct: float = Field(0.10, gt=0.0, le=1.0, description="max limit as a share of customer revenue")
+    risk_cap_by_grade: dict[str, float] = Field(
+        default_factory=lambda: {
+            "A": 5_000_000.0,
+            "B": 4_000_000.0,
+            "C": 3_000_000.0,
+            "D": 2_000_000.0,
+            "E": 1_000_000.0,
+            "F": 500_000.0,
+            "G": 200_000.0,
+            "H": 0.0,
+        },
+        description="max limit per grade",
+    )
+    rounding: float = Field(1000.0, ge=0.0, description="limits are rounded down to a multiple of this")
+
+
+class ReserveParams(_Strict):
+    """First-version expected loss."""
+
+    lgd: float = Field(0.45, ge=0.0, le=1.0, description="loss given default of unsecured exposure")
+    ccf: float = Field(0.5, ge=0.0, le=1.0, description="share of the undrawn limit drawn by default")
+
+
+class ReportParams(_Strict):
+    """How stages are executed and rendered."""
+
+    cell_timeout_seconds: int = Field(900, ge=10, le=86_400, description="papermill per-cell timeout")
+
+
+class RunParams(_Strict):
+    """A whole run configuration (one YAML file)."""
+
+    run_id: str = Field("default", description="folder name under output_dir")
+    output_dir: str = Field("outputs", description="where run folders go; relative to the working directory")
+    seed: int = Field(20261128, ge=0, le=2**32 - 1, description="seed of every random step")
+    data: DataParams = DataParams()
+    features: FeatureParams = FeatureParams()
+    model: ModelParams = ModelParams()
+    master_scale: tuple[Grade, ...] = _DEFAULT_GRADES
+    score_scaling: ScoreScaling = ScoreScaling()
+    explain: ExplainParams = ExplainParams()
+    limits: LimitParams = LimitParams()
+    reserve: ReserveParams = ReserveParams()
+    report: ReportParams = ReportParams()
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        if not _RUN_ID_RE.match(run_id) or ".." in run_id:
+            raise ValueError(
+                f"run_id {run_id!r} is not a safe folder name; use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit, without '..'"
+            )
+        return run_id
+
+    @field_validator("master_scale")
+    @classmethod
+    def _scale_increasing(cls, grades: tuple[Grade, ...]) -> tuple[Grade, ...]:
+        if not grades:
+            raise ValueError("master_scale needs at least one grade")
+        bounds = [g.pd_max for g in grades]
+        if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])):
+            raise ValueError(f"master_scale pd_max must increase strictly from grade to grade; got {bounds}")
+        if bounds[-1] != 1.0:
+            raise ValueError(f"the last grade must have pd_max 1.0 so every PD gets a grade; got {bounds[-1]}")
+        names = [g.grade for g in grades]
+        if len(set(names)) != len(names):
+            raise ValueError(f"master_scale grade names must be unique; got {names}")
+        return grades
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "RunParams":
+        grades = [g.grade for g in self.master_scale]
+        caps = self.limits.risk_cap_by_grade
+        missing, extra = sorted(set(grades) - set(caps)), sorted(set(caps) - set(grades))
+        if missing or extra:
+            raise ValueError(
+                f"limits.risk_cap_by_grade must have one entry per master_scale grade {grades}; "
+                f"missing {missing}, unknown {extra}"
+            )
+        if self.model.oot_snapshots >= self.features.training_snapshots:
+            raise ValueError(
+                f"model.oot_snapshots ({self.model.oot_snapshots}) must be below "
+                f"features.training_snapshots ({self.features.training_snapshots}) to leave development data"
+            )
+        return self
+
+    @property
+    def grade_names(self) -> list[str]:
+        return [g.grade for g in self.master_scale]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} invalid setting(s):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key; check the spelling against params/default.yaml")
+        else:
+            lines.append(f"  - {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def params_from_dict(raw: dict[str, Any], source: str = "params") -> RunParams:
+    """Validate a params mapping into :class:`RunParams`, raising :class:`ParamsError`."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    try:
+        return RunParams.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format_validation_error(err, source)) from None
+
+
+def load_params(path: str | Path, overrides: dict[str, Any] | None = None) -> RunParams:
+    """Read and validate a YAML params file.
+
+    Parameters
+    ----------
+    path : path of the YAML file.
+    overrides : top-level keys replacing the file's values (e.g. ``{"run_id": "x"}``).
+
+    Examples
+    --------
+    >>> load_params("params/smoke.yaml").run_id  # doctest: +SKIP
+    'smoke'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file {str(path)!r} does not exist; pass a YAML file such as params/default.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if overrides:
+        raw = {**raw, **overrides}
+    return params_from_dict(raw, source=str(path))

@@ -1,0 +1,46 @@
+"""The project's error types.
+
+Every error a user can cause derives from :class:`CreditLabError` and also from
+the matching builtin, so ``except ValueError`` keeps working for callers who do
+not know this package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CreditLabError",
+    "ParamsError",
+    "SchemaError",
+    "InputFileError",
+    "StageError",
+    "ArtifactIntegrityError",
+    "ExplanationError",
+]
+
+
+class CreditLabError(Exception):
+    """Base class of every error raised on purpose by credit_lab."""
+
+
+class ParamsError(CreditLabError, ValueError):
+    """A params file is malformed: unknown key, wrong type or out-of-range value."""
+
+
+class SchemaError(CreditLabError, ValueError):
+    """An input table breaks its declared data contract."""
+
+
+class InputFileError(CreditLabError, FileNotFoundError):
+    """An input file named in params is missing or unreadable."""
+
+
+class StageError(CreditLabError, RuntimeError):
+    """A pipeline stage failed; the message names the stage and the cell."""
+
+
+class ArtifactIntegrityError(CreditLabError, RuntimeError):
+    """A model artifact does not match the hash it was recorded with."""
+
+
+class ExplanationError(CreditLabError, ArithmeticError):
+    """SHAP values do not add up to the model output."""

@@ -1,0 +1,502 @@
+"""The data contract of every input table, and its validation.
+
+Each table has a declared schema: columns with kind, required/optional,
+nullability and ranges, a unique key, references to other tables and row
+rules. :func:`validate_ledger` coerces raw tables (as read from CSV, Parquet or
+the generator) to those kinds and checks every rule. Nothing is dropped or
+imputed silently: a violation either fails the run (``on_invalid="fail"``)
+with a message naming table, column, rule, the number of offending rows and
+example keys, or moves the offending rows to a quarantine table with their
+reasons (``on_invalid="quarantine"``). The only values filled in are the
+documented defaults of *absent optional columns*, and each is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import SchemaError
+
+__all__ = [
+    "Column",
+    "RowRule",
+    "Reference",
+    "TableSchema",
+    "Violation",
+    "LedgerValidation",
+    "SCHEMAS",
+    "validate_table",
+    "validate_ledger",
+]
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["str", "int", "float", "date", "bool"]
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_N_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table's contract."""
+
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True
+    nullable: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    min_exclusive: bool = False
+    default_when_absent: object = None  # used (and reported) only when an optional column is absent
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across columns of one row; ``check`` returns True where the row is valid."""
+
+    name: str
+    columns: tuple[str, ...]
+    description: str
+    check: Callable[[pd.DataFrame], pd.Series]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Referential integrity: ``column`` values must exist in ``table.target_column``."""
+
+    column: str
+    table: str
+    target_column: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The declared contract of one input table."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    references: tuple[Reference, ...] = ()
+    row_rules: tuple[RowRule, ...] = ()
+    required_table: bool = True
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: which table, column and rule, how many rows, example keys."""
+
+    table: str
+    column: str
+    rule: str
+    n_rows: int
+    example_keys: tuple[str, ...]
+    detail: str
+
+    def message(self) -> str:
+        examples = ", ".join(self.example_keys)
+        return (
+            f"table '{self.table}', column '{self.column}', rule '{self.rule}': {self.n_rows} row(s) "
+            f"{self.detail}; e.g. {examples}"
+        )
+
+
+@dataclass
+class LedgerValidation:
+    """Validated tables plus everything the data-quality report shows."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    violations: list[Violation]
+    assumptions: list[str] = field(default_factory=list)
+    row_counts_in: dict[str, int] = field(default_factory=dict)
+
+
+def _later_or_equal(a: str, b: str) -> Callable[[pd.DataFrame], pd.Series]:
+    def check(df: pd.DataFrame) -> pd.Series:
+        return df[a].isna() | df[b].isna() | (df[a] >= df[b])
+
+    return check
+
+
+def _paid_amount_when_paid(df: pd.DataFrame) -> pd.Series:
+    return df["paid_date"].isna() | df["paid_amount"].notna()
+
+
+def _cash_within_current_assets(df: pd.DataFrame) -> pd.Series:
+    return df["cash"].isna() | df["current_assets"].isna() | (df["cash"] <= df["current_assets"] * (1 + 1e-9) + 1e-6)
+
+
+_money = "currency units"
+
+SCHEMAS: dict[str, TableSchema] = {
+    "customers": TableSchema(
+        name="customers",
+        key=("customer_id",),
+        columns=(
+            Column("customer_id", "str", "customer identifier"),
+            Column("customer_name", "str", "legal name", required=False, nullable=True, default_when_absent=""),
+            Column("industry", "str", "industry / sector"),
+            Column("region", "str", "sales region"),
+            Column("onboarding_date", "date", "date the customer was onboarded"),
+            Column("payment_terms_days", "int", "invoice payment terms, days", min_value=0, max_value=365),
+            Column("credit_limit", "float", f"credit limit granted today, {_money}", min_value=0),
+            Column(
+                "insurance_cover_pct", "float", "share of an insured loss the insurer pays (0-1)",
+                required=False, min_value=0, max_value=1, default_when_absent=0.0,
+            ),
+            Column(
+                "insured_limit", "float", f"limit the credit insurer covers, {_money}",
+                required=False, min_value=0, default_when_absent=0.0,
+            ),
+            Column(
+                "guarantee_amount", "float", f"third-party guarantee, {_money}",
+                required=False, min_value=0, default_when_absent=0.0,
+            ),
+        ),
+    ),
+    "invoices": TableSchema(
+        name="invoices",
+        key=("invoice_id",),
+        columns=(
+            Column("invoice_id", "str", "invoice number"),
+            Column("customer_id", "str", "customer identifier"),
+            Column("invoice_date", "date", "date issued"),
+            Column("due_date", "date", "date payment is due"),
+            Column("amount", "float", f"invoice amount, {_money}", min_value=0, min_exclusive=True),
+            Column("paid_date", "date", "date settled (empty = open)", nullable=True),
+            Column(
+                "paid_amount", "float", f"amount settled, {_money}", required=False, nullable=True, min_value=0,
+            ),
+            Column("disputed", "bool", "invoice disputed by the customer", required=False, default_when_absent=False),
+        ),
+        references=(Reference("customer_id", "customers", "customer_id"),),
+        row_rules=(
+            RowRule("due_not_before_invoice", ("due_date", "invoice_date"), "have due_date before invoice_date",
+                    _later_or_equal("due_date", "invoice_date")),
+            RowRule("paid_not_before_invoice", ("paid_date", "invoice_date"), "have paid_date before invoice_date",
+                    _later_or_equal("paid_date", "invoice_date")),
+            RowRule("paid_amount_when_paid", ("paid_amount", "paid_date"),
+                    "have a paid_date but no paid_amount", _paid_amount_when_paid),
+        ),
+    ),
+    "financials": TableSchema(
+        name="financials",
+        key=("customer_id", "period_end"),
+        columns=(
+            Column("customer_id", "str", "customer identifier"),
+            Column("period_end", "date", "fiscal period end"),
+            Column("available_date", "date", "date the statement became known", required=False, nullable=True),
+            Column("revenue", "float", f"revenue, {_money}", min_value=0),
+            Column("ebitda", "float", f"EBITDA, {_money}", required=False, nullable=True),
+            Column("ebit", "float", f"EBIT, {_money}", required=False, nullable=True),
+            Column("net_income", "float", f"net income, {_money}", required=False, nullable=True),
+            Column("interest_expense", "float", f"interest expense, {_money}", required=False, nullable=True,
+                   min_value=0),
+            Column("total_assets", "float", f"total assets, {_money}", min_value=0, min_exclusive=True),
+            Column("total_liabilities", "float", f"total liabilities, {_money}", min_value=0),
+            Column("current_assets", "float", f"current assets, {_money}", required=False, nullable=True,
+                   min_value=0),
+            Column("current_liabilities", "float", f"current liabilities, {_money}", required=False,
+                   nullable=True, min_value=0),
+            Column("inventory", "float", f"inventory, {_money}", required=False, nullable=True, min_value=0),
+            Column("cash", "float", f"cash, {_money}", required=False, nullable=True, min_value=0),
+            Column("retained_earnings", "float", f"retained earnings, {_money}", required=False, nullable=True),
+            Column("equity", "float", f"book equity, {_money}", required=False, nullable=True),
+        ),
+        references=(Reference("customer_id", "customers", "customer_id"),),
+        row_rules=(
+            RowRule("cash_within_current_assets", ("cash", "current_assets"), "have cash above current_assets",
+                    _cash_within_current_assets),
+        ),
+        required_table=False,
+    ),
+    "defaults": TableSchema(
+        name="defaults",
+        key=("customer_id", "default_date"),
+        columns=(
+            Column("customer_id", "str", "customer identifier"),
+            Column("default_date", "date", "date of default (90+ days past due or write-off)"),
+            Column("default_type", "str", "e.g. 90dpd, write_off", required=False, nullable=True,
+                   default_when_absent="unspecified"),
+        ),
+        references=(Reference("customer_id", "customers", "customer_id"),),
+        required_table=False,
+    ),
+    "industry_outlook": TableSchema(
+        name="industry_outlook",
+        key=("industry", "as_of_date"),
+        columns=(
+            Column("industry", "str", "industry / sector"),
+            Column("as_of_date", "date", "date the outlook was published"),
+            Column("outlook_score", "float", "industry outlook, higher = better", min_value=-1e6, max_value=1e6),
+        ),
+        required_table=False,
+    ),
+}
+
+# Validation order: referenced tables first, so rows of a quarantined customer
+# are reported as orphans rather than silently kept.
+_ORDER = ("customers", "industry_outlook", "invoices", "financials", "defaults")
+
+
+def _key_labels(df: pd.DataFrame, key: tuple[str, ...], mask: np.ndarray) -> tuple[str, ...]:
+    sub = df.loc[mask, list(key)].head(_N_EXAMPLES)
+    if len(key) == 1:
+        return tuple(str(v) for v in sub[key[0]].tolist())
+    return tuple("(" + ", ".join(str(v) for v in row) + ")" for row in sub.itertuples(index=False))
+
+
+def _coerce_bool(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.astype(bool), np.zeros(len(raw), dtype=bool)
+    text = raw.astype("string").str.strip().str.lower()
+    is_true, is_false = text.isin(_TRUE).fillna(False), text.isin(_FALSE).fillna(False)
+    bad = (~(is_true | is_false) & raw.notna()).to_numpy(dtype=bool)
+    out = pd.Series(is_true.to_numpy(dtype=bool), index=raw.index)
+    return out, bad
+
+
+def _coerce(raw: pd.Series, col: Column, date_format: str | None) -> tuple[pd.Series, np.ndarray]:
+    """Convert to the column's kind; return values and a mask of unconvertible non-null cells."""
+    if col.kind == "str":
+        values = raw.astype("string").str.strip()
+        values = values.mask(values == "")
+        return values, np.zeros(len(raw), dtype=bool)
+    if col.kind == "bool":
+        return _coerce_bool(raw)
+    if col.kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            values = raw
+            if getattr(raw.dt, "tz", None) is not None:
+                values = raw.dt.tz_localize(None)
+        else:
+            text = raw.astype("string").str.strip()
+            values = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce")
+        values = values.astype("datetime64[ns]")
+        return values, (values.isna() & raw.notna()).to_numpy(dtype=bool)
+    # numeric kinds
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype(float)
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.astype(float)
+    else:
+        text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
+        values = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = (values.isna() & raw.notna()).to_numpy(dtype=bool).copy()
+    bad |= np.isinf(values.to_numpy(dtype=float))
+    if col.kind == "int":
+        finite = values.notna() & ~np.isinf(values)
+        not_integral = finite & (values != np.floor(values))
+        bad = bad | not_integral.to_numpy(dtype=bool)
+    values = values.where(~bad)
+    return values, bad
+
+
+def validate_table(
+    df: pd.DataFrame,
+    schema: TableSchema,
+    date_format: str | None = None,
+    known_keys: dict[tuple[str, str], pd.Index] | None = None,
+) -> tuple[pd.DataFrame, pd.Series, list[Violation], list[str]]:
+    """Coerce one table to its schema and check every rule.
+
+    Returns
+    -------
+    table : the coerced table with exactly the schema's columns (extra columns are kept after them).
+    reasons : per row, ``""`` when valid, else ``"column:rule; ..."``.
+    violations : one entry per broken (column, rule) with counts and example keys.
+    assumptions : plain-language notes on absent optional columns that got their documented default.
+
+    Raises
+    ------
+    SchemaError : a required column is absent (no row could be validated without it).
+    """
+    known_keys = known_keys or {}
+    missing = [c.name for c in schema.columns if c.required and c.name not in df.columns]
+    if missing:
+        available = ", ".join(map(str, df.columns)) or "(none)"
+        raise SchemaError(
+            f"table '{schema.name}': required column(s) {missing} missing; available columns: {available}. "
+            f"Add the column to the file or map your column name to it in params "
+            f"(data.files.{schema.name}.columns: {{{missing[0]}: <your column>}})."
+        )
+    n = len(df)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    raw_df = df.reset_index(drop=True)
+    reasons = [[] for _ in range(n)]
+    violations: list[Violation] = []
+    assumptions: list[str] = []
+    bad_any = np.zeros(n, dtype=bool)
+
+    def record(column: str, rule: str, mask: np.ndarray, detail: str) -> None:
+        nonlocal bad_any
+        count = int(mask.sum())
+        if count == 0:
+            return
+        key_view = out if all(k in out.columns for k in schema.key) else raw_df
+        violations.append(Violation(schema.name, column, rule, count, _key_labels(key_view, schema.key, mask), detail))
+        for i in np.flatnonzero(mask):
+            reasons[i].append(f"{column}:{rule}")
+        bad_any |= mask
+
+    for col in schema.columns:
+        if col.name not in raw_df.columns:
+            out[col.name] = pd.Series([col.default_when_absent] * n, dtype=_dtype_of(col.kind))
+            assumptions.append(
+                f"{schema.name}.{col.name} not supplied: every row takes {col.default_when_absent!r} ({col.description})"
+            )
+            continue
+        values, bad_type = _coerce(raw_df[col.name], col, date_format)
+        out[col.name] = values
+        if bad_type.any():
+            examples = raw_df.loc[bad_type, col.name].head(3).tolist()
+            hint = f" with format {date_format!r}" if col.kind == "date" and date_format else ""
+            record(col.name, "type", bad_type,
+                   f"cannot be read as {col.kind}{hint} (values like {examples})")
+        if not col.nullable:
+            null = values.isna().to_numpy(dtype=bool) & ~bad_type
+            record(col.name, "not_null", null, "are empty")
+        if col.kind in ("int", "float"):
+            arr = values.to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                if col.min_value is not None:
+                    low = arr <= col.min_value if col.min_exclusive else arr < col.min_value
+                    op = ">" if col.min_exclusive else ">="
+                    record(col.name, "range", low & ~np.isnan(arr),
+                           f"are not {op} {col.min_value:g} (values like {values[low].head(3).tolist()})")
+                if col.max_value is not None:
+                    high = arr > col.max_value
+                    record(col.name, "range", high & ~np.isnan(arr),
+                           f"are above {col.max_value:g} (values like {values[high].head(3).tolist()})")
+            if col.kind == "int":
+                out[col.name] = values.astype("Int64")
+
+    key_cols = list(schema.key)
+    dup = out.duplicated(subset=key_cols, keep=False).to_numpy(dtype=bool)
+    dup = dup & out[key_cols].notna().all(axis=1).to_numpy(dtype=bool)
+    record("+".join(key_cols), "unique", dup, "share a key with another row (all copies are flagged)")
+
+    for ref in schema.references:
+        target = known_keys.get((ref.table, ref.target_column))
+        if target is None:
+            continue
+        orphan = (~out[ref.column].isin(target) & out[ref.column].notna()).to_numpy(dtype=bool)
+        record(ref.column, "reference", orphan,
+               f"name a {ref.target_column} that is not in table '{ref.table}' (or was quarantined there)")
+
+    for rule in schema.row_rules:
+        ok = rule.check(out).to_numpy(dtype=bool)
+        record("+".join(rule.columns), rule.name, ~ok, rule.description)
+
+    extra = [c for c in raw_df.columns if c not in out.columns]
+    for c in extra:
+        out[c] = raw_df[c]
+    reason_series = pd.Series([";".join(r) for r in reasons], index=out.index, dtype="string")
+    return out, reason_series, violations, assumptions
+
+
+def _dtype_of(kind: Kind) -> str:
+    return {"str": "string", "int": "Int64", "float": "float64", "date": "datetime64[ns]", "bool": "bool"}[kind]
+
+
+def validate_ledger(
+    raw_tables: dict[str, pd.DataFrame],
+    on_invalid: Literal["fail", "quarantine"] = "fail",
+    date_formats: dict[str, str | None] | None = None,
+) -> LedgerValidation:
+    """Validate every input table of the ledger against :data:`SCHEMAS`.
+
+    Parameters
+    ----------
+    raw_tables : table name -> DataFrame; ``customers`` and ``invoices`` are required.
+    on_invalid : ``"fail"`` raises :class:`SchemaError` listing every violation;
+        ``"quarantine"`` removes offending rows into ``quarantine`` with reasons.
+    date_formats : table name -> strftime format of its text dates (None = ISO 8601).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cust = pd.DataFrame({"customer_id": ["A", "A"], "industry": ["x", "x"], "region": ["r", "r"],
+    ...     "onboarding_date": ["2020-01-01"] * 2, "payment_terms_days": [30, 30], "credit_limit": [1e3, 1e3]})
+    >>> inv = pd.DataFrame(columns=["invoice_id", "customer_id", "invoice_date", "due_date", "amount", "paid_date"])
+    >>> validate_ledger({"customers": cust, "invoices": inv})
+    Traceback (most recent call last):
+    ...
+    credit_lab.exceptions.SchemaError: ...
+    """
+    date_formats = date_formats or {}
+    unknown = sorted(set(raw_tables) - set(SCHEMAS))
+    if unknown:
+        raise SchemaError(f"unknown input table(s) {unknown}; expected some of {list(SCHEMAS)}")
+    for name, schema in SCHEMAS.items():
+        if schema.required_table and name not in raw_tables:
+            raise SchemaError(f"input table '{name}' is required but was not supplied; name its file in params "
+                              f"under data.files.{name}.path")
+    tables: dict[str, pd.DataFrame] = {}
+    quarantined: list[pd.DataFrame] = []
+    violations: list[Violation] = []
+    assumptions: list[str] = []
+    known: dict[tuple[str, str], pd.Index] = {}
+    counts_in: dict[str, int] = {}
+    for name in _ORDER:
+        if name not in raw_tables:
+            continue
+        schema = SCHEMAS[name]
+        counts_in[name] = len(raw_tables[name])
+        table, reasons, table_violations, table_assumptions = validate_table(
+            raw_tables[name], schema, date_formats.get(name), known
+        )
+        violations += table_violations
+        assumptions += table_assumptions
+        bad = (reasons != "").to_numpy(dtype=bool)
+        if bad.any():
+            q = pd.DataFrame({
+                "table": name,
+                "row_number": np.flatnonzero(bad) + 1,  # 1-based data row in the source
+                "key": [str(k) for k in table.loc[bad, list(schema.key)].astype("string").agg("|".join, axis=1)]
+                if len(table.loc[bad]) else [],
+                "reasons": reasons[bad].to_numpy(),
+            })
+            quarantined.append(q)
+        table = table.loc[~bad].reset_index(drop=True)
+        tables[name] = table
+        if name == "customers":
+            known[("customers", "customer_id")] = pd.Index(table["customer_id"].dropna().unique())
+
+    if violations and on_invalid == "fail":
+        listing = "\n".join("  - " + v.message() for v in violations)
+        raise SchemaError(
+            f"input data breaks {len(violations)} rule(s):\n{listing}\n"
+            "Fix the source rows, or set data.on_invalid: quarantine to set them aside and list them in the "
+            "data-quality report."
+        )
+    quarantine = (
+        pd.concat(quarantined, ignore_index=True)
+        if quarantined
+        else pd.DataFrame({"table": pd.Series(dtype="string"), "row_number": pd.Series(dtype="int64"),
+                           "key": pd.Series(dtype="string"), "reasons": pd.Series(dtype="string")})
+    )
+    if len(quarantine):
+        logger.warning("quarantined %d row(s) that break the data contract", len(quarantine))
+    for name in tables:
+        if len(tables[name]) == 0 and name in ("customers", "invoices"):
+            raise SchemaError(f"table '{name}' has no valid rows; nothing can be scored")
+    return LedgerValidation(tables, quarantine, violations, assumptions, counts_in)
