@@ -1,0 +1,369 @@
+"""Point-in-time features and labels, and the feature dictionary.
+
+Every feature of a snapshot is built only from what was known strictly before
+the snapshot date: invoices issued before it, payments made before it (an
+invoice paid later is still *open* at the snapshot), statements that had
+become available before it, industry outlooks published before it. The label
+is whether the customer defaults within the horizon after the snapshot.
+
+A customer's features depend only on its own records and its industry's
+outlook, so the functions can run on any partition of customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import FeatureParams
+
+__all__ = [
+    "FeatureSpec",
+    "FEATURE_DICTIONARY",
+    "feature_names",
+    "monotone_constraints",
+    "build_features",
+    "build_labels",
+    "build_training_set",
+    "training_snapshots",
+    "data_cut_date",
+    "feature_dictionary_frame",
+]
+
+_DAY = np.timedelta64(1, "D")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature: what it means, its unit, which way is riskier, where it comes from.
+
+    ``risk_direction`` is +1 when a higher value means a riskier customer, -1
+    when it means a safer one, 0 when no direction is assumed. ``reason`` is
+    the plain-language phrase used in reason codes when the feature pushes the
+    PD up.
+    """
+
+    name: str
+    description: str
+    unit: str
+    risk_direction: int
+    source: str  # payment / financial / operations / prospects
+    reason: str
+
+
+_SPECS = (
+    FeatureSpec("invoice_count", "invoices issued in the lookback window", "count", 0, "payment",
+                "few invoices on record"),
+    FeatureSpec("days_beyond_terms_mean", "mean days paid beyond terms, invoices settled in the window", "days", 1,
+                "payment", "pays invoices late on average"),
+    FeatureSpec("days_beyond_terms_max", "worst days beyond terms, settled or still open, in the window", "days", 1,
+                "payment", "had a very late invoice"),
+    FeatureSpec("share_late_30", "share of invoices due in the window paid or open more than 30 days late", "share",
+                1, "payment", "often pays more than 30 days late"),
+    FeatureSpec("share_late_60", "share of invoices due in the window paid or open more than 60 days late", "share",
+                1, "payment", "often pays more than 60 days late"),
+    FeatureSpec("share_late_90", "share of invoices due in the window paid or open more than 90 days late", "share",
+                1, "payment", "has invoices more than 90 days late"),
+    FeatureSpec("max_days_past_due_open", "oldest overdue open invoice at the snapshot", "days", 1, "payment",
+                "has overdue unpaid invoices"),
+    FeatureSpec("overdue_share_of_open", "overdue share of open receivables at the snapshot", "share", 1, "payment",
+                "a large part of its balance is overdue"),
+    FeatureSpec("dso_days", "days sales outstanding: open receivables / sales in the window x days", "days", 1,
+                "payment", "takes long to pay (high DSO)"),
+    FeatureSpec("lateness_trend", "mean days beyond terms, last 3 months minus the 9 months before", "days", 1,
+                "payment", "has started paying later recently"),
+    FeatureSpec("dispute_rate", "share of invoices in the window disputed", "share", 1, "payment",
+                "disputes many invoices"),
+    FeatureSpec("utilisation", "open receivables at the snapshot / current credit limit", "ratio", 1, "payment",
+                "uses most of its credit limit"),
+    FeatureSpec("limit_breaches", "month-ends in the window with open receivables above the limit", "count", 1,
+                "payment", "went over its credit limit"),
+    FeatureSpec("current_ratio", "current assets / current liabilities", "ratio", -1, "financial",
+                "weak liquidity (current ratio)"),
+    FeatureSpec("quick_ratio", "(current assets - inventory) / current liabilities", "ratio", -1, "financial",
+                "weak quick ratio"),
+    FeatureSpec("liabilities_to_assets", "total liabilities / total assets", "ratio", 1, "financial",
+                "high leverage"),
+    FeatureSpec("ebitda_margin", "EBITDA / revenue", "ratio", -1, "financial", "low operating margin"),
+    FeatureSpec("interest_coverage", "EBITDA / interest expense (capped to [-50, 100]; 100 without interest)",
+                "ratio", -1, "financial", "earnings barely cover interest"),
+    FeatureSpec("return_on_assets", "net income / total assets", "ratio", -1, "financial", "low profitability"),
+    FeatureSpec("altman_z2", "Altman Z'' = 6.56 WC/TA + 3.26 RE/TA + 6.72 EBIT/TA + 1.05 equity/TL", "score", -1,
+                "financial", "weak Altman Z'' score"),
+    FeatureSpec("financials_age_months", "months since the period end of the latest known statement", "months", 1,
+                "financial", "financial statements are out of date"),
+    FeatureSpec("has_financials", "1 if any statement was known at the snapshot", "flag", 0, "financial",
+                "no financial statements on file"),
+    FeatureSpec("revenue_growth", "revenue growth over the previous statement", "ratio", -1, "operations",
+                "revenue is shrinking"),
+    FeatureSpec("log_revenue", "natural log of revenue in the latest statement", "log currency", -1, "operations",
+                "small company"),
+    FeatureSpec("tenure_months", "months since onboarding", "months", -1, "operations", "short relationship"),
+    FeatureSpec("orders_per_month", "invoices per month over the months of the window the customer existed",
+                "count/month", 0, "operations", "orders rarely"),
+    FeatureSpec("ordering_trend", "invoices per month, last 3 months / the 9 months before", "ratio", 0,
+                "operations", "ordering pattern changed"),
+    FeatureSpec("has_payment_history", "1 if any invoice was settled before the snapshot", "flag", 0, "payment",
+                "no payment history"),
+    FeatureSpec("industry_outlook", "latest industry outlook score before the snapshot", "score", -1, "prospects",
+                "weak industry outlook"),
+    FeatureSpec("industry_outlook_change", "change of the industry outlook over the last 3 months", "score", -1,
+                "prospects", "industry outlook deteriorating"),
+)
+
+FEATURE_DICTIONARY: dict[str, FeatureSpec] = {s.name: s for s in _SPECS}
+
+
+def feature_names() -> list[str]:
+    """Model features in a fixed order."""
+    return [s.name for s in _SPECS]
+
+
+def monotone_constraints(names: list[str]) -> list[int]:
+    """Monotone constraints for a GBM on log-odds of default, from the dictionary's risk directions."""
+    return [FEATURE_DICTIONARY[n].risk_direction if n in FEATURE_DICTIONARY else 0 for n in names]
+
+
+def feature_dictionary_frame() -> pd.DataFrame:
+    """The dictionary as a table for reports."""
+    return pd.DataFrame([s.__dict__ for s in _SPECS])
+
+
+def data_cut_date(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """First day of the month after the latest dated record: the natural scoring date."""
+    latest = []
+    inv = tables["invoices"]
+    for col in ("invoice_date", "paid_date"):
+        if len(inv) and inv[col].notna().any():
+            latest.append(inv[col].max())
+    d = tables.get("defaults")
+    if d is not None and len(d):
+        latest.append(d["default_date"].max())
+    last = max(latest)
+    return (last + pd.offsets.MonthBegin(1)).normalize()
+
+
+def training_snapshots(as_of: pd.Timestamp, params: FeatureParams) -> list[pd.Timestamp]:
+    """Historical snapshot dates, oldest first; the last one's label window ends at ``as_of``."""
+    last = as_of - pd.DateOffset(months=params.label_horizon_months)
+    return [last - pd.DateOffset(months=params.snapshot_spacing_months * k)
+            for k in range(params.training_snapshots - 1, -1, -1)]
+
+
+def _days(a: np.ndarray, b: np.ndarray | np.datetime64) -> np.ndarray:
+    return (a - b) / _DAY
+
+
+def _per_customer(values: pd.Series | np.ndarray, ids: np.ndarray, how: str, index: pd.Index) -> pd.Series:
+    s = pd.Series(np.asarray(values, dtype=float)).groupby(ids, sort=False).agg(how)
+    return s.reindex(index)
+
+
+def _payment_features(inv: pd.DataFrame, customers: pd.DataFrame, snap: np.datetime64,
+                      params: FeatureParams) -> pd.DataFrame:
+    idx = pd.Index(customers["customer_id"], name="customer_id")
+    window_start = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=params.lookback_months), "ns")
+    recent_start = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=3), "ns")
+    inv_date = inv["invoice_date"].to_numpy()
+    due = inv["due_date"].to_numpy()
+    paid = inv["paid_date"].to_numpy()
+    cid = inv["customer_id"].to_numpy()
+    amount = inv["amount"].to_numpy(dtype=float)
+
+    issued = inv_date < snap
+    # A payment made on/after the snapshot is unknown at the snapshot: the invoice is open then.
+    settled = issued & ~np.isnat(paid) & (paid < snap)
+    open_ = issued & ~settled
+    dbt = np.maximum(_days(paid, due), 0.0)  # NaN where unpaid
+    overdue_days = np.maximum(_days(np.full(len(inv), snap), due), 0.0)
+
+    out = pd.DataFrame(index=idx)
+    in_window = issued & (inv_date >= window_start)
+    out["invoice_count"] = _per_customer(in_window, cid, "sum", idx).fillna(0.0)
+
+    settled_win = settled & (paid >= window_start)
+    out["days_beyond_terms_mean"] = _per_customer(dbt[settled_win], cid[settled_win], "mean", idx)
+    lateness = np.where(settled, dbt, np.where(open_, overdue_days, np.nan))
+    touched = (settled_win | (open_ & (due >= window_start))) | (open_ & (due < snap))
+    out["days_beyond_terms_max"] = _per_customer(lateness[touched], cid[touched], "max", idx)
+
+    due_win = issued & (due >= window_start) & (due < snap)
+    for k in (30, 60, 90):
+        late_k = np.where(settled, dbt > k, overdue_days > k)
+        out[f"share_late_{k}"] = _per_customer(late_k[due_win], cid[due_win], "mean", idx)
+
+    open_amount = np.where(open_, amount, 0.0)
+    overdue_open = open_ & (due < snap)
+    receivables = _per_customer(open_amount, cid, "sum", idx).fillna(0.0)
+    overdue_amount = _per_customer(np.where(overdue_open, amount, 0.0), cid, "sum", idx).fillna(0.0)
+    out["max_days_past_due_open"] = _per_customer(overdue_days[overdue_open], cid[overdue_open], "max", idx).fillna(0.0)
+    out["overdue_share_of_open"] = (overdue_amount / receivables).where(receivables > 0)
+    sales = _per_customer(np.where(in_window, amount, 0.0), cid, "sum", idx).fillna(0.0)
+    window_days = float(_days(np.datetime64(snap, "ns"), window_start))
+    out["dso_days"] = (receivables / sales * window_days).where(sales > 0)
+
+    recent = settled & (paid >= recent_start)
+    prior = settled_win & (paid < recent_start)
+    out["lateness_trend"] = (_per_customer(dbt[recent], cid[recent], "mean", idx)
+                             - _per_customer(dbt[prior], cid[prior], "mean", idx))
+    disputed = inv["disputed"].to_numpy(dtype=bool)
+    out["dispute_rate"] = _per_customer(disputed[in_window], cid[in_window], "mean", idx)
+
+    limit = customers.set_index("customer_id")["credit_limit"].reindex(idx).astype(float)
+    out["utilisation"] = (receivables / limit).where(limit > 0)
+    breaches = pd.Series(0.0, index=idx)
+    for m in range(params.lookback_months):
+        month_end = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=m), "ns")
+        open_then = (inv_date < month_end) & (np.isnat(paid) | (paid >= month_end))
+        bal = _per_customer(np.where(open_then, amount, 0.0), cid, "sum", idx).fillna(0.0)
+        breaches += ((bal > limit) & (limit > 0)).astype(float)
+    out["limit_breaches"] = breaches
+
+    onboard = customers.set_index("customer_id")["onboarding_date"].reindex(idx).to_numpy()
+    tenure_months = _days(np.full(len(idx), snap), onboard) / 30.4375
+    out["tenure_months"] = tenure_months
+    months_active = np.clip(np.minimum(tenure_months, params.lookback_months), 1.0, None)
+    out["orders_per_month"] = out["invoice_count"] / months_active
+    recent_issued = issued & (inv_date >= recent_start)
+    prior_issued = in_window & (inv_date < recent_start)
+    rate_recent = _per_customer(recent_issued, cid, "sum", idx).fillna(0.0) / 3.0
+    prior_months = params.lookback_months - 3
+    rate_prior = _per_customer(prior_issued, cid, "sum", idx).fillna(0.0) / max(prior_months, 1)
+    out["ordering_trend"] = (rate_recent / rate_prior).where((rate_prior > 0) & (tenure_months >= params.lookback_months))
+    out["has_payment_history"] = _per_customer(settled, cid, "sum", idx).fillna(0.0).gt(0).astype(float)
+    out["receivables_open"] = receivables
+    out["sales_in_window"] = sales
+    return out
+
+
+def _financial_features(fin: pd.DataFrame | None, idx: pd.Index, snap: np.datetime64, lag_days: int) -> pd.DataFrame:
+    cols = ["current_ratio", "quick_ratio", "liabilities_to_assets", "ebitda_margin", "interest_coverage",
+            "return_on_assets", "altman_z2", "financials_age_months", "has_financials", "revenue_growth",
+            "log_revenue", "revenue_latest"]
+    out = pd.DataFrame(np.nan, index=idx, columns=cols)
+    out["has_financials"] = 0.0
+    if fin is None or len(fin) == 0:
+        return out
+    avail = fin["available_date"] if "available_date" in fin else pd.Series(pd.NaT, index=fin.index)
+    avail = avail.fillna(fin["period_end"] + pd.Timedelta(days=lag_days))
+    known = fin.loc[(avail < snap).to_numpy() & fin["customer_id"].isin(idx).to_numpy()]
+    if len(known) == 0:
+        return out
+    known = known.sort_values(["customer_id", "period_end"])
+    latest = known.groupby("customer_id", sort=False).tail(1).set_index("customer_id")
+    previous = known.groupby("customer_id", sort=False).nth(-2).set_index("customer_id")
+    f = latest.reindex(idx)
+
+    def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+        return (num / den).where(den > 0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["current_ratio"] = ratio(f["current_assets"], f["current_liabilities"])
+        out["quick_ratio"] = ratio(f["current_assets"] - f["inventory"].fillna(0.0)
+                                   .where(f["current_assets"].notna()), f["current_liabilities"])
+        out["liabilities_to_assets"] = ratio(f["total_liabilities"], f["total_assets"])
+        out["ebitda_margin"] = ratio(f["ebitda"], f["revenue"])
+        cover = f["ebitda"] / f["interest_expense"]
+        no_interest = f["interest_expense"].eq(0) & f["ebitda"].notna()
+        cover = cover.where(~no_interest, np.where(f["ebitda"] >= 0, 100.0, -50.0))
+        out["interest_coverage"] = cover.clip(-50.0, 100.0)
+        out["return_on_assets"] = ratio(f["net_income"], f["total_assets"])
+        equity = f["equity"].fillna(f["total_assets"] - f["total_liabilities"])
+        x1 = ratio(f["current_assets"] - f["current_liabilities"], f["total_assets"])
+        x2 = ratio(f["retained_earnings"], f["total_assets"])
+        x3 = ratio(f["ebit"], f["total_assets"])
+        x4 = (equity / f["total_liabilities"]).where(f["total_liabilities"] > 0, 10.0).clip(upper=10.0)
+        out["altman_z2"] = 6.56 * x1 + 3.26 * x2 + 6.72 * x3 + 1.05 * x4
+        out["financials_age_months"] = _days(np.full(len(idx), snap), f["period_end"].to_numpy()) / 30.4375
+        out["has_financials"] = f["total_assets"].notna().astype(float)
+        prev_rev = previous["revenue"].reindex(idx)
+        out["revenue_growth"] = ratio(f["revenue"], prev_rev) - 1.0
+        out["log_revenue"] = np.log(f["revenue"].where(f["revenue"] > 0))
+        out["revenue_latest"] = f["revenue"]
+    return out
+
+
+def _outlook_features(outlook: pd.DataFrame | None, customers: pd.DataFrame, snap: np.datetime64) -> pd.DataFrame:
+    idx = pd.Index(customers["customer_id"], name="customer_id")
+    out = pd.DataFrame(np.nan, index=idx, columns=["industry_outlook", "industry_outlook_change"])
+    if outlook is None or len(outlook) == 0:
+        return out
+    known = outlook.loc[outlook["as_of_date"] < snap].sort_values("as_of_date")
+    if len(known) == 0:
+        return out
+    latest = known.groupby("industry").tail(1).set_index("industry")["outlook_score"]
+    three_back = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=3), "ns")
+    older = known.loc[known["as_of_date"] < three_back].groupby("industry").tail(1).set_index("industry")
+    industry = customers["industry"].to_numpy()
+    out["industry_outlook"] = latest.reindex(industry).to_numpy()
+    out["industry_outlook_change"] = out["industry_outlook"].to_numpy() - older["outlook_score"].reindex(industry).to_numpy()
+    return out
+
+
+def build_features(tables: dict[str, pd.DataFrame], snapshot: pd.Timestamp | str, params: FeatureParams,
+                   financials_publication_lag_days: int = 90) -> pd.DataFrame:
+    """Features of every customer onboarded before ``snapshot`` and not in default before it.
+
+    Parameters
+    ----------
+    tables : validated ledger tables (``customers``, ``invoices``; optional ``financials``,
+        ``defaults``, ``industry_outlook``).
+    snapshot : the as-of date; only records dated strictly before it are used.
+    params : lookback window and new-customer threshold.
+    financials_publication_lag_days : a statement without ``available_date`` counts as known
+        this many days after its period end.
+
+    Returns
+    -------
+    DataFrame indexed by ``customer_id`` with :func:`feature_names` columns plus descriptive
+    columns (``snapshot_date``, ``industry``, ``region``, ``is_new_customer``,
+    ``receivables_open``, ``sales_in_window``, ``revenue_latest``, ``credit_limit``).
+    """
+    snap = np.datetime64(pd.Timestamp(snapshot), "ns")
+    customers = tables["customers"]
+    population = customers.loc[(customers["onboarding_date"] < snap).to_numpy()]
+    defaults = tables.get("defaults")
+    if defaults is not None and len(defaults):
+        in_default = defaults.loc[defaults["default_date"] < snap, "customer_id"].unique()
+        population = population.loc[~population["customer_id"].isin(in_default)]
+    population = population.reset_index(drop=True)
+    inv = tables["invoices"]
+    inv = inv.loc[inv["customer_id"].isin(population["customer_id"]).to_numpy()]
+    pay = _payment_features(inv, population, snap, params)
+    fin = _financial_features(tables.get("financials"), pay.index, snap, financials_publication_lag_days)
+    outl = _outlook_features(tables.get("industry_outlook"), population, snap)
+    feats = pd.concat([pay, fin, outl], axis=1)
+    meta = population.set_index("customer_id")[["industry", "region", "credit_limit"]]
+    feats = feats.join(meta)
+    feats["snapshot_date"] = pd.Timestamp(snapshot)
+    feats["is_new_customer"] = (feats["tenure_months"] < params.new_customer_months) | (feats["has_payment_history"] == 0)
+    ordered = feature_names() + [c for c in feats.columns if c not in FEATURE_DICTIONARY]
+    return feats[ordered]
+
+
+def build_labels(defaults: pd.DataFrame | None, customer_ids: pd.Index, snapshot: pd.Timestamp,
+                 horizon_months: int) -> pd.Series:
+    """1 if the customer defaults on or after ``snapshot`` and before ``snapshot + horizon``, else 0.
+
+    Features use records strictly before the snapshot, so a default dated on the
+    snapshot day is an outcome, not an input.
+    """
+    start = pd.Timestamp(snapshot)
+    end = start + pd.DateOffset(months=horizon_months)
+    if defaults is None or len(defaults) == 0:
+        return pd.Series(0, index=customer_ids, name="default_in_horizon", dtype="int8")
+    d = defaults.loc[(defaults["default_date"] >= start) & (defaults["default_date"] < end), "customer_id"]
+    return pd.Series(customer_ids.isin(d.unique()).astype("int8"), index=customer_ids, name="default_in_horizon")
+
+
+def build_training_set(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, params: FeatureParams,
+                       financials_publication_lag_days: int = 90) -> pd.DataFrame:
+    """Stacked features and labels of every training snapshot (column ``default_in_horizon``)."""
+    frames = []
+    for snap in training_snapshots(as_of, params):
+        feats = build_features(tables, snap, params, financials_publication_lag_days)
+        feats["default_in_horizon"] = build_labels(tables.get("defaults"), feats.index, snap, params.label_horizon_months)
+        frames.append(feats)
+    return pd.concat(frames)

@@ -1,0 +1,199 @@
+"""PD model: a monotone gradient-boosted classifier, its calibration, validation
+metrics, the master scale and score points.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from .config import Grade, ModelParams, ScoreScaling
+from .exceptions import CreditLabError
+from .features import monotone_constraints
+
+__all__ = [
+    "PDModel",
+    "ValidationMetrics",
+    "validation_metrics",
+    "ks_statistic",
+    "assign_grades",
+    "score_points",
+    "grade_table",
+    "split_development",
+]
+
+logger = logging.getLogger(__name__)
+_EPS = 1e-9
+
+
+class PDModel:
+    """Gradient-boosted PD model with monotone constraints and a calibration map.
+
+    Parameters
+    ----------
+    features : feature names, in column order.
+    params : boosting hyper-parameters and the calibration method.
+    random_state : seed of the booster.
+
+    Attributes
+    ----------
+    gbm_ : the fitted :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+    calibrator_ : maps raw log-odds to a calibrated PD.
+    features_ : the features the booster uses (those observed at least once in the fit data).
+    unused_features_ : features left out because they were never observed.
+    monotone_cst_ : the constraint of each used feature (+1 riskier when higher).
+    """
+
+    def __init__(self, features: list[str], params: ModelParams, random_state: int = 0):
+        self.features = list(features)
+        self.params = params
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series) -> "PDModel":
+        """Fit the booster on ``X, y`` and the calibration on the held-out ``X_cal, y_cal``."""
+        y, y_cal = np.asarray(y, dtype=int), np.asarray(y_cal, dtype=int)
+        for name, labels in (("training", y), ("calibration", y_cal)):
+            if labels.min(initial=1) == labels.max(initial=0):
+                raise CreditLabError(
+                    f"the {name} sample has only one outcome ({labels.max(initial=0)}); a PD model needs "
+                    "defaults and non-defaults. Use more history (more training snapshots) or more customers."
+                )
+        # A feature with no observed value in the fit data (e.g. no financial statements at all)
+        # cannot be learned from; it is left out and reported rather than crashing the binning.
+        observed = X.reindex(columns=self.features).notna().any(axis=0)
+        self.unused_features_ = [f for f in self.features if not observed[f]]
+        self.features_ = [f for f in self.features if observed[f]]
+        if not self.features_:
+            raise CreditLabError("no feature has any observed value in the training data; nothing to learn from")
+        self.monotone_cst_ = monotone_constraints(self.features_)
+        p = self.params
+        self.gbm_ = HistGradientBoostingClassifier(
+            max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
+            min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2_regularization,
+            monotonic_cst=self.monotone_cst_, early_stopping=False, random_state=self.random_state,
+        )
+        self.gbm_.fit(self._matrix(X), y)
+        raw_cal = self.raw_log_odds(X_cal)
+        if p.calibration == "platt":
+            self.calibrator_ = LogisticRegression(C=1e6, max_iter=1000).fit(raw_cal.reshape(-1, 1), y_cal)
+        else:
+            self.calibrator_ = IsotonicRegression(y_min=1e-5, y_max=1 - 1e-5, out_of_bounds="clip",
+                                                  increasing=True).fit(raw_cal, y_cal)
+        return self
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        used = getattr(self, "features_", self.features)
+        missing = [f for f in used if f not in X.columns]
+        if missing:
+            raise CreditLabError(f"feature table lacks model feature(s) {missing}")
+        return X[used].to_numpy(dtype=float)
+
+    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's raw output (log-odds of default): what SHAP values add up to."""
+        return self.gbm_.decision_function(self._matrix(X))
+
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of default within the label horizon."""
+        raw = self.raw_log_odds(X)
+        if isinstance(self.calibrator_, LogisticRegression):
+            pd_ = self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+        else:
+            pd_ = self.calibrator_.predict(raw)
+        return np.clip(pd_, 1e-5, 1 - 1e-5)
+
+
+def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share: float = 0.25,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split stacked snapshots into fit / calibration (by customer) / out-of-time (latest snapshots).
+
+    Customers, not rows, are split between fit and calibration so the same firm
+    never appears on both sides.
+    """
+    snaps = np.sort(train["snapshot_date"].unique())
+    oot_dates = snaps[-oot_snapshots:]
+    is_oot = train["snapshot_date"].isin(oot_dates).to_numpy()
+    dev = train.loc[~is_oot]
+    customers = np.sort(dev.index.unique().to_numpy())
+    rng = np.random.default_rng(seed)
+    cal_ids = rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
+    is_cal = dev.index.isin(cal_ids)
+    return dev.loc[~is_cal], dev.loc[is_cal], train.loc[is_oot]
+
+
+def ks_statistic(y: np.ndarray, score: np.ndarray) -> float:
+    """Kolmogorov-Smirnov distance between the score distributions of bads and goods."""
+    y = np.asarray(y, dtype=int)
+    order = np.argsort(-np.asarray(score, dtype=float), kind="mergesort")
+    y_sorted = y[order]
+    cum_bad = np.cumsum(y_sorted) / max(y_sorted.sum(), 1)
+    cum_good = np.cumsum(1 - y_sorted) / max((1 - y_sorted).sum(), 1)
+    return float(np.max(np.abs(cum_bad - cum_good)))
+
+
+@dataclass(frozen=True)
+class ValidationMetrics:
+    """Discrimination and calibration on one sample."""
+
+    sample: str
+    n: int
+    n_defaults: int
+    default_rate: float
+    mean_pd: float
+    auc: float
+    gini: float
+    ks: float
+    brier: float
+
+
+def validation_metrics(sample: str, y: np.ndarray, pd_: np.ndarray) -> ValidationMetrics:
+    """AUC, Gini = 2 AUC - 1, KS and Brier score of predicted PDs against outcomes."""
+    y = np.asarray(y, dtype=int)
+    auc = float(roc_auc_score(y, pd_)) if 0 < y.sum() < len(y) else float("nan")
+    return ValidationMetrics(
+        sample=sample, n=int(len(y)), n_defaults=int(y.sum()), default_rate=float(y.mean()),
+        mean_pd=float(np.mean(pd_)), auc=auc, gini=2 * auc - 1, ks=ks_statistic(y, pd_),
+        brier=float(brier_score_loss(y, pd_)),
+    )
+
+
+def assign_grades(pd_: np.ndarray, scale: tuple[Grade, ...] | list[Grade]) -> np.ndarray:
+    """Grade of each PD on the master scale: the first grade whose ``pd_max`` is >= the PD."""
+    bounds = np.array([g.pd_max for g in scale])
+    names = np.array([g.grade for g in scale], dtype=object)
+    pos = np.searchsorted(bounds, np.asarray(pd_, dtype=float), side="left")
+    return names[np.minimum(pos, len(bounds) - 1)]
+
+
+def score_points(pd_: np.ndarray, scaling: ScoreScaling) -> np.ndarray:
+    """Score points by points-to-double-odds scaling.
+
+    ``score = base_score + pdo / ln 2 * ln(odds / base_odds)`` with good:bad
+    ``odds = (1 - PD) / PD``: ``base_odds`` earns ``base_score`` and every
+    doubling of the odds adds ``pdo`` points.
+    """
+    p = np.clip(np.asarray(pd_, dtype=float), _EPS, 1 - _EPS)
+    factor = scaling.pdo / np.log(2.0)
+    return scaling.base_score + factor * (np.log((1 - p) / p) - np.log(scaling.base_odds))
+
+
+def grade_table(grades: np.ndarray, pd_: np.ndarray, y: np.ndarray | None,
+                scale: tuple[Grade, ...] | list[Grade]) -> pd.DataFrame:
+    """Count, mean PD and (when outcomes are given) observed default rate per grade."""
+    lower = [0.0] + [g.pd_max for g in scale[:-1]]
+    frame = pd.DataFrame({"grade": grades, "pd": pd_})
+    if y is not None:
+        frame["default"] = np.asarray(y, dtype=float)
+    agg = {"customers": ("pd", "size"), "mean_pd": ("pd", "mean")}
+    if y is not None:
+        agg["observed_default_rate"] = ("default", "mean")
+        agg["defaults"] = ("default", "sum")
+    table = frame.groupby("grade").agg(**agg)
+    band = pd.DataFrame({"grade": [g.grade for g in scale], "pd_from": lower, "pd_to": [g.pd_max for g in scale]})
+    return band.merge(table, left_on="grade", right_index=True, how="left").fillna({"customers": 0})
