@@ -1,0 +1,88 @@
+"""The ``credit-lab`` command: a thin layer over :mod:`credit_lab.pipeline`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .exceptions import CreditLabError
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="credit-lab",
+        description="credit_lab: trade-credit evaluation, limits and expected loss as reproducible report runs.",
+    )
+    parser.add_argument("--version", action="version", version=f"credit-lab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_run = sub.add_parser("run", help="validate params, run every stage notebook, write reports and a manifest",
+                           description="Validate PARAMS, execute the six stage notebooks with papermill into "
+                                       "OUTPUT_DIR/RUN_ID (published only when every stage succeeded), export "
+                                       "code-free HTML reports, index.html and manifest.json.")
+    p_run.add_argument("params", type=Path, help="YAML params file, e.g. params/default.yaml")
+    p_run.add_argument("--run-id", help="run folder name (overrides run_id in the params)")
+    p_run.add_argument("--output-dir", help="where run folders go (overrides output_dir in the params)")
+
+    p_val = sub.add_parser("validate", help="check a params file without running anything",
+                           description="Validate PARAMS: unknown keys, wrong types and out-of-range values are "
+                                       "reported with their dotted key.")
+    p_val.add_argument("params", type=Path, help="YAML params file")
+
+    p_ver = sub.add_parser("verify", help="recompute the hashes of a run folder against its manifest",
+                           description="Recompute the SHA-256 of every file in RUN_DIR and report files changed, "
+                                       "added or missing since the run wrote its manifest (exit 1 if any).")
+    p_ver.add_argument("run_dir", type=Path, help="a run folder, e.g. outputs/default")
+    return parser
+
+
+def _print_stage(stage: str, event: str, seconds: float | None) -> None:
+    if event == "start":
+        print(f"  {stage:<22} running ...", flush=True)
+    else:
+        print(f"  {stage:<22} {event} in {seconds:6.1f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``credit-lab`` console script; returns the exit code."""
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "validate":
+            from .config import load_params
+
+            params = load_params(args.params)
+            print(f"{args.params}: valid (run_id {params.run_id!r}, data source {params.data.source!r})")
+            return 0
+        if args.command == "verify":
+            from .pipeline import verify_run
+
+            problems = verify_run(args.run_dir)
+            if problems:
+                print(f"{args.run_dir}: {len(problems)} problem(s)")
+                for p in problems:
+                    print(f"  {p}")
+                return 1
+            print(f"{args.run_dir}: every file matches the manifest")
+            return 0
+        from .pipeline import run
+
+        print(f"credit-lab run {args.params}", flush=True)
+        result = run(args.params, run_id=args.run_id, output_dir=args.output_dir, on_stage=_print_stage)
+        total = sum(result.stage_seconds.values())
+        print(f"succeeded in {total:.1f} s: open {result.run_dir / 'index.html'}")
+        return 0
+    except CreditLabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Run the stage notebooks with papermill into a run folder, with a manifest.
+
+A run is built in a staging folder ``<output_dir>/.staging/<run_id>`` and is
+published as ``<output_dir>/<run_id>`` only when every stage succeeded, so a
+failed run never replaces the last good one; the failed folder is kept under
+``<output_dir>/_failed/`` with its manifest marked ``failed`` and the failing
+notebook. Notebooks run on the Python that runs this code (a kernel spec is
+written for it), never on whatever kernel the machine happens to have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import html
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import io
+from .config import RunParams, load_params
+from .exceptions import CreditLabError, StageError
+from .stages import STAGES, params_snapshot
+
+__all__ = ["RunResult", "run", "verify_run", "notebooks_dir", "KERNEL_NAME"]
+
+logger = logging.getLogger(__name__)
+
+KERNEL_NAME = "credit-lab-run"
+_PACKAGES = ("credit-lab", "pandas", "numpy", "scikit-learn", "shap", "scipy", "papermill", "nbconvert",
+             "pyarrow", "pydantic", "matplotlib", "seaborn")
+MANIFEST = "manifest.json"
+
+
+def notebooks_dir() -> Path:
+    """The stage notebooks shipped with the project (``notebooks/`` beside the package)."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    if not here.is_dir():
+        raise CreditLabError(f"stage notebooks not found at {here}; install the project with `pip install -e .`")
+    return here
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`run`."""
+
+    run_dir: Path
+    status: str
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _own_kernel() -> Iterator[None]:
+    """Make ``KERNEL_NAME`` resolve to this interpreter for the duration of the run.
+
+    JUPYTER_PATH entries take precedence over user and system kernel folders,
+    so a stale ``credit-lab-run`` or ``python3`` kernel elsewhere cannot win.
+    """
+    with tempfile.TemporaryDirectory(prefix="credit-lab-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "credit_lab (run)", "language": "python", "metadata": {"debugger": False}}
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
+        old = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = tmp + (os.pathsep + old if old else "")
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old
+
+
+@contextlib.contextmanager
+def _run_lock(output_dir: Path, run_id: str) -> Iterator[None]:
+    lock_dir = output_dir / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_dir / f"{run_id}.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CreditLabError(
+                f"another run with run_id {run_id!r} is in progress in {output_dir}; wait for it to finish "
+                "or choose another run_id (--run-id)"
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _git_state() -> dict:
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    hashes = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
+            hashes[p.relative_to(root).as_posix()] = io.sha256_file(p)
+    return hashes
+
+
+def _input_hashes(params: RunParams, params_path: Path) -> dict[str, str]:
+    out = {f"params:{params_path}": io.sha256_file(params_path)}
+    for name, src in params.data.files.items():
+        p = Path(src.path)
+        if p.is_file():
+            out[f"{name}:{src.path}"] = io.sha256_file(p)
+    return out
+
+
+def _export_html(executed: Path, target: Path, title: str) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            # Readers get results, not warnings from library internals.
+            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
+                                                                        and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    io.atomic_write_bytes(target, body.encode("utf-8"))
+
+
+def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path, timeout: int) -> None:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        pm.execute_notebook(
+            str(src), str(dest),
+            parameters={"run_dir": str(run_dir), "params_file": str(params_json), "build_missing_upstream": False},
+            kernel_name=KERNEL_NAME, cwd=str(run_dir), progress_bar=False, execution_timeout=timeout,
+        )
+    except PapermillExecutionError as err:
+        raise StageError(
+            f"stage {stage} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}. The executed notebook is kept at {dest}"
+        ) from None
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Swap the finished staging folder into place; the old run goes only after the new one is there."""
+    trash = None
+    if final.exists():
+        trash = final.with_name(f".{final.name}.replaced-{os.getpid()}")
+        os.replace(final, trash)
+    os.replace(staging, final)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _point_latest(output_dir: Path, run_id: str) -> None:
+    link = output_dir / "latest"
+    tmp = output_dir / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    os.replace(tmp, link)
+
+
+def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Path | None = None,
+        on_stage: Callable[[str, str, float | None], None] | None = None) -> RunResult:
+    """Validate params, execute every stage notebook, export HTML, write the manifest, publish.
+
+    Parameters
+    ----------
+    params_path : YAML params file.
+    run_id, output_dir : override the params' values.
+    on_stage : callback ``(stage, event, seconds)`` with event ``"start"``, ``"done"`` or ``"failed"``.
+
+    Raises
+    ------
+    ParamsError : the params are invalid (before any stage starts).
+    StageError : a stage failed (the failed run folder is kept under ``_failed/``).
+    """
+    params_path = Path(params_path)
+    overrides = {k: v for k, v in {"run_id": run_id, "output_dir": str(output_dir) if output_dir else None}.items()
+                 if v is not None}
+    params = load_params(params_path, overrides)
+    out_root = Path(params.output_dir).resolve()
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CreditLabError(f"cannot create output folder {out_root}: {err.strerror}") from None
+    if not os.access(out_root, os.W_OK):
+        raise CreditLabError(f"output folder {out_root} is not writable; choose another with --output-dir")
+    final = out_root / params.run_id
+    started = dt.datetime.now(dt.timezone.utc)
+    with _run_lock(out_root, params.run_id):
+        staging = out_root / ".staging" / params.run_id
+        if staging.exists():
+            shutil.rmtree(staging)  # left by a killed run with this id; we hold its lock now
+        for sub in ("notebooks", "reports", "data", "models"):
+            (staging / sub).mkdir(parents=True, exist_ok=True)
+        params_json = staging / "params.json"
+        io.write_json(params_json, params.model_dump(mode="json"))
+        io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params).encode("utf-8"))
+        manifest = {
+            "run_id": params.run_id, "status": "running", "started_at": started.isoformat(),
+            "params_file": str(params_path), "params": params.model_dump(mode="json"),
+            "inputs": _input_hashes(params, params_path), "versions": _versions(), "git": _git_state(),
+            "stages": {},
+        }
+        io.write_json(staging / MANIFEST, manifest)
+        src_dir = notebooks_dir()
+        timings: dict[str, float] = {}
+        try:
+            with _own_kernel():
+                for stage, (title, _, _) in STAGES.items():
+                    if on_stage:
+                        on_stage(stage, "start", None)
+                    t0 = time.perf_counter()
+                    executed = staging / "notebooks" / f"{stage}.ipynb"
+                    try:
+                        _execute(stage, src_dir / f"{stage}.ipynb", executed, staging, params_json,
+                                 params.report.cell_timeout_seconds)
+                        _export_html(executed, staging / "reports" / f"{stage}.html", title)
+                    except BaseException as err:
+                        seconds = time.perf_counter() - t0
+                        manifest["stages"][stage] = {"status": "failed", "seconds": round(seconds, 3),
+                                                     "error": str(err)}
+                        if on_stage:
+                            on_stage(stage, "failed", seconds)
+                        raise
+                    seconds = time.perf_counter() - t0
+                    timings[stage] = seconds
+                    manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
+                    if on_stage:
+                        on_stage(stage, "done", seconds)
+            from .reporting import index_page
+
+            io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
+        except BaseException as err:
+            manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                            error=str(err) or type(err).__name__)
+            io.write_json(staging / MANIFEST, manifest)
+            failed = out_root / "_failed" / f"{params.run_id}-{started.strftime('%Y%m%dT%H%M%SZ')}"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, failed)
+            if isinstance(err, CreditLabError):
+                raise type(err)(f"{err}\nThe failed run is kept in {failed}; {final} was not changed.") from None
+            raise
+        manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                        outputs=_hash_tree(staging))
+        io.write_json(staging / MANIFEST, manifest)
+        _publish(staging, final)
+        _point_latest(out_root, params.run_id)
+    return RunResult(final, "succeeded", timings, manifest)
+
+
+def verify_run(run_dir: str | Path) -> list[str]:
+    """Recompute every output hash of a run folder; return the problems found (empty = intact)."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{manifest_path} is missing"]
+    manifest = io.read_json(manifest_path)
+    recorded: dict[str, str] = manifest.get("outputs", {})
+    actual = _hash_tree(run_dir)
+    problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
+    problems += [f"missing: {name}" for name in sorted(set(recorded) - set(actual))]
+    problems += [f"added: {name}" for name in sorted(set(actual) - set(recorded))]
+    return problems
+
+
+def escape(text: str) -> str:
+    return html.escape(str(text), quote=True)

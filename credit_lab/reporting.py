@@ -1,0 +1,262 @@
+"""Tables and figures for the reports, from the stages' result objects.
+
+Plot functions take an optional ``ax`` (or create a figure), never call
+``plt.show()`` and return the figure, so notebooks, the index page and tests
+all use them the same way. Text from the data (names, ids) is always escaped
+before it goes into HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from .config import RunParams  # noqa: E402
+from .explain import Explanation  # noqa: E402
+
+__all__ = [
+    "fig_monthly_activity",
+    "fig_default_rate_by_snapshot",
+    "fig_missing_share",
+    "fig_roc",
+    "fig_calibration",
+    "fig_grade_distribution",
+    "fig_shap_bar",
+    "fig_shap_beeswarm",
+    "fig_waterfall",
+    "fig_limit_changes",
+    "fig_el_breakdown",
+    "metrics_table",
+    "index_page",
+    "fig_to_data_uri",
+]
+
+
+def _axes(ax=None, figsize=(8, 4)):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def fig_monthly_activity(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Invoices issued per month, and default events per month by industry (clustering shows here)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    inv = tables["invoices"]
+    inv.groupby(inv["invoice_date"].dt.to_period("M")).size().plot(ax=a1, color="#3b6ea5")
+    a1.set_title("Invoices issued per month")
+    a1.set_xlabel("")
+    d = tables.get("defaults")
+    if d is not None and len(d):
+        cust = tables["customers"].set_index("customer_id")["industry"]
+        dd = d.assign(industry=d["customer_id"].map(cust), month=d["default_date"].dt.to_period("Q"))
+        dd.pivot_table(index="month", columns="industry", values="customer_id", aggfunc="count",
+                       fill_value=0).plot(kind="bar", stacked=True, ax=a2, width=0.9, legend=False)
+        a2.legend(fontsize=7, ncol=2)
+        a2.set_title("Default events per quarter, by industry")
+        a2.set_xlabel("")
+    else:
+        a2.text(0.5, 0.5, "no default events in the data", ha="center")
+        a2.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def fig_default_rate_by_snapshot(train: pd.DataFrame, ax=None) -> plt.Figure:
+    """Default rate within the horizon of each training snapshot."""
+    fig, ax = _axes(ax)
+    rate = train.groupby("snapshot_date")["default_in_horizon"].mean()
+    ax.bar([str(pd.Timestamp(s).date()) for s in rate.index], rate.to_numpy() * 100, color="#a53b3b")
+    ax.set_ylabel("default rate, %")
+    ax.set_title("Observed default rate per training snapshot")
+    return fig
+
+
+def fig_missing_share(features: pd.DataFrame, names: list[str], ax=None) -> plt.Figure:
+    """Share of customers with each feature missing (missing stays missing)."""
+    fig, ax = _axes(ax, figsize=(8, 6))
+    share = features[names].isna().mean().sort_values()
+    ax.barh(share.index, share.to_numpy() * 100, color="#777")
+    ax.set_xlabel("% missing")
+    ax.set_title("Missing values per feature (today's population)")
+    fig.tight_layout()
+    return fig
+
+
+def fig_roc(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
+    """ROC curve with the AUC in the legend."""
+    from sklearn.metrics import roc_auc_score
+
+    fig, ax = _axes(ax, figsize=(5, 5))
+    fpr, tpr, _ = roc_curve(y, pd_)
+    ax.plot(fpr, tpr, label=f"{label}: AUC {roc_auc_score(y, pd_):.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.legend(loc="lower right")
+    ax.set_title("ROC curve")
+    return fig
+
+
+def fig_calibration(grades: pd.DataFrame, ax=None) -> plt.Figure:
+    """Mean predicted PD against observed default rate per grade."""
+    fig, ax = _axes(ax, figsize=(6, 4))
+    g = grades.dropna(subset=["mean_pd"])
+    x = np.arange(len(g))
+    ax.bar(x - 0.2, g["mean_pd"] * 100, width=0.4, label="mean predicted PD")
+    ax.bar(x + 0.2, g["observed_default_rate"] * 100, width=0.4, label="observed default rate")
+    ax.set_xticks(x, g["grade"])
+    ax.set_ylabel("%")
+    ax.set_title("Calibration by grade (out-of-time)")
+    ax.legend()
+    return fig
+
+
+def fig_grade_distribution(scores: pd.DataFrame, grade_order: list[str], ax=None) -> plt.Figure:
+    """Customers per grade."""
+    fig, ax = _axes(ax, figsize=(6, 4))
+    counts = scores["grade"].value_counts().reindex(grade_order, fill_value=0)
+    ax.bar(counts.index, counts.to_numpy(), color="#3b6ea5")
+    ax.set_title("Customers per grade")
+    ax.set_ylabel("customers")
+    return fig
+
+
+def fig_shap_bar(expl: Explanation, top: int = 15, ax=None) -> plt.Figure:
+    """Mean |SHAP| per feature: global importance on the log-odds scale."""
+    fig, ax = _axes(ax, figsize=(8, 6))
+    imp = pd.Series(np.abs(expl.values).mean(axis=0), index=expl.feature_names).sort_values().tail(top)
+    ax.barh(list(imp.index), imp.to_numpy(), color="#3b6ea5")
+    ax.set_xlabel("mean |SHAP value| (log-odds of default)")
+    ax.set_title("Global importance")
+    fig.tight_layout()
+    return fig
+
+
+def fig_shap_beeswarm(expl: Explanation, top: int = 15) -> plt.Figure:
+    """SHAP beeswarm: each dot a customer, colour the feature value."""
+    import shap
+
+    e = shap.Explanation(values=expl.values, base_values=np.full(len(expl.values), expl.base_value),
+                         data=expl.data.to_numpy(), feature_names=expl.feature_names)
+    plt.figure(figsize=(9, 7))
+    shap.plots.beeswarm(e, max_display=top, show=False)
+    fig = plt.gcf()
+    fig.tight_layout()
+    return fig
+
+
+def fig_waterfall(expl: Explanation, customer_id: str, top: int = 12) -> plt.Figure:
+    """Waterfall of one customer's SHAP values from the base value to its log-odds."""
+    import shap
+
+    i = expl.data.index.get_loc(customer_id)
+    e = shap.Explanation(values=expl.values[i], base_values=expl.base_value, data=expl.data.iloc[i].to_numpy(),
+                         feature_names=expl.feature_names)
+    plt.figure(figsize=(9, 6))
+    shap.plots.waterfall(e, max_display=top, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"Customer {customer_id}: contributions to the log-odds of default", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fig_limit_changes(limits: pd.DataFrame, grade_order: list[str]) -> plt.Figure:
+    """Distribution of limit changes and total limits per grade, today vs proposed."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    change_pct = (limits["limit_change"] / limits["current_limit"].where(limits["current_limit"] > 0)) * 100
+    a1.hist(change_pct.dropna().clip(-100, 200), bins=40, color="#3b6ea5")
+    a1.set_xlabel("change vs today's limit, % (clipped at 200)")
+    a1.set_title("Proposed limit changes")
+    by = limits.groupby("grade")[["current_limit", "proposed_limit"]].sum().reindex(grade_order).fillna(0) / 1e6
+    by.plot(kind="bar", ax=a2)
+    a2.set_ylabel("millions")
+    a2.set_title("Total limits per grade")
+    fig.tight_layout()
+    return fig
+
+
+def fig_el_breakdown(by_grade: pd.DataFrame, by_industry: pd.DataFrame) -> plt.Figure:
+    """Expected loss gross and net of mitigation, by grade and by industry."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, table, title in ((a1, by_grade, "grade"), (a2, by_industry, "industry")):
+        t = table.drop(index="Total", errors="ignore")[["el_gross", "el"]] / 1e3
+        t.columns = ["gross", "net of insurance/guarantees"]
+        t.plot(kind="bar", ax=ax)
+        ax.set_ylabel("expected loss, thousands")
+        ax.set_title(f"12-month expected loss by {title}")
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table(metrics: list) -> pd.DataFrame:
+    """Validation metrics as a table, one row per sample."""
+    return pd.DataFrame([m.__dict__ for m in metrics]).set_index("sample").round(4)
+
+
+def fig_to_data_uri(fig: plt.Figure) -> str:
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def index_page(run_dir: Path, params: RunParams) -> str:
+    """The run's front page: headline figures and links to every report."""
+    from .stages import STAGES
+
+    data = Path(run_dir) / "data"
+    dq = _read_json(data / "data_quality.json")
+    metrics = {m["sample"]: m for m in _read_json(data / "validation.json")}
+    oot = metrics.get("out-of-time", {})
+    scores = pd.read_parquet(data / "scores.parquet")
+    limits = pd.read_parquet(data / "limits.parquet")
+    reserve = _read_json(data / "reserve_summary.json")
+    by_grade = pd.read_parquet(data / "el_by_grade.parquet").set_index("grade")
+    by_ind = pd.read_parquet(data / "el_by_industry.parquet").set_index("industry")
+    headline = [
+        ("Scoring date", dq["as_of_date"]),
+        ("Customers scored", f"{len(scores):,}"),
+        ("Out-of-time AUC / Gini", f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
+        ("Out-of-time default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
+        ("Mean PD today", f"{scores['pd'].mean():.2%}"),
+        ("Total limits today → proposed",
+         f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f}"),
+        ("Limits cut to zero (PD cut-off)", f"{int((limits['decided_by'] == 'pd_cutoff').sum()):,}"),
+        ("Exposure at default", f"{reserve['ead']:,.0f}"),
+        ("12-month expected loss (net)", f"{reserve['el']:,.0f}"),
+        ("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"),
+    ]
+    rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
+    links = "\n".join(
+        f'<li><a href="reports/{html.escape(s)}.html">{html.escape(title)}</a> '
+        f'(<a href="notebooks/{html.escape(s)}.ipynb">notebook</a>)</li>'
+        for s, (title, _, _) in STAGES.items()
+    )
+    fig1 = fig_grade_distribution(scores, params.grade_names)
+    fig2 = fig_el_breakdown(by_grade, by_ind)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>credit_lab run {html.escape(params.run_id)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}th,td{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
+img{{max-width:100%}}</style></head><body>
+<h1>credit_lab run <code>{html.escape(params.run_id)}</code></h1>
+<p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
+<h2>Headline figures</h2><table>{rows}</table>
+<h2>Reports</h2><ol>{links}</ol>
+<h2>Portfolio</h2><img alt="customers per grade" src="{fig_to_data_uri(fig1)}">
+<img alt="expected loss by grade and industry" src="{fig_to_data_uri(fig2)}">
+</body></html>
+"""
+
+
+def _read_json(path: Path):
+    import json
+
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,360 @@
+"""The six report stages as plain functions over a run folder.
+
+Each ``stage_*`` function reads what earlier stages wrote into the run folder,
+calls the computation modules, writes its own outputs and returns a result
+object for the notebook to display. Stages hand data to each other only
+through these files, never through notebook globals. Notebooks call
+:func:`open_stage` first; outside a pipeline run (JupyterLab, nbval) it builds
+missing upstream outputs in-process so any notebook runs on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import yaml
+
+from . import io
+from .config import RunParams, load_params, params_from_dict
+from .exceptions import StageError
+from .explain import Explanation, explain, reason_codes
+from .features import build_features, build_training_set, data_cut_date, feature_names
+from .limits import set_limits
+from .models import (
+    PDModel,
+    ValidationMetrics,
+    assign_grades,
+    grade_table,
+    score_points,
+    split_development,
+    validation_metrics,
+)
+from .reserve import el_summary, expected_loss
+from .schema import LedgerValidation, validate_ledger
+
+__all__ = [
+    "STAGES",
+    "StageContext",
+    "open_stage",
+    "stage_data_quality",
+    "stage_features",
+    "stage_model",
+    "stage_scoring",
+    "stage_limits",
+    "stage_reserve",
+]
+
+logger = logging.getLogger(__name__)
+
+TABLES = ("customers", "invoices", "financials", "defaults", "industry_outlook")
+
+
+@dataclass
+class StageContext:
+    """Where a stage reads and writes, and the validated params of the run."""
+
+    run_dir: Path
+    params: RunParams
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.run_dir / "models"
+
+    def path(self, name: str) -> Path:
+        return self.data_dir / name
+
+    def read(self, name: str) -> pd.DataFrame:
+        p = self.path(name)
+        if not p.is_file():
+            raise StageError(f"{p} is missing: the stage that writes it has not run in {self.run_dir}")
+        return pd.read_parquet(p)
+
+    def write(self, name: str, df: pd.DataFrame) -> None:
+        io.write_parquet(self.path(name), df)
+
+    def read_json(self, name: str) -> Any:
+        return io.read_json(self.path(name))
+
+    def write_json(self, name: str, obj: Any) -> None:
+        io.write_json(self.path(name), obj)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for t in TABLES:
+            p = self.path(f"{t}.parquet")
+            if p.is_file():
+                out[t] = pd.read_parquet(p)
+        return out
+
+
+# ---------------------------------------------------------------- 01 data quality
+
+@dataclass
+class DataQualityResult:
+    validation: LedgerValidation
+    as_of: pd.Timestamp
+    summary: pd.DataFrame
+    source: str
+
+
+def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
+    if params.data.source == "synthetic":
+        from .synth import generate_ledger
+
+        s = params.data.synthetic
+        ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
+                                 seed=params.seed, annual_default_rate=s.annual_default_rate)
+        tables = {t: getattr(ledger, t) for t in TABLES}
+        return tables, f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
+    return io.read_input_tables(params.data), "files: " + ", ".join(
+        f"{k}={v.path}" for k, v in params.data.files.items())
+
+
+def stage_data_quality(ctx: StageContext) -> DataQualityResult:
+    """Load the ledger, enforce the data contract, write the validated tables and quarantine."""
+    raw, source = _raw_tables(ctx.params)
+    formats = {name: src.date_format for name, src in ctx.params.data.files.items()}
+    validation = validate_ledger(raw, ctx.params.data.on_invalid, formats)
+    as_of = (pd.Timestamp(ctx.params.data.as_of_date) if ctx.params.data.as_of_date
+             else data_cut_date(validation.tables))
+    for name, table in validation.tables.items():
+        ctx.write(f"{name}.parquet", table)
+    ctx.write("quarantine.parquet", validation.quarantine)
+    summary = pd.DataFrame({
+        "rows_in": pd.Series(validation.row_counts_in),
+        "rows_valid": pd.Series({k: len(v) for k, v in validation.tables.items()}),
+    })
+    summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
+    ctx.write_json("data_quality.json", {
+        "as_of_date": as_of.date().isoformat(), "source": source,
+        "rows": summary.reset_index(names="table").to_dict(orient="records"),
+        "violations": [v.__dict__ for v in validation.violations],
+        "assumptions": validation.assumptions,
+    })
+    return DataQualityResult(validation, as_of, summary, source)
+
+
+def _as_of(ctx: StageContext) -> pd.Timestamp:
+    return pd.Timestamp(ctx.read_json("data_quality.json")["as_of_date"])
+
+
+# ---------------------------------------------------------------- 02 features
+
+@dataclass
+class FeaturesResult:
+    train: pd.DataFrame
+    current: pd.DataFrame
+    as_of: pd.Timestamp
+
+
+def stage_features(ctx: StageContext) -> FeaturesResult:
+    """Point-in-time features of the training snapshots (with labels) and of today."""
+    tables = ctx.tables()
+    as_of = _as_of(ctx)
+    lag = ctx.params.data.financials_publication_lag_days
+    train = build_training_set(tables, as_of, ctx.params.features, lag)
+    current = build_features(tables, as_of, ctx.params.features, lag)
+    ctx.write("features_train.parquet", train.reset_index())
+    ctx.write("features_current.parquet", current.reset_index())
+    return FeaturesResult(train, current, as_of)
+
+
+# ---------------------------------------------------------------- 03 model
+
+@dataclass
+class ModelResult:
+    model: PDModel
+    metrics: list[ValidationMetrics]
+    oot: pd.DataFrame
+    grades_oot: pd.DataFrame
+    artifact: dict[str, Any]
+
+
+def stage_model(ctx: StageContext) -> ModelResult:
+    """Train the monotone GBM, calibrate it, validate it out of time, save it with its hash."""
+    p = ctx.params
+    train = ctx.read("features_train.parquet").set_index("customer_id")
+    fit, cal, oot = split_development(train, p.model.oot_snapshots, seed=p.seed)
+    names = feature_names()
+    model = PDModel(names, p.model, random_state=p.seed).fit(fit, fit["default_in_horizon"],
+                                                             cal, cal["default_in_horizon"])
+    metrics = []
+    for label, sample in (("development (fit)", fit), ("calibration", cal), ("out-of-time", oot)):
+        metrics.append(validation_metrics(label, sample["default_in_horizon"].to_numpy(), model.predict_pd(sample)))
+    oot_out = pd.DataFrame({
+        "snapshot_date": oot["snapshot_date"], "default_in_horizon": oot["default_in_horizon"],
+        "pd": model.predict_pd(oot),
+    }, index=oot.index)
+    oot_out["grade"] = assign_grades(oot_out["pd"].to_numpy(), p.master_scale)
+    grades_oot = grade_table(oot_out["grade"].to_numpy(), oot_out["pd"].to_numpy(),
+                             oot_out["default_in_horizon"].to_numpy(), p.master_scale)
+    ctx.models_dir.mkdir(parents=True, exist_ok=True)
+    sha = io.save_model(model, ctx.models_dir / "pd_model.pkl")
+    artifact = {
+        "file": "models/pd_model.pkl", "sha256": sha, "features": names,
+        "monotone_constraints": dict(zip(model.features_, model.monotone_cst_)),
+        "unused_features": model.unused_features_,
+        "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot),
+        "snapshots": sorted(str(pd.Timestamp(s).date()) for s in train["snapshot_date"].unique()),
+        "params": p.model.model_dump(mode="json"),
+    }
+    io.write_json(ctx.models_dir / "pd_model.json", artifact)
+    ctx.write("oot_predictions.parquet", oot_out.reset_index())
+    ctx.write_json("validation.json", [m.__dict__ for m in metrics])
+    return ModelResult(model, metrics, oot_out, grades_oot, artifact)
+
+
+def load_pd_model(ctx: StageContext) -> PDModel:
+    meta = io.read_json(ctx.models_dir / "pd_model.json")
+    return io.load_model(ctx.run_dir / meta["file"], meta["sha256"])
+
+
+# ---------------------------------------------------------------- 04 scoring + explanations
+
+@dataclass
+class ScoringResult:
+    scores: pd.DataFrame
+    explanation: Explanation
+    additivity_error: float
+
+
+def stage_scoring(ctx: StageContext) -> ScoringResult:
+    """Score every current customer; SHAP values, additivity check, reason codes."""
+    p = ctx.params
+    model = load_pd_model(ctx)
+    current = ctx.read("features_current.parquet").set_index("customer_id")
+    pd_ = model.predict_pd(current)
+    expl, err = explain(model, current, p.explain.additivity_tolerance)
+    reasons = reason_codes(expl, p.explain.top_reasons)
+    scores = pd.DataFrame({
+        "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
+        "raw_log_odds": expl.output, "is_new_customer": current["is_new_customer"].to_numpy(),
+    }, index=current.index).join(reasons)
+    ctx.write("scores.parquet", scores.reset_index())
+    shap_frame = expl.frame()
+    ctx.write("shap_values.parquet", shap_frame.reset_index())
+    ctx.write_json("explain.json", {"base_value": expl.base_value, "max_additivity_error": err,
+                                    "tolerance": p.explain.additivity_tolerance, "customers": len(scores)})
+    return ScoringResult(scores, expl, err)
+
+
+def load_explanation(ctx: StageContext) -> Explanation:
+    shap_frame = ctx.read("shap_values.parquet").set_index("customer_id")
+    current = ctx.read("features_current.parquet").set_index("customer_id")
+    meta = ctx.read_json("explain.json")
+    scores = ctx.read("scores.parquet").set_index("customer_id")
+    return Explanation(shap_frame.to_numpy(), meta["base_value"], current.loc[shap_frame.index, shap_frame.columns],
+                       scores.loc[shap_frame.index, "raw_log_odds"].to_numpy())
+
+
+# ---------------------------------------------------------------- 05 limits
+
+@dataclass
+class LimitsResult:
+    limits: pd.DataFrame
+
+
+def _scored_book(ctx: StageContext) -> pd.DataFrame:
+    current = ctx.read("features_current.parquet").set_index("customer_id")
+    scores = ctx.read("scores.parquet").set_index("customer_id")
+    customers = ctx.read("customers.parquet").set_index("customer_id")
+    cols = ["customer_name", "payment_terms_days", "insurance_cover_pct", "insured_limit", "guarantee_amount"]
+    return (scores.join(current[["industry", "region", "credit_limit", "receivables_open", "sales_in_window",
+                                 "tenure_months", "revenue_latest"]])
+            .join(customers[cols]))
+
+
+def stage_limits(ctx: StageContext) -> LimitsResult:
+    """Proposed limit per customer, its change and the cap that decided it."""
+    book = _scored_book(ctx)
+    limits = set_limits(book, ctx.params.limits, ctx.params.features.lookback_months)
+    out = book[["customer_name", "industry", "region", "pd", "grade", "reason_1"]].join(limits)
+    ctx.write("limits.parquet", out.reset_index())
+    return LimitsResult(out)
+
+
+# ---------------------------------------------------------------- 06 risk reserve
+
+@dataclass
+class ReserveResult:
+    exposures: pd.DataFrame
+    by_grade: pd.DataFrame
+    by_industry: pd.DataFrame
+    totals: dict[str, float] = field(default_factory=dict)
+
+
+def stage_reserve(ctx: StageContext) -> ReserveResult:
+    """12-month expected loss on the proposed limits, gross and net of mitigation."""
+    book = _scored_book(ctx)
+    limits = ctx.read("limits.parquet").set_index("customer_id")
+    frame = book.join(limits[["proposed_limit"]])
+    el = expected_loss(frame, ctx.params.reserve)
+    exposures = frame[["customer_name", "industry", "grade", "pd", "receivables_open", "proposed_limit"]].join(el)
+    by_grade = el_summary(exposures, "grade")
+    by_industry = el_summary(exposures, "industry")
+    totals = {k: float(exposures[k].sum()) for k in ("ead", "net_exposure", "el_gross", "el")}
+    ctx.write("expected_loss.parquet", exposures.reset_index())
+    ctx.write("el_by_grade.parquet", by_grade.reset_index(names="grade"))
+    ctx.write("el_by_industry.parquet", by_industry.reset_index(names="industry"))
+    ctx.write_json("reserve_summary.json", totals)
+    return ReserveResult(exposures, by_grade, by_industry, totals)
+
+
+STAGES: dict[str, tuple[str, Callable[[StageContext], Any], str]] = {
+    "01_data_quality": ("Data quality", stage_data_quality, "data_quality.json"),
+    "02_features": ("Features", stage_features, "features_current.parquet"),
+    "03_model": ("PD model", stage_model, "validation.json"),
+    "04_scoring_explain": ("Scoring and explanations", stage_scoring, "scores.parquet"),
+    "05_limits": ("Limits", stage_limits, "limits.parquet"),
+    "06_risk_reserve": ("Risk reserve", stage_reserve, "reserve_summary.json"),
+}
+
+
+def _load_any_params(params_file: str | Path) -> RunParams:
+    path = Path(params_file)
+    if path.suffix == ".json":
+        return params_from_dict(io.read_json(path), source=str(path))
+    return load_params(path)
+
+
+def open_stage(stage: str, run_dir: str | Path, params_file: str | Path,
+               build_missing_upstream: bool = True) -> StageContext:
+    """Context of ``stage`` in ``run_dir``; checks (or, outside a run, builds) upstream outputs.
+
+    Parameters
+    ----------
+    stage : one of :data:`STAGES`.
+    run_dir : the run folder the stage reads from and writes to.
+    params_file : YAML params (or the JSON copy a pipeline run writes).
+    build_missing_upstream : when an earlier stage's output is missing, compute it here
+        (for a notebook opened on its own) instead of failing (pipeline runs pass False).
+    """
+    if stage not in STAGES:
+        raise StageError(f"unknown stage {stage!r}; expected one of {list(STAGES)}")
+    ctx = StageContext(Path(run_dir).resolve(), _load_any_params(params_file))
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    for name, (_, func, marker) in STAGES.items():
+        if name == stage:
+            break
+        if ctx.path(marker).is_file():
+            continue
+        if not build_missing_upstream:
+            raise StageError(f"stage {stage} needs {marker} from stage {name}, which is missing in {ctx.run_dir}")
+        logger.info("building missing upstream stage %s in %s", name, ctx.run_dir)
+        func(ctx)
+    return ctx
+
+
+def params_snapshot(params: RunParams) -> str:
+    """The fully resolved params (defaults included) as YAML, for the run folder."""
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
