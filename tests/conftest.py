@@ -1,0 +1,61 @@
+"""Shared fixtures: small ledgers built in code, and a clean scratch folder for notebook tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session):
+    # The notebooks' default run folder (used by nbval) must not carry results of older code.
+    shutil.rmtree(ROOT / "outputs" / "notebook-smoke", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def small_ledger():
+    from credit_lab.synth import generate_ledger
+
+    return generate_ledger(n_customers=300, n_months=24, seed=11)
+
+
+@pytest.fixture()
+def small_tables(small_ledger):
+    from credit_lab.schema import validate_ledger
+
+    raw = {t: getattr(small_ledger, t).copy() for t in
+           ("customers", "invoices", "financials", "defaults", "industry_outlook")}
+    return validate_ledger(raw).tables
+
+
+def tiny_customers(**overrides) -> pd.DataFrame:
+    base = {
+        "customer_id": ["C1", "C2", "C3"],
+        "customer_name": ["Alpha Ltd", "Beta GmbH", "Gamma S.A."],
+        "industry": ["Retail", "Retail", "Energy"],
+        "region": ["North", "South", "North"],
+        "onboarding_date": ["2020-01-01", "2021-06-15", "2022-03-01"],
+        "payment_terms_days": ["30", "60", "45"],
+        "credit_limit": ["10000", "20000", "5000"],
+    }
+    base.update(overrides)
+    return pd.DataFrame(base)
+
+
+def tiny_invoices(**overrides) -> pd.DataFrame:
+    base = {
+        "invoice_id": ["I1", "I2", "I3", "I4"],
+        "customer_id": ["C1", "C1", "C2", "C3"],
+        "invoice_date": ["2023-01-10", "2023-02-10", "2023-01-05", "2023-03-01"],
+        "due_date": ["2023-02-09", "2023-03-12", "2023-03-06", "2023-04-15"],
+        "amount": ["1000", "2000", "500", "750"],
+        "paid_date": ["2023-02-19", None, "2023-03-01", "2023-05-01"],
+        "paid_amount": ["1000", None, "500", "750"],
+        "disputed": ["no", "yes", "false", "0"],
+    }
+    base.update(overrides)
+    return pd.DataFrame(base)

@@ -1,0 +1,66 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_lab import io
+from credit_lab.config import DataParams, TableSource
+from credit_lab.exceptions import ArtifactIntegrityError, InputFileError, SchemaError
+from tests.conftest import tiny_customers
+
+
+def test_csv_with_column_mapping_is_read_as_text(tmp_path):
+    path = tmp_path / "kunden.csv"
+    tiny_customers().rename(columns={"customer_id": "Kundennummer", "credit_limit": "Kreditlimit"}).to_csv(
+        path, index=False)
+    df = io.read_table("customers", TableSource(path=str(path),
+                                                columns={"customer_id": "Kundennummer", "credit_limit": "Kreditlimit"}))
+    assert df["customer_id"].tolist() == ["C1", "C2", "C3"]
+    assert df["credit_limit"].tolist() == ["10000", "20000", "5000"]  # typing is the schema's job
+
+
+def test_wrong_mapped_column_lists_available_and_closest(tmp_path):
+    path = tmp_path / "c.csv"
+    tiny_customers().rename(columns={"customer_id": "CustomerNo"}).to_csv(path, index=False)
+    with pytest.raises(SchemaError) as err:
+        io.read_table("customers", TableSource(path=str(path), columns={"customer_id": "CustomerNr"}))
+    msg = str(err.value)
+    assert "'CustomerNr'" in msg and "closest: 'CustomerNo'" in msg and "available columns" in msg
+
+
+def test_mapping_to_unknown_column_and_missing_file(tmp_path):
+    path = tmp_path / "c.csv"
+    tiny_customers().to_csv(path, index=False)
+    with pytest.raises(SchemaError, match="unknown column"):
+        io.read_table("customers", TableSource(path=str(path), columns={"limit": "credit_limit"}))
+    with pytest.raises(InputFileError, match="not found"):
+        io.read_table("customers", TableSource(path=str(tmp_path / "none.csv")))
+
+
+def test_parquet_and_read_input_tables(tmp_path):
+    path = tmp_path / "c.parquet"
+    tiny_customers().to_parquet(path)
+    tables = io.read_input_tables(DataParams(source="files", files={
+        "customers": TableSource(path=str(path)), "invoices": TableSource(path=str(path))}))
+    assert list(tables) == ["customers", "invoices"] and len(tables["customers"]) == 3
+
+
+def test_model_loads_only_with_matching_hash(tmp_path):
+    path = tmp_path / "m.pkl"
+    sha = io.save_model({"coef": [1, 2]}, path)
+    assert sha == io.sha256_file(path)
+    assert io.load_model(path, sha) == {"coef": [1, 2]}
+    path.write_bytes(pickle.dumps({"coef": [9]}))  # tampered after the run recorded its hash
+    with pytest.raises(ArtifactIntegrityError, match="will not be loaded"):
+        io.load_model(path, sha)
+    with pytest.raises(ArtifactIntegrityError):
+        io.load_model(path, "")
+
+
+def test_json_is_deterministic_and_writes_undefined_as_null(tmp_path):
+    io.write_json(tmp_path / "a.json", {"b": 1, "a": pd.Timestamp("2024-01-01")})
+    io.write_json(tmp_path / "b.json", {"a": pd.Timestamp("2024-01-01"), "b": 1})
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    io.write_json(tmp_path / "c.json", {"x": float("nan"), "y": [np.float64("inf"), 1.5], "z": np.float64(2.0)})
+    assert io.read_json(tmp_path / "c.json") == {"x": None, "y": [None, 1.5], "z": 2.0}

@@ -1,0 +1,188 @@
+"""End to end: the CLI runs the notebooks into a run folder with reports and a manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from credit_lab import io
+from credit_lab.pipeline import verify_run
+from credit_lab.stages import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "credit_lab.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("outputs")
+    proc = cli("run", ROOT / "params" / "smoke.yaml", "--output-dir", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "smoke", proc
+
+
+def test_cli_reports_each_stage_and_its_time(smoke_run):
+    _, proc = smoke_run
+    for stage in STAGES:
+        assert re.search(rf"{stage}\s+done in\s+[\d.]+ s", proc.stdout), proc.stdout
+    assert "index.html" in proc.stdout
+
+
+def test_run_folder_layout_and_manifest(smoke_run):
+    run_dir, _ = smoke_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert list(manifest["stages"]) == list(STAGES)
+    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in manifest["stages"].values())
+    assert manifest["params"]["run_id"] == "smoke" and manifest["params"]["seed"] == 7
+    assert {"pandas", "scikit-learn", "shap", "papermill", "python"} <= set(manifest["versions"])
+    assert "commit" in manifest["git"] and "dirty" in manifest["git"]
+    assert any(k.startswith("params:") for k in manifest["inputs"])
+    for stage in STAGES:
+        assert (run_dir / "notebooks" / f"{stage}.ipynb").is_file()
+        assert (run_dir / "reports" / f"{stage}.html").is_file()
+    for name in ("scores", "shap_values", "limits", "expected_loss", "features_current", "quarantine"):
+        assert (run_dir / "data" / f"{name}.parquet").is_file()
+    # every hash in the manifest matches its file, and every file is in the manifest
+    assert verify_run(run_dir) == []
+    assert manifest["outputs"]["models/pd_model.pkl"] == io.sha256_file(run_dir / "models" / "pd_model.pkl")
+    assert (ROOT / "outputs").is_dir()
+
+
+def test_reports_are_code_free_with_figures_and_index_links_them(smoke_run):
+    run_dir, _ = smoke_run
+    index = (run_dir / "index.html").read_text()
+    for stage in STAGES:
+        assert f'href="reports/{stage}.html"' in index
+        html = (run_dir / "reports" / f"{stage}.html").read_text()
+        assert "stages.open_stage" not in html and "import warnings" not in html, stage
+        assert "data:image/png;base64" in html, f"{stage} has no figure"
+    assert "Out-of-time AUC" in index and "data:image/png;base64" in index
+
+
+def test_scores_are_consistent_and_explained(smoke_run):
+    run_dir, _ = smoke_run
+    scores = pd.read_parquet(run_dir / "data" / "scores.parquet")
+    shap_values = pd.read_parquet(run_dir / "data" / "shap_values.parquet").set_index("customer_id")
+    meta = json.loads((run_dir / "data" / "explain.json").read_text())
+    assert meta["max_additivity_error"] <= 1e-6
+    recon = meta["base_value"] + shap_values.sum(axis=1)
+    assert (recon - scores.set_index("customer_id")["raw_log_odds"]).abs().max() <= 1e-6
+    assert scores["pd"].between(0, 1).all() and scores["customer_id"].is_unique
+    limits = pd.read_parquet(run_dir / "data" / "limits.parquet")
+    assert set(limits["decided_by"]) <= {"capacity", "risk_grade", "single_name", "pd_cutoff"}
+
+
+def test_verify_catches_changed_added_and_missing_files(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    target = copy / "data" / "limits.parquet"
+    target.write_bytes(target.read_bytes() + b"x")
+    (copy / "reports" / "extra.html").write_text("<p>not from the run</p>")
+    (copy / "data" / "scores.parquet").unlink()
+    problems = verify_run(copy)
+    assert "changed: data/limits.parquet" in problems
+    assert "added: reports/extra.html" in problems
+    assert "missing: data/scores.parquet" in problems
+    proc = cli("verify", copy)
+    assert proc.returncode == 1 and "changed: data/limits.parquet" in proc.stdout
+    assert cli("verify", run_dir).returncode == 0
+
+
+# ------------------------------------------------------------------ your own files, and failures
+
+def _write_ledger_files(folder: Path) -> dict:
+    """A small ledger in the shape of an export: other column names, US dates."""
+    from credit_lab.synth import generate_ledger
+
+    ledger = generate_ledger(n_customers=400, n_months=24, seed=3)
+    folder.mkdir(parents=True, exist_ok=True)
+    cust = ledger.customers.rename(columns={"customer_id": "Account", "credit_limit": "Credit Limit"})
+    inv = ledger.invoices.rename(columns={"customer_id": "Account", "invoice_id": "Doc No"})
+    for col in ("invoice_date", "due_date", "paid_date"):
+        inv[col] = inv[col].dt.strftime("%m/%d/%Y")
+    cust.to_csv(folder / "customers.csv", index=False)
+    inv.to_csv(folder / "invoices.csv", index=False)
+    ledger.financials.to_parquet(folder / "financials.parquet")
+    ledger.defaults.to_csv(folder / "defaults.csv", index=False)
+    return {
+        "run_id": "mine", "seed": 5,
+        "data": {"source": "files", "files": {
+            "customers": {"path": str(folder / "customers.csv"),
+                          "columns": {"customer_id": "Account", "credit_limit": "Credit Limit"}},
+            "invoices": {"path": str(folder / "invoices.csv"), "date_format": "%m/%d/%Y",
+                         "columns": {"customer_id": "Account", "invoice_id": "Doc No"}},
+            "financials": {"path": str(folder / "financials.parquet")},
+            "defaults": {"path": str(folder / "defaults.csv")},
+        }},
+        "features": {"training_snapshots": 3}, "model": {"max_iter": 40},
+    }
+
+
+def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(tmp_path):
+    params = _write_ledger_files(tmp_path / "in")
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    proc = cli("run", good, "--output-dir", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    before = {p: p.read_bytes() for p in (out / "mine").rglob("*") if p.is_file()}
+    manifest = json.loads((out / "mine" / "manifest.json").read_text())
+    assert any(k.startswith("invoices:") for k in manifest["inputs"])
+
+    # 1) a required column missing
+    cust = pd.read_csv(tmp_path / "in" / "customers.csv").drop(columns=["payment_terms_days"])
+    cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
+    proc = cli("run", good, "--output-dir", out)
+    assert proc.returncode == 2
+    assert "table 'customers'" in proc.stderr and "payment_terms_days" in proc.stderr
+    assert "01_data_quality" in proc.stderr and "failed" in proc.stdout
+
+    # 2) a duplicated customer id
+    cust = pd.read_csv(tmp_path / "in" / "customers.csv").assign(payment_terms_days=30)
+    cust.loc[1, "Account"] = cust.loc[0, "Account"]
+    cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
+    proc = cli("run", good, "--output-dir", out)
+    assert proc.returncode == 2
+    assert "rule 'unique'" in proc.stderr and str(cust.loc[0, "Account"]) in proc.stderr
+
+    # the earlier good run is untouched, byte for byte; the failures are kept and marked
+    after = {p: p.read_bytes() for p in (out / "mine").rglob("*") if p.is_file()}
+    assert after == before
+    assert (out / "latest").resolve() == (out / "mine").resolve()
+    failed = sorted((out / "_failed").iterdir())
+    assert len(failed) >= 1
+    last = json.loads((failed[-1] / "manifest.json").read_text())
+    assert last["status"] == "failed" and last["stages"]["01_data_quality"]["status"] == "failed"
+    assert (failed[-1] / "notebooks" / "01_data_quality.ipynb").is_file()
+
+
+def test_invalid_params_fail_before_any_stage(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_id: x\nmodel:\n  learning_rate: 5\n  max_iters: 3\n")
+    proc = cli("run", bad, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "model.learning_rate" in proc.stderr and "model.max_iters: unknown key" in proc.stderr
+    assert "running" not in proc.stdout
+    assert not (tmp_path / "out" / "x").exists()
+
+
+def test_help_documents_every_command():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    for command in ("run", "validate", "verify"):
+        assert command in proc.stdout
+    assert "PARAMS" in cli("run", "--help").stdout
