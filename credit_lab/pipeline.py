@@ -171,7 +171,7 @@ def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path
     except PapermillExecutionError as err:
         raise StageError(
             f"stage {stage} failed in cell {err.cell_index} (execution count {err.exec_count}): "
-            f"{err.ename}: {err.evalue}. The executed notebook is kept at {dest}"
+            f"{err.ename}: {err.evalue}"
         ) from None
 
 
@@ -194,6 +194,13 @@ def _point_latest(output_dir: Path, run_id: str) -> None:
     os.replace(tmp, link)
 
 
+def _absolute_input_paths(params: RunParams) -> RunParams:
+    """Resolve input paths against the working directory of the command, not the kernels' folder."""
+    files = {name: src.model_copy(update={"path": str(Path(src.path).resolve())})
+             for name, src in params.data.files.items()}
+    return params.model_copy(update={"data": params.data.model_copy(update={"files": files})})
+
+
 def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Path | None = None,
         on_stage: Callable[[str, str, float | None], None] | None = None) -> RunResult:
     """Validate params, execute every stage notebook, export HTML, write the manifest, publish.
@@ -212,7 +219,7 @@ def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Pa
     params_path = Path(params_path)
     overrides = {k: v for k, v in {"run_id": run_id, "output_dir": str(output_dir) if output_dir else None}.items()
                  if v is not None}
-    params = load_params(params_path, overrides)
+    params = _absolute_input_paths(load_params(params_path, overrides))
     out_root = Path(params.output_dir).resolve()
     try:
         out_root.mkdir(parents=True, exist_ok=True)
@@ -274,7 +281,8 @@ def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Pa
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, failed)
             if isinstance(err, CreditLabError):
-                raise type(err)(f"{err}\nThe failed run is kept in {failed}; {final} was not changed.") from None
+                raise type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
+                                f"{final} was not changed.") from None
             raise
         manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
                         outputs=_hash_tree(staging))

@@ -118,15 +118,16 @@ def _write_ledger_files(folder: Path) -> dict:
     inv.to_csv(folder / "invoices.csv", index=False)
     ledger.financials.to_parquet(folder / "financials.parquet")
     ledger.defaults.to_csv(folder / "defaults.csv", index=False)
+    # relative paths: resolved from the folder the command runs in
     return {
-        "run_id": "mine", "seed": 5,
+        "run_id": "mine", "seed": 5, "output_dir": "out",
         "data": {"source": "files", "files": {
-            "customers": {"path": str(folder / "customers.csv"),
+            "customers": {"path": f"{folder.name}/customers.csv",
                           "columns": {"customer_id": "Account", "credit_limit": "Credit Limit"}},
-            "invoices": {"path": str(folder / "invoices.csv"), "date_format": "%m/%d/%Y",
+            "invoices": {"path": f"{folder.name}/invoices.csv", "date_format": "%m/%d/%Y",
                          "columns": {"customer_id": "Account", "invoice_id": "Doc No"}},
-            "financials": {"path": str(folder / "financials.parquet")},
-            "defaults": {"path": str(folder / "defaults.csv")},
+            "financials": {"path": f"{folder.name}/financials.parquet"},
+            "defaults": {"path": f"{folder.name}/defaults.csv"},
         }},
         "features": {"training_snapshots": 3}, "model": {"max_iter": 40},
     }
@@ -137,7 +138,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(tmp_pa
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(params))
     out = tmp_path / "out"
-    proc = cli("run", good, "--output-dir", out)
+    proc = cli("run", "good.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     before = {p: p.read_bytes() for p in (out / "mine").rglob("*") if p.is_file()}
     manifest = json.loads((out / "mine" / "manifest.json").read_text())
@@ -146,7 +147,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(tmp_pa
     # 1) a required column missing
     cust = pd.read_csv(tmp_path / "in" / "customers.csv").drop(columns=["payment_terms_days"])
     cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
-    proc = cli("run", good, "--output-dir", out)
+    proc = cli("run", "good.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "table 'customers'" in proc.stderr and "payment_terms_days" in proc.stderr
     assert "01_data_quality" in proc.stderr and "failed" in proc.stdout
@@ -155,7 +156,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(tmp_pa
     cust = pd.read_csv(tmp_path / "in" / "customers.csv").assign(payment_terms_days=30)
     cust.loc[1, "Account"] = cust.loc[0, "Account"]
     cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
-    proc = cli("run", good, "--output-dir", out)
+    proc = cli("run", "good.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "rule 'unique'" in proc.stderr and str(cust.loc[0, "Account"]) in proc.stderr
 
