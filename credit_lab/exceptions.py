@@ -15,6 +15,9 @@ __all__ = [
     "StageError",
     "ArtifactIntegrityError",
     "ExplanationError",
+    "OutputFolderError",
+    "RunInProgressError",
+    "InputTooLargeError",
 ]
 
 
@@ -44,3 +47,15 @@ class ArtifactIntegrityError(CreditLabError, RuntimeError):
 
 class ExplanationError(CreditLabError, ArithmeticError):
     """SHAP values do not add up to the model output."""
+
+
+class OutputFolderError(CreditLabError, OSError):
+    """The output folder cannot be created or written (permissions, read-only, disk full)."""
+
+
+class RunInProgressError(CreditLabError, RuntimeError):
+    """Another run with the same run id is in progress."""
+
+
+class InputTooLargeError(CreditLabError, MemoryError):
+    """An input would not fit in the memory available."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
-import html
+import hashlib
 import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from typing import Callable, Iterator
 
 from . import io
 from .config import RunParams, load_params
-from .exceptions import CreditLabError, StageError
+from .exceptions import CreditLabError, OutputFolderError, RunInProgressError, StageError
 from .stages import STAGES, params_snapshot
 
 __all__ = ["RunResult", "run", "verify_run", "notebooks_dir", "KERNEL_NAME"]
@@ -40,6 +42,7 @@ KERNEL_NAME = "credit-lab-run"
 _PACKAGES = ("credit-lab", "pandas", "numpy", "scikit-learn", "shap", "scipy", "papermill", "nbconvert",
              "pyarrow", "pydantic", "matplotlib", "seaborn")
 MANIFEST = "manifest.json"
+RUNS_LOG = "runs.jsonl"
 
 
 def notebooks_dir() -> Path:
@@ -86,20 +89,31 @@ def _own_kernel() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _run_lock(output_dir: Path, run_id: str) -> Iterator[None]:
+    """Hold the run id's lock; the kernel releases it when the process dies, even by kill -9."""
     lock_dir = output_dir / ".locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(lock_dir / f"{run_id}.lock", "w")
-    try:
+    with open(lock_dir / f"{run_id}.lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CreditLabError(
+            raise RunInProgressError(
                 f"another run with run_id {run_id!r} is in progress in {output_dir}; wait for it to finish "
                 "or choose another run_id (--run-id)"
             ) from None
         yield
-    finally:
-        fh.close()
+
+
+def _retire_all_interrupted(out_root: Path) -> None:
+    """Mark every staging folder whose run is no longer alive (its lock is free) as interrupted."""
+    staging_root = out_root / ".staging"
+    if not staging_root.is_dir():
+        return
+    for folder in sorted(staging_root.iterdir()):
+        try:
+            with _run_lock(out_root, folder.name):
+                _retire_interrupted(out_root, folder.name)
+        except RunInProgressError:
+            continue  # a live run owns it
 
 
 def _git_state() -> dict:
@@ -201,6 +215,67 @@ def _absolute_input_paths(params: RunParams) -> RunParams:
     return params.model_copy(update={"data": params.data.model_copy(update={"files": files})})
 
 
+def _check_writable(out_root: Path) -> None:
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        # A real write, not os.access: root passes access checks on read-only mounts.
+        with tempfile.TemporaryFile(dir=out_root):
+            pass
+    except OSError as err:
+        raise OutputFolderError(
+            f"output folder {out_root} cannot be written ({err.strerror or err}); "
+            "choose another with --output-dir or output_dir in the params"
+        ) from None
+
+
+def _append_run_log(out_root: Path, entry: dict) -> None:
+    """Append one line to the run log; each line carries the SHA-256 of the line before it."""
+    log = out_root / RUNS_LOG
+    with open(log, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        lines = fh.read().splitlines()
+        entry = {**entry, "prev_entry_sha256": hashlib.sha256(lines[-1]).hexdigest() if lines else None}
+        fh.seek(0, os.SEEK_END)
+        fh.write((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _close_run(out_root: Path, folder: Path, manifest: dict) -> None:
+    """Seal a finished (or failed) run: hash its files into the manifest, log the manifest's hash."""
+    manifest["outputs"] = _hash_tree(folder)
+    io.write_json(folder / MANIFEST, manifest)
+    _append_run_log(out_root, {
+        "run_id": manifest["run_id"], "status": manifest["status"], "folder": folder.relative_to(out_root).as_posix(),
+        "started_at": manifest["started_at"], "finished_at": manifest.get("finished_at"),
+        "manifest_sha256": io.sha256_file(folder / MANIFEST),
+    })
+
+
+def _retire_interrupted(out_root: Path, run_id: str) -> None:
+    """A staging folder we find while holding its lock belongs to a run that died (kill -9, power loss)."""
+    staging = out_root / ".staging" / run_id
+    if not staging.exists():
+        return
+    manifest_path = staging / MANIFEST
+    try:
+        manifest = io.read_json(manifest_path)
+    except (OSError, ValueError):
+        manifest = {"run_id": run_id, "started_at": None, "stages": {}}
+    stamp = (manifest.get("started_at") or dt.datetime.now(dt.timezone.utc).isoformat())
+    stamp = re.sub(r"[^0-9T]", "", stamp)[:15]
+    manifest.update(status="interrupted", finished_at=None,
+                    error="the run stopped without finishing (killed or crashed); found by a later run")
+    target = out_root / "_failed" / f"{run_id}-{stamp}-interrupted"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    _close_run(out_root, target, manifest)
+    logger.warning("run %s had been interrupted; its partial folder is kept in %s", run_id, target)
+
+
 def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Path | None = None,
         on_stage: Callable[[str, str, float | None], None] | None = None) -> RunResult:
     """Validate params, execute every stage notebook, export HTML, write the manifest, publish.
@@ -215,97 +290,148 @@ def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Pa
     ------
     ParamsError : the params are invalid (before any stage starts).
     StageError : a stage failed (the failed run folder is kept under ``_failed/``).
+    OutputFolderError : the output folder cannot be written, or the disk is full.
+    RunInProgressError : another run with the same run id holds its lock.
     """
     params_path = Path(params_path)
     overrides = {k: v for k, v in {"run_id": run_id, "output_dir": str(output_dir) if output_dir else None}.items()
                  if v is not None}
     params = _absolute_input_paths(load_params(params_path, overrides))
     out_root = Path(params.output_dir).resolve()
+    _check_writable(out_root)
     try:
-        out_root.mkdir(parents=True, exist_ok=True)
+        _retire_all_interrupted(out_root)
+        with _run_lock(out_root, params.run_id):
+            _retire_interrupted(out_root, params.run_id)
+            return _run_locked(params, params_path, out_root, on_stage)
     except OSError as err:
-        raise CreditLabError(f"cannot create output folder {out_root}: {err.strerror}") from None
-    if not os.access(out_root, os.W_OK):
-        raise CreditLabError(f"output folder {out_root} is not writable; choose another with --output-dir")
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise OutputFolderError(
+                f"cannot write the run to {out_root}: {err.strerror} ({err.filename or 'output'}). Free space "
+                "or choose another output folder; earlier runs were not changed."
+            ) from None
+        raise
+
+
+def _run_locked(params: RunParams, params_path: Path, out_root: Path,
+                on_stage: Callable[[str, str, float | None], None] | None) -> RunResult:
     final = out_root / params.run_id
     started = dt.datetime.now(dt.timezone.utc)
-    with _run_lock(out_root, params.run_id):
-        staging = out_root / ".staging" / params.run_id
-        if staging.exists():
-            shutil.rmtree(staging)  # left by a killed run with this id; we hold its lock now
-        for sub in ("notebooks", "reports", "data", "models"):
-            (staging / sub).mkdir(parents=True, exist_ok=True)
-        params_json = staging / "params.json"
-        io.write_json(params_json, params.model_dump(mode="json"))
-        io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params).encode("utf-8"))
-        manifest = {
-            "run_id": params.run_id, "status": "running", "started_at": started.isoformat(),
-            "params_file": str(params_path), "params": params.model_dump(mode="json"),
-            "inputs": _input_hashes(params, params_path), "versions": _versions(), "git": _git_state(),
-            "stages": {},
-        }
-        io.write_json(staging / MANIFEST, manifest)
-        src_dir = notebooks_dir()
-        timings: dict[str, float] = {}
-        try:
-            with _own_kernel():
-                for stage, (title, _, _) in STAGES.items():
-                    if on_stage:
-                        on_stage(stage, "start", None)
-                    t0 = time.perf_counter()
-                    executed = staging / "notebooks" / f"{stage}.ipynb"
-                    try:
-                        _execute(stage, src_dir / f"{stage}.ipynb", executed, staging, params_json,
-                                 params.report.cell_timeout_seconds)
-                        _export_html(executed, staging / "reports" / f"{stage}.html", title)
-                    except BaseException as err:
-                        seconds = time.perf_counter() - t0
-                        manifest["stages"][stage] = {"status": "failed", "seconds": round(seconds, 3),
-                                                     "error": str(err)}
-                        if on_stage:
-                            on_stage(stage, "failed", seconds)
-                        raise
+    staging = out_root / ".staging" / params.run_id
+    for sub in ("notebooks", "reports", "data", "models"):
+        (staging / sub).mkdir(parents=True, exist_ok=True)
+    params_json = staging / "params.json"
+    io.write_json(params_json, params.model_dump(mode="json"))
+    io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params).encode("utf-8"))
+    manifest = {
+        "run_id": params.run_id, "status": "running", "started_at": started.isoformat(),
+        "params_file": str(params_path), "params": params.model_dump(mode="json"),
+        "inputs": _input_hashes(params, params_path), "versions": _versions(), "git": _git_state(),
+        "stages": {},
+    }
+    io.write_json(staging / MANIFEST, manifest)
+    src_dir = notebooks_dir()
+    timings: dict[str, float] = {}
+    try:
+        with _own_kernel():
+            for stage, (title, _, _) in STAGES.items():
+                if on_stage:
+                    on_stage(stage, "start", None)
+                t0 = time.perf_counter()
+                executed = staging / "notebooks" / f"{stage}.ipynb"
+                try:
+                    _execute(stage, src_dir / f"{stage}.ipynb", executed, staging, params_json,
+                             params.report.cell_timeout_seconds)
+                    _export_html(executed, staging / "reports" / f"{stage}.html", title)
+                except BaseException as err:
                     seconds = time.perf_counter() - t0
-                    timings[stage] = seconds
-                    manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
+                    manifest["stages"][stage] = {"status": "failed", "seconds": round(seconds, 3),
+                                                 "error": str(err) or type(err).__name__}
                     if on_stage:
-                        on_stage(stage, "done", seconds)
-            from .reporting import index_page
+                        on_stage(stage, "failed", seconds)
+                    raise
+                seconds = time.perf_counter() - t0
+                timings[stage] = seconds
+                manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
+                if on_stage:
+                    on_stage(stage, "done", seconds)
+        from .reporting import index_page
 
-            io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
-        except BaseException as err:
-            manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-                            error=str(err) or type(err).__name__)
-            io.write_json(staging / MANIFEST, manifest)
-            failed = out_root / "_failed" / f"{params.run_id}-{started.strftime('%Y%m%dT%H%M%SZ')}"
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, failed)
-            if isinstance(err, CreditLabError):
-                raise type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
-                                f"{final} was not changed.") from None
-            raise
-        manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-                        outputs=_hash_tree(staging))
-        io.write_json(staging / MANIFEST, manifest)
-        _publish(staging, final)
-        _point_latest(out_root, params.run_id)
+        io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
+    except BaseException as err:
+        manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                        error=str(err) or type(err).__name__)
+        failed = out_root / "_failed" / f"{params.run_id}-{started.strftime('%Y%m%dT%H%M%SZ')}"
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, failed)
+        _close_run(out_root, failed, manifest)
+        if isinstance(err, CreditLabError):
+            raise type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
+                            f"{final} was not changed.") from None
+        raise
+    manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    manifest["outputs"] = _hash_tree(staging)
+    io.write_json(staging / MANIFEST, manifest)
+    _publish(staging, final)
+    _append_run_log(out_root, {
+        "run_id": params.run_id, "status": "succeeded", "folder": params.run_id,
+        "started_at": manifest["started_at"], "finished_at": manifest["finished_at"],
+        "manifest_sha256": io.sha256_file(final / MANIFEST),
+    })
+    _point_latest(out_root, params.run_id)
     return RunResult(final, "succeeded", timings, manifest)
 
 
+def _find_run_log(run_dir: Path) -> tuple[Path, str] | None:
+    """The runs.jsonl above a run folder, and the folder's path relative to it."""
+    for root in (run_dir.parent, run_dir.parent.parent):
+        if (root / RUNS_LOG).is_file():
+            return root / RUNS_LOG, run_dir.resolve().relative_to(root.resolve()).as_posix()
+    return None
+
+
 def verify_run(run_dir: str | Path) -> list[str]:
-    """Recompute every output hash of a run folder; return the problems found (empty = intact)."""
+    """Check a run folder against its manifest and the run log; return the problems (empty = intact).
+
+    Every file's SHA-256 is recomputed against the manifest (changed, added, missing), and the
+    manifest's own SHA-256 against the last entry for this folder in ``runs.jsonl``, whose lines
+    are chained by hash, so rewriting the manifest (or the log) is detected too.
+    """
     run_dir = Path(run_dir)
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
-        return [f"{manifest_path} is missing"]
-    manifest = io.read_json(manifest_path)
+        return [f"missing: {MANIFEST} (not a run folder, or the manifest was deleted)"]
+    try:
+        manifest = io.read_json(manifest_path)
+    except ValueError as err:
+        return [f"changed: {MANIFEST} is not valid JSON ({err})"]
     recorded: dict[str, str] = manifest.get("outputs", {})
     actual = _hash_tree(run_dir)
     problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
     problems += [f"missing: {name}" for name in sorted(set(recorded) - set(actual))]
     problems += [f"added: {name}" for name in sorted(set(actual) - set(recorded))]
+    found = _find_run_log(run_dir)
+    if found is None:
+        problems.append(f"unverifiable: no {RUNS_LOG} next to the run folder to check the manifest against")
+        return problems
+    log_path, folder = found
+    lines = log_path.read_bytes().splitlines()
+    entries = []
+    for n, line in enumerate(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            problems.append(f"changed: {RUNS_LOG} line {n + 1} is not valid JSON")
+            continue
+        expected_prev = hashlib.sha256(lines[n - 1]).hexdigest() if n else None
+        if entry.get("prev_entry_sha256") != expected_prev:
+            problems.append(f"changed: {RUNS_LOG} line {n + 1} does not chain to the line before it")
+        entries.append(entry)
+    mine = [e for e in entries if e.get("folder") == folder]
+    if not mine:
+        problems.append(f"unverifiable: {RUNS_LOG} has no entry for {folder}")
+    elif mine[-1].get("manifest_sha256") != io.sha256_file(manifest_path):
+        problems.append(f"changed: {MANIFEST} (its SHA-256 differs from the one logged in {RUNS_LOG})")
+    if manifest.get("status") != "succeeded":
+        problems.append(f"status: the run {manifest.get('status', 'has no status')}")
     return problems
-
-
-def escape(text: str) -> str:
-    return html.escape(str(text), quote=True)

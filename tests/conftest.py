@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_sessionstart(session):
     # The notebooks' default run folder (used by nbval) must not carry results of older code.
     shutil.rmtree(ROOT / "outputs" / "notebook-smoke", ignore_errors=True)
+
+
+def cli(*args, cwd=ROOT, timeout=900):
+    """Run the credit-lab command in a new process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "credit_lab.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One CLI run of params/smoke.yaml, shared by the end-to-end tests (read-only: copy before changing)."""
+    out = tmp_path_factory.mktemp("outputs")
+    proc = cli("run", ROOT / "params" / "smoke.yaml", "--output-dir", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "smoke", proc
 
 
 @pytest.fixture(scope="session")

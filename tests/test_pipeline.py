@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,17 +18,7 @@ from credit_lab.stages import STAGES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "credit_lab.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=900)
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("outputs")
-    proc = cli("run", ROOT / "params" / "smoke.yaml", "--output-dir", out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out / "smoke", proc
+from tests.conftest import cli
 
 
 def test_cli_reports_each_stage_and_its_time(smoke_run):

@@ -1,0 +1,122 @@
+"""Runs that are killed, started twice, tampered with, or cannot write: earlier runs survive."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from credit_lab import io, pipeline
+from credit_lab.exceptions import OutputFolderError
+from tests.conftest import ROOT, cli
+
+SMOKE = ROOT / "params" / "smoke.yaml"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture()
+def outputs_copy(smoke_run, tmp_path):
+    """A private copy of the smoke run's output folder (run folder, runs.jsonl, latest)."""
+    run_dir, _ = smoke_run
+    out = tmp_path / "out"
+    shutil.copytree(run_dir.parent, out, symlinks=True)
+    return out
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, f"run ended before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear in {seconds} s"
+        time.sleep(0.2)
+
+
+def test_kill_mid_stage_and_concurrent_runs(outputs_copy):
+    out = outputs_copy
+    good_before = _snapshot(out / "smoke")
+    runner = [sys.executable, "-m", "credit_lab.cli", "run", str(SMOKE), "--output-dir", str(out)]
+    first = subprocess.Popen(runner, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(out / ".staging" / "smoke" / "notebooks" / "02_features.ipynb", first)
+        # the same run id a second time, while the first runs: refused with a clear message
+        second = cli("run", SMOKE, "--output-dir", out)
+        assert second.returncode == 2 and "in progress" in second.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # kill -9 the run and its kernel mid-stage
+        first.wait()
+    assert _snapshot(out / "smoke") == good_before
+    assert os.readlink(out / "latest") == "smoke"
+    assert io.read_json(out / ".staging" / "smoke" / "manifest.json")["status"] == "running"
+
+    # two runs with different ids at once: both succeed; they also retire the killed run's folder
+    procs = [subprocess.Popen([sys.executable, "-m", "credit_lab.cli", "run", str(SMOKE), "--output-dir", str(out),
+                               "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for rid in ("alpha", "beta")]
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stdout.decode() + stderr.decode()
+    assert pipeline.verify_run(out / "alpha") == [] and pipeline.verify_run(out / "beta") == []
+    interrupted = list((out / "_failed").glob("smoke-*-interrupted"))
+    assert len(interrupted) == 1
+    manifest = io.read_json(interrupted[0] / "manifest.json")
+    assert manifest["status"] == "interrupted"
+    assert (interrupted[0] / "notebooks" / "01_data_quality.ipynb").is_file()
+    assert not (out / ".staging" / "smoke").exists()
+    assert _snapshot(out / "smoke") == good_before
+    assert pipeline.verify_run(out / "smoke") == []
+    assert any("status: the run interrupted" in p for p in pipeline.verify_run(interrupted[0]))
+
+
+def test_rewritten_manifest_and_edited_log_are_detected(outputs_copy):
+    run_dir = outputs_copy / "smoke"
+    assert pipeline.verify_run(run_dir) == []
+    # an attacker changes a decision table and rewrites the manifest to match it
+    limits = run_dir / "data" / "limits.parquet"
+    limits.write_bytes(limits.read_bytes() + b"\0")
+    manifest = io.read_json(run_dir / "manifest.json")
+    manifest["outputs"]["data/limits.parquet"] = io.sha256_file(limits)
+    io.write_json(run_dir / "manifest.json", manifest)
+    problems = pipeline.verify_run(run_dir)
+    assert any(p.startswith("changed: manifest.json") for p in problems), problems
+    # ... and then edits its line in the log to match. A later run has appended its own line,
+    # which carries the hash of this one: the chain breaks.
+    pipeline._append_run_log(outputs_copy, {"run_id": "later", "status": "succeeded", "folder": "later"})
+    log = outputs_copy / "runs.jsonl"
+    lines = log.read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["manifest_sha256"] = io.sha256_file(run_dir / "manifest.json")
+    log.write_text("\n".join([json.dumps(entry, sort_keys=True)] + lines[1:]) + "\n")
+    problems = pipeline.verify_run(run_dir)
+    assert "changed: runs.jsonl line 2 does not chain to the line before it" in problems, problems
+    assert not any(p.startswith("changed: manifest.json") for p in problems)
+
+
+def test_unwritable_output_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = cli("run", SMOKE, "--output-dir", blocker / "runs")
+    assert proc.returncode == 2
+    assert "cannot be written" in proc.stderr and "--output-dir" in proc.stderr
+
+
+def test_full_disk_is_a_clear_error_and_leaves_earlier_runs(outputs_copy, monkeypatch):
+    before = _snapshot(outputs_copy / "smoke")
+
+    def disk_full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pipeline.io, "write_json", disk_full)
+    with pytest.raises(OutputFolderError, match="No space left on device"):
+        pipeline.run(SMOKE, output_dir=outputs_copy)
+    assert _snapshot(outputs_copy / "smoke") == before
