@@ -34,6 +34,8 @@ __all__ = [
     "write_json",
     "read_json",
     "write_parquet",
+    "write_csv",
+    "neutralise_formulas",
     "save_model",
     "load_model",
 ]
@@ -112,6 +114,33 @@ def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
+
+    Excel and LibreOffice evaluate a cell starting with ``= + - @`` (or a tab or
+    carriage return before one); a customer name like ``=HYPERLINK(...)`` would
+    otherwise become a live formula in the credit manager's sheet. Numbers are
+    left as numbers.
+    """
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_object_dtype(out[col].dtype) or pd.api.types.is_string_dtype(out[col].dtype):
+            text = out[col].astype("string")
+            risky = text.str.startswith(_FORMULA_START).fillna(False)
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text)
+    return out
+
+
+def write_csv(path: str | Path, df: pd.DataFrame) -> None:
+    """Write a table for spreadsheet users: UTF-8 with BOM, formulas neutralised, atomically."""
+    data = neutralise_formulas(df).to_csv(index=False).encode("utf-8-sig")
+    atomic_write_bytes(path, data)
 
 
 def _closest(name: str, options: list[str]) -> str:

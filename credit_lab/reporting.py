@@ -36,6 +36,7 @@ __all__ = [
     "metrics_table",
     "index_page",
     "fig_to_data_uri",
+    "escape",
 ]
 
 
@@ -193,6 +194,11 @@ def fig_el_breakdown(by_grade: pd.DataFrame, by_industry: pd.DataFrame) -> plt.F
         ax.set_title(f"12-month expected loss by {title}")
     fig.tight_layout()
     return fig
+
+
+def escape(value: object) -> str:
+    """Text from the data or the params, made safe to put into HTML or Markdown output."""
+    return html.escape(str(value), quote=True)
 
 
 def metrics_table(metrics: list) -> pd.DataFrame:

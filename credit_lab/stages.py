@@ -278,6 +278,8 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     limits = set_limits(book, ctx.params.limits, ctx.params.features.lookback_months)
     out = book[["customer_name", "industry", "region", "pd", "grade", "reason_1"]].join(limits)
     ctx.write("limits.parquet", out.reset_index())
+    # The decision table credit managers open in a spreadsheet.
+    io.write_csv(ctx.path("limits.csv"), out.reset_index())
     return LimitsResult(out)
 
 

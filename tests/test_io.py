@@ -64,3 +64,14 @@ def test_json_is_deterministic_and_writes_undefined_as_null(tmp_path):
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     io.write_json(tmp_path / "c.json", {"x": float("nan"), "y": [np.float64("inf"), 1.5], "z": np.float64(2.0)})
     assert io.read_json(tmp_path / "c.json") == {"x": None, "y": [None, 1.5], "z": 2.0}
+
+
+def test_csv_export_neutralises_formulas_but_not_numbers(tmp_path):
+    df = pd.DataFrame({"customer_name": ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "Acme", None,
+                                         "\t=1"],
+                       "limit_change": [-5000.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    io.write_csv(tmp_path / "x.csv", df)
+    back = pd.read_csv(tmp_path / "x.csv", encoding="utf-8-sig", keep_default_na=False)
+    assert back["customer_name"].tolist()[:5] == ["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2+3", "'@SUM(A1)", "Acme"]
+    assert back["customer_name"].iloc[6] == "'\t=1"
+    assert back["limit_change"].iloc[0] == -5000.0  # a negative number stays a number

@@ -120,3 +120,59 @@ def test_full_disk_is_a_clear_error_and_leaves_earlier_runs(outputs_copy, monkey
     with pytest.raises(OutputFolderError, match="No space left on device"):
         pipeline.run(SMOKE, output_dir=outputs_copy)
     assert _snapshot(outputs_copy / "smoke") == before
+
+
+HOSTILE_NAMES = ['<script>alert("name")</script>', "O'Brien & \"Sons\" {{7*7}}", "=HYPERLINK(\"http://evil\")",
+                 "<img src=x onerror=alert(1)>"]
+HOSTILE_ID = '"><script>alert("id")</script>'
+
+
+def test_hostile_names_ids_and_params_are_escaped_everywhere(tmp_path):
+    import pandas as pd
+    import yaml
+
+    from credit_lab.synth import generate_ledger
+
+    ledger = generate_ledger(n_customers=400, n_months=24, seed=4)
+    cust, inv = ledger.customers.copy(), ledger.invoices.copy()
+    cust.loc[:3, "customer_name"] = HOSTILE_NAMES
+    old_id = cust.loc[4, "customer_id"]
+    cust.loc[4, "customer_id"] = HOSTILE_ID
+    inv.loc[inv["customer_id"] == old_id, "customer_id"] = HOSTILE_ID
+    cust.to_csv(tmp_path / "customers.csv", index=False)
+    inv.to_csv(tmp_path / "invoices.csv", index=False)
+    ledger.defaults.to_csv(tmp_path / "defaults.csv", index=False)
+    params = {"run_id": "hostile", "seed": 1, "output_dir": "out",
+              "data": {"source": "files", "files": {"customers": {"path": "customers.csv"},
+                                                    "invoices": {"path": "invoices.csv"},
+                                                    "defaults": {"path": "defaults.csv"}}},
+              "features": {"training_snapshots": 3}, "model": {"max_iter": 30},
+              "explain": {"explain_customers": [HOSTILE_ID, "<b>no such customer</b>"]}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    proc = cli("run", "p.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "out" / "hostile"
+    pages = [run_dir / "index.html", *sorted((run_dir / "reports").glob("*.html"))]
+    for page in pages:
+        text = page.read_text()
+        assert "<script>alert(" not in text, page.name
+        assert "<img src=x onerror" not in text, page.name
+        assert "<b>no such customer</b>" not in text, page.name
+    assert "&lt;b&gt;no such customer&lt;/b&gt;" in (run_dir / "reports" / "04_scoring_explain.html").read_text()
+    limits = pd.read_csv(run_dir / "data" / "limits.csv", encoding="utf-8-sig")
+    assert "'=HYPERLINK(\"http://evil\")" in limits["customer_name"].tolist()
+    assert HOSTILE_ID in limits["customer_id"].tolist()  # ids are kept exactly, only escaped on display
+
+
+def test_papermill_parameters_are_literals_not_code(tmp_path):
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(ROOT / "notebooks" / "01_data_quality.ipynb"))
+    payload = "x\"; import pathlib; pathlib.Path(r'" + str(tmp_path / "pwned") + "').touch(); y = \""
+    out = parameterize_notebook(nb, {"run_dir": payload, "params_file": "p'''\"\"\"\n.yaml"})
+    injected = next(c for c in out.cells if "injected-parameters" in c.metadata.tags)
+    namespace: dict = {}
+    exec(compile(injected.source, "injected", "exec"), namespace)  # what the kernel would run
+    assert namespace["run_dir"] == payload and namespace["params_file"] == "p'''\"\"\"\n.yaml"
+    assert not (tmp_path / "pwned").exists()
