@@ -290,7 +290,10 @@ def _coerce(raw: pd.Series, col: Column, date_format: str | None) -> tuple[pd.Se
         else:
             text = raw.astype("string").str.strip()
             values = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce")
-        values = values.astype("datetime64[ns]")
+        # Dates outside 1900-2199 are typos (year 0, 20233) in a receivables ledger, and would
+        # not fit the nanosecond timestamps used downstream.
+        in_range = (values >= pd.Timestamp("1900-01-01")) & (values < pd.Timestamp("2200-01-01"))
+        values = values.where(in_range.fillna(False).astype(bool), pd.NaT).astype("datetime64[ns]")
         return values, (values.isna() & raw.notna()).to_numpy(dtype=bool)
     # numeric kinds
     if pd.api.types.is_bool_dtype(raw.dtype):
@@ -304,7 +307,8 @@ def _coerce(raw: pd.Series, col: Column, date_format: str | None) -> tuple[pd.Se
     bad |= np.isinf(values.to_numpy(dtype=float))
     if col.kind == "int":
         finite = values.notna() & ~np.isinf(values)
-        not_integral = finite & (values != np.floor(values))
+        # beyond 2**53 a float no longer holds every integer exactly: not a plausible count of days
+        not_integral = finite & ((values != np.floor(values)) | (values.abs() >= 2.0**53))
         bad = bad | not_integral.to_numpy(dtype=bool)
     values = values.where(~bad)
     return values, bad
@@ -471,8 +475,8 @@ def validate_ledger(
             q = pd.DataFrame({
                 "table": name,
                 "row_number": np.flatnonzero(bad) + 1,  # 1-based data row in the source
-                "key": [str(k) for k in table.loc[bad, list(schema.key)].astype("string").agg("|".join, axis=1)]
-                if len(table.loc[bad]) else [],
+                "key": table.loc[bad, list(schema.key)].astype("string").fillna("<empty>")
+                .agg("|".join, axis=1).to_numpy(dtype=object) if bad.any() else [],
                 "reasons": reasons[bad].to_numpy(),
             })
             quarantined.append(q)
