@@ -23,12 +23,14 @@ from typing import Any
 import pandas as pd
 
 from .config import DataParams, TableSource
-from .exceptions import ArtifactIntegrityError, InputFileError, SchemaError
+from .exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError
 from .schema import SCHEMAS
 
 __all__ = [
     "read_table",
     "read_input_tables",
+    "check_fits_in_memory",
+    "available_memory_bytes",
     "sha256_file",
     "atomic_write_bytes",
     "write_json",
@@ -199,8 +201,53 @@ def read_table(name: str, source: TableSource) -> pd.DataFrame:
     return df.rename(columns=rename)
 
 
+# Bytes in memory per byte on disk, measured roughly: CSV read as text with pandas' string dtype
+# takes 2-3x its size and the typed copy made by validation about as much again; Parquet is
+# compressed, so more.
+_MEMORY_FACTOR = {"csv": 6.0, "parquet": 10.0}
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says can be allocated without swapping (Linux ``MemAvailable``)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits_in_memory(sources: dict[str, TableSource]) -> None:
+    """Refuse, before reading anything, inputs whose in-memory size would exceed free memory.
+
+    Swapping (or the kernel's out-of-memory killer) would otherwise take the run, and
+    sometimes the machine, down long after it started.
+    """
+    available = available_memory_bytes()
+    if available is None:
+        return
+    need, sizes = 0.0, []
+    for name, src in sources.items():
+        path = Path(src.path)
+        if not path.is_file():
+            continue
+        kind = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+        size = path.stat().st_size
+        need += size * _MEMORY_FACTOR[kind]
+        sizes.append(f"{name} {size / 2**30:.2f} GiB")
+    if need > available:
+        raise InputTooLargeError(
+            f"the input files ({', '.join(sizes)}) need about {need / 2**30:.1f} GiB of memory to load and "
+            f"validate, but {available / 2**30:.1f} GiB are available. Keep only the needed columns, convert "
+            "CSV to Parquet, split the book into partitions, or run on a machine with more memory."
+        )
+
+
 def read_input_tables(data: DataParams) -> dict[str, pd.DataFrame]:
-    """Read every table named in ``data.files``."""
+    """Read every table named in ``data.files``, after checking they fit in memory."""
+    check_fits_in_memory(dict(data.files))
     return {name: read_table(name, source) for name, source in data.files.items()}
 
 

@@ -75,3 +75,21 @@ def test_csv_export_neutralises_formulas_but_not_numbers(tmp_path):
     assert back["customer_name"].tolist()[:5] == ["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2+3", "'@SUM(A1)", "Acme"]
     assert back["customer_name"].iloc[6] == "'\t=1"
     assert back["limit_change"].iloc[0] == -5000.0  # a negative number stays a number
+
+
+def test_input_that_would_not_fit_in_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    from credit_lab.exceptions import InputTooLargeError
+
+    path = tmp_path / "invoices.csv"
+    path.write_text("invoice_id\n" + "I1\n" * 2000)
+    data = DataParams(source="files", files={"customers": TableSource(path=str(path)),
+                                             "invoices": TableSource(path=str(path))})
+    monkeypatch.setattr(io, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(InputTooLargeError, match=r"invoices 0\.00 GiB.*are available"):
+        io.read_input_tables(data)
+    monkeypatch.setattr(io, "available_memory_bytes", lambda: 10**12)
+    assert len(io.read_input_tables(data)["invoices"]) == 2000
+
+
+def test_available_memory_is_read_from_the_kernel():
+    assert 0 < io.available_memory_bytes() < 2**50  # Linux: /proc/meminfo MemAvailable
