@@ -31,10 +31,10 @@ from typing import Callable, Iterator
 
 from . import io
 from .config import RunParams, load_params
-from .exceptions import CreditLabError, OutputFolderError, RunInProgressError, StageError
+from .exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
 from .stages import STAGES, params_snapshot
 
-__all__ = ["RunResult", "run", "verify_run", "notebooks_dir", "KERNEL_NAME"]
+__all__ = ["RunResult", "run", "verify_run", "load_run_model", "notebooks_dir", "KERNEL_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -435,3 +435,20 @@ def verify_run(run_dir: str | Path) -> list[str]:
     if manifest.get("status") != "succeeded":
         problems.append(f"status: the run {manifest.get('status', 'has no status')}")
     return problems
+
+
+def load_run_model(run_dir: str | Path):
+    """Load the PD model of a finished run, only after the whole run folder verifies.
+
+    The pickle's hash is checked against the manifest, the manifest's hash against the
+    hash-chained ``runs.jsonl``; any problem refuses the load, since unpickling a
+    tampered file could run code.
+    """
+    run_dir = Path(run_dir)
+    problems = verify_run(run_dir)
+    if problems:
+        raise ArtifactIntegrityError(
+            f"{run_dir} does not verify ({'; '.join(problems[:5])}); its model will not be loaded"
+        )
+    manifest = io.read_json(run_dir / MANIFEST)
+    return io.load_model(run_dir / "models" / "pd_model.pkl", manifest["outputs"]["models/pd_model.pkl"])

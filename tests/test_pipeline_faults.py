@@ -102,6 +102,26 @@ def test_rewritten_manifest_and_edited_log_are_detected(outputs_copy):
     assert not any(p.startswith("changed: manifest.json") for p in problems)
 
 
+def test_a_run_model_loads_only_from_a_verified_run_folder(outputs_copy):
+    from credit_lab.exceptions import ArtifactIntegrityError
+    from credit_lab.models import PDModel
+
+    run_dir = outputs_copy / "smoke"
+    assert isinstance(pipeline.load_run_model(run_dir), PDModel)
+    # swap in another pickle and fix up both hash records inside the run folder
+    model = run_dir / "models" / "pd_model.pkl"
+    model.write_bytes(model.read_bytes() + b"\0")
+    meta = io.read_json(run_dir / "models" / "pd_model.json")
+    meta["sha256"] = io.sha256_file(model)
+    io.write_json(run_dir / "models" / "pd_model.json", meta)
+    manifest = io.read_json(run_dir / "manifest.json")
+    manifest["outputs"]["models/pd_model.pkl"] = io.sha256_file(model)
+    manifest["outputs"]["models/pd_model.json"] = io.sha256_file(run_dir / "models" / "pd_model.json")
+    io.write_json(run_dir / "manifest.json", manifest)
+    with pytest.raises(ArtifactIntegrityError, match="manifest.json"):
+        pipeline.load_run_model(run_dir)
+
+
 def test_unwritable_output_folder_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
