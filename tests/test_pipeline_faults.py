@@ -196,3 +196,13 @@ def test_papermill_parameters_are_literals_not_code(tmp_path):
     exec(compile(injected.source, "injected", "exec"), namespace)  # what the kernel would run
     assert namespace["run_dir"] == payload and namespace["params_file"] == "p'''\"\"\"\n.yaml"
     assert not (tmp_path / "pwned").exists()
+
+
+def test_rerun_from_the_run_folders_params_gives_identical_decisions(outputs_copy):
+    proc = cli("run", outputs_copy / "smoke" / "params.yaml", "--run-id", "rerun", "--output-dir", outputs_copy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = io.read_json(outputs_copy / "smoke" / "manifest.json")["outputs"]
+    again = io.read_json(outputs_copy / "rerun" / "manifest.json")["outputs"]
+    for name in ("data/scores.parquet", "data/limits.parquet", "data/expected_loss.parquet",
+                 "data/shap_values.parquet", "data/limits.csv", "data/oot_predictions.parquet"):
+        assert first[name] == again[name], name
