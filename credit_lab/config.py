@@ -160,7 +160,11 @@ _DEFAULT_GRADES = (
 
 
 class LimitParams(_Strict):
-    """First-version limit rules (the caps that decide each limit)."""
+    """How limits are set: portfolio profit optimization under constraints, or cap rules."""
+
+    method: Literal["optimize", "rules"] = Field(
+        "optimize", description="optimize: max expected profit under the constraints below; rules: tightest cap"
+    )
 
     own_equity: float = Field(50_000_000.0, gt=0.0, description="the company's own equity, currency units")
     single_name_cap_pct: float = Field(0.05, gt=0.0, le=1.0, description="max limit as a share of own equity")
@@ -180,7 +184,31 @@ class LimitParams(_Strict):
         },
         description="max limit per grade",
     )
-    rounding: float = Field(1000.0, ge=0.0, description="limits are rounded down to a multiple of this")
+    rounding: float = Field(1000.0, ge=0.0, description="rules method: limits rounded down to a multiple of this")
+    # --- profit model (method: optimize)
+    gross_margin: float = Field(0.25, gt=0.0, lt=1.0, description="gross margin on sales")
+    gross_margin_by_industry: dict[str, float] = Field(default_factory=dict, description="overrides per industry")
+    demand_cv_default: float = Field(0.5, gt=0.0, le=5.0,
+                                     description="uncertainty of purchase need when ordering history is short")
+    cost_of_funds_rate: float = Field(0.05, ge=0.0, le=1.0, description="yearly cost of financing receivables")
+    capital_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly charge on unexpected-loss capital")
+    # --- constraints (method: optimize)
+    max_change_per_review: float | None = Field(0.30, gt=0.0, le=10.0,
+                                                description="limit stays within +-this share of today's")
+    el_budget: float | None = Field(None, ge=0.0, description="total expected-loss budget; null: see next key")
+    el_budget_vs_current: float | None = Field(0.5, gt=0.0,
+                                               description="EL budget as a multiple of the EL of today's limits")
+    exposure_budget: float | None = Field(None, ge=0.0, description="total of all limits; null: see next key")
+    exposure_budget_vs_current: float | None = Field(1.0, gt=0.0,
+                                                     description="exposure budget as a multiple of today's total")
+    industry_cap_share: float | None = Field(0.25, gt=0.0, le=1.0,
+                                             description="no industry above this share of the exposure budget")
+    region_cap_share: float | None = Field(0.40, gt=0.0, le=1.0,
+                                           description="no region above this share of the exposure budget")
+    industry_caps: dict[str, float] = Field(default_factory=dict, description="absolute caps per industry")
+    region_caps: dict[str, float] = Field(default_factory=dict, description="absolute caps per region")
+    insured_limit_caps: bool = Field(True, description="an insured customer's limit stays within its insured limit")
+    frontier_points: int = Field(9, ge=2, le=50, description="EL budgets on the efficient frontier")
 
 
 class ReserveParams(_Strict):

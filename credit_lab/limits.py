@@ -84,3 +84,144 @@ def set_limits(scored: pd.DataFrame, params: LimitParams, lookback_months: int) 
         for new, chg, d in zip(out["proposed_limit"], out["limit_change"], out["decided_by"])
     ]
     return out
+
+
+# ---------------------------------------------------------------- portfolio optimization
+
+def purchase_statistics(invoices: pd.DataFrame, as_of: pd.Timestamp, lookback_months: int,
+                        customer_ids: pd.Index) -> pd.DataFrame:
+    """Monthly purchases of each customer over the lookback window: mean, CV and months observed.
+
+    Only invoices issued before ``as_of`` count. Months without an invoice count as zero
+    purchases, from the customer's first invoice month in the window on.
+    """
+    start = pd.Timestamp(as_of) - pd.DateOffset(months=lookback_months)
+    inv = invoices.loc[(invoices["invoice_date"] >= start) & (invoices["invoice_date"] < as_of)
+                       & invoices["customer_id"].isin(customer_ids)]
+    month = (inv["invoice_date"].dt.year - start.year) * 12 + (inv["invoice_date"].dt.month - start.month)
+    grid = pd.crosstab(inv["customer_id"], month, values=inv["amount"], aggfunc="sum").fillna(0.0)
+    grid = grid.reindex(columns=range(lookback_months), fill_value=0.0)
+    values = grid.to_numpy()
+    first = np.where(values > 0, np.arange(lookback_months), lookback_months).min(axis=1)
+    observed = np.arange(lookback_months)[None, :] >= first[:, None]
+    n_obs = observed.sum(axis=1)
+    mean = np.where(n_obs > 0, (values * observed).sum(axis=1) / np.maximum(n_obs, 1), np.nan)
+    var = np.where(n_obs > 1, (((values - mean[:, None]) ** 2) * observed).sum(axis=1) / np.maximum(n_obs - 1, 1),
+                   np.nan)
+    out = pd.DataFrame({"monthly_purchases_mean": mean, "monthly_purchases_cv": np.sqrt(var) / mean,
+                        "months_observed": n_obs}, index=grid.index)
+    return out.reindex(customer_ids).fillna({"months_observed": 0})
+
+
+def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float
+                        ) -> tuple[pd.DataFrame, pd.Series]:
+    """Per-customer inputs of :func:`credit_lab.optimize.build_problem`, and the basis of each demand.
+
+    The purchase need over the payment terms is lognormal with mean = monthly purchases x terms
+    in months, and a CV from the customer's own month-to-month variation scaled to the terms
+    (independent months: cv_terms = cv_month / sqrt(months of terms)); with fewer than three
+    months of orders the CV is ``demand_cv_default``. Without orders, the need is taken from
+    revenue (``revenue_cap_pct`` of it) and failing that from today's limit; customers with none
+    of the three cannot be given a limit by the optimizer and are reported.
+    """
+    from .optimize import irb_capital_rate
+
+    terms_months = book["payment_terms_days"].astype(float) / _DAYS_PER_MONTH
+    monthly = purchases["monthly_purchases_mean"].reindex(book.index)
+    need = monthly * terms_months
+    basis = pd.Series("ordering history", index=book.index)
+    from_revenue = need.isna() & (book["revenue_latest"] > 0)
+    need = need.where(~from_revenue, book["revenue_latest"] * params.revenue_cap_pct)
+    basis = basis.where(~from_revenue, "revenue")
+    from_limit = need.isna() & (book["credit_limit"] > 0)
+    need = need.where(~from_limit, book["credit_limit"].astype(float))
+    basis = basis.where(~from_limit, "today's limit")
+    basis = basis.where(need.notna(), "none")
+    cv_month = purchases["monthly_purchases_cv"].reindex(book.index)
+    enough = purchases["months_observed"].reindex(book.index).fillna(0) >= 3
+    cv = (cv_month / np.sqrt(terms_months.clip(lower=1.0))).where(enough & (cv_month > 0), params.demand_cv_default)
+    cv = cv.clip(0.1, 3.0)
+    margin = book["industry"].map(params.gross_margin_by_industry).astype(float).fillna(params.gross_margin)
+    collection_days = book["payment_terms_days"].astype(float) + book["days_beyond_terms_mean"].fillna(0.0)
+    lgd_arr = np.full(len(book), lgd)
+    inputs = pd.DataFrame({
+        "mean_demand": need, "demand_cv": cv, "gross_margin": margin, "collection_days": collection_days,
+        "pd": book["pd"].astype(float), "lgd": lgd_arr,
+        "ul_rate": irb_capital_rate(book["pd"].to_numpy(dtype=float), lgd_arr),
+        "industry": book["industry"].astype(str), "region": book["region"].astype(str),
+        "grade": book["grade"].astype(str), "current_limit": book["credit_limit"].astype(float),
+    }, index=book.index)
+    if params.insured_limit_caps:
+        insured = book["insurance_cover_pct"].astype(float) > 0
+        inputs["insurer_cap"] = book["insured_limit"].astype(float).where(insured, np.inf)
+    return inputs, basis
+
+
+def limit_policy(params: LimitParams, inputs: pd.DataFrame):
+    """The optimizer's policy from params; relative budgets are measured on today's limits."""
+    from .optimize import LimitPolicy
+
+    current = inputs["current_limit"]
+    el_today = float((inputs["pd"] * inputs["lgd"] * current).sum())
+    el_budget = params.el_budget if params.el_budget is not None else (
+        el_today * params.el_budget_vs_current if params.el_budget_vs_current is not None else np.inf)
+    exposure = params.exposure_budget if params.exposure_budget is not None else (
+        float(current.sum()) * params.exposure_budget_vs_current
+        if params.exposure_budget_vs_current is not None else np.inf)
+    industry_caps = dict(params.industry_caps)
+    region_caps = dict(params.region_caps)
+    if np.isfinite(exposure):
+        if params.industry_cap_share is not None:
+            for name in inputs["industry"].unique():
+                industry_caps.setdefault(name, exposure * params.industry_cap_share)
+        if params.region_cap_share is not None:
+            for name in inputs["region"].unique():
+                region_caps.setdefault(name, exposure * params.region_cap_share)
+    return LimitPolicy(
+        el_budget=float(el_budget), exposure_budget=float(exposure), industry_caps=industry_caps,
+        region_caps=region_caps, own_equity=params.own_equity, single_name_pct=params.single_name_cap_pct,
+        grade_bounds={g: (0.0, float(cap)) for g, cap in params.risk_cap_by_grade.items()},
+        max_change=params.max_change_per_review, pd_cutoff=params.pd_cutoff,
+        cost_of_funds_rate=params.cost_of_funds_rate, capital_rate=params.capital_rate,
+    )
+
+
+def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float, seed: int = 0):
+    """Optimal limits for the scored book, with the constraint behind each one.
+
+    Returns ``(table, result, problem)``: ``table`` has one row per customer with
+    ``proposed_limit``, ``limit_change``, ``decided_by``, ``limit_reason`` and the demand basis;
+    customers without any demand information keep limit 0 with ``decided_by = "no_demand_data"``.
+    """
+    from .optimize import DECIDED_BY, InfeasibleLimitsError, build_problem, optimize_limits
+
+    inputs, basis = optimization_inputs(book, purchases, params, lgd)
+    known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
+    try:
+        problem = build_problem(inputs.loc[known], limit_policy(params, inputs.loc[known]))
+        result = optimize_limits(problem, seed=seed)
+    except InfeasibleLimitsError as err:
+        raise InfeasibleLimitsError(
+            f"{err}\nIn the params: policy.el_budget is limits.el_budget (or limits.el_budget_vs_current x "
+            "today's EL), policy.exposure_budget is limits.exposure_budget(_vs_current), industry/region caps "
+            "are limits.industry_caps / industry_cap_share and region_caps / region_cap_share, "
+            "policy.max_change is limits.max_change_per_review."
+        ) from None
+    solved = result.to_frame()
+    table = pd.DataFrame(index=book.index)
+    table["current_limit"] = book["credit_limit"].astype(float)
+    table["proposed_limit"] = solved["limit"].reindex(book.index).fillna(0.0)
+    table["limit_change"] = table["proposed_limit"] - table["current_limit"]
+    table["decided_by"] = solved["decided_by"].reindex(book.index).fillna("no_demand_data")
+    table["decided_by_constraint"] = solved["decided_by_constraint"].reindex(book.index).fillna("no_demand_data")
+    table["profit_optimum"] = solved["profit_optimum"].reindex(book.index)
+    table["expected_profit"] = solved["expected_profit_pwl"].reindex(book.index).fillna(0.0)
+    table["expected_loss_on_limit"] = solved["expected_loss"].reindex(book.index).fillna(0.0)
+    table["purchase_need_over_terms"] = inputs["mean_demand"]
+    table["demand_basis"] = basis
+    drivers = {**DECIDED_BY, "no_demand_data": "no purchases, revenue or current limit to size a limit on"}
+    table["limit_reason"] = [
+        f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): {drivers[d]}."
+        for new, chg, d in zip(table["proposed_limit"], table["limit_change"], table["decided_by"])
+    ]
+    return table, result, problem

@@ -33,6 +33,8 @@ __all__ = [
     "fig_waterfall",
     "fig_limit_changes",
     "fig_el_breakdown",
+    "fig_frontier",
+    "fig_exposure_by",
     "metrics_table",
     "index_page",
     "fig_to_data_uri",
@@ -179,6 +181,29 @@ def fig_limit_changes(limits: pd.DataFrame, grade_order: list[str]) -> plt.Figur
     by.plot(kind="bar", ax=a2)
     a2.set_ylabel("millions")
     a2.set_title("Total limits per grade")
+    fig.tight_layout()
+    return fig
+
+
+def fig_frontier(frontier_table: pd.DataFrame, current_el: float, current_profit: float, ax=None) -> plt.Figure:
+    """Expected profit of the optimal limits against the EL budget, today's limits marked."""
+    fig, ax = _axes(ax, figsize=(7, 4))
+    t = frontier_table.sort_values("el_budget")
+    ax.plot(t["el_budget"] / 1e6, t["expected_profit"] / 1e6, marker="o", label="optimal limits")
+    ax.scatter([current_el / 1e6], [current_profit / 1e6], color="C3", zorder=3, label="today's limits")
+    ax.set_xlabel("expected-loss budget, millions")
+    ax.set_ylabel("expected profit, millions")
+    ax.set_title("Efficient frontier")
+    ax.legend()
+    return fig
+
+
+def fig_exposure_by(table: pd.DataFrame, ax=None) -> plt.Figure:
+    """Total limits per group (industry, region), today against proposed."""
+    fig, ax = _axes(ax, figsize=(8, 4))
+    (table[["current_limit", "proposed_limit"]] / 1e6).plot(kind="bar", ax=ax)
+    ax.set_ylabel("total limits, millions")
+    ax.set_title(f"Concentration by {table.index.name}: today vs proposed")
     fig.tight_layout()
     return fig
 

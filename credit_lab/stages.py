@@ -260,6 +260,11 @@ def load_explanation(ctx: StageContext) -> Explanation:
 @dataclass
 class LimitsResult:
     limits: pd.DataFrame
+    method: str
+    constraints: pd.DataFrame | None = None
+    frontier: Any = None
+    exposure_by_industry: pd.DataFrame | None = None
+    solve_seconds: float | None = None
 
 
 def _scored_book(ctx: StageContext) -> pd.DataFrame:
@@ -268,19 +273,44 @@ def _scored_book(ctx: StageContext) -> pd.DataFrame:
     customers = ctx.read("customers.parquet").set_index("customer_id")
     cols = ["customer_name", "payment_terms_days", "insurance_cover_pct", "insured_limit", "guarantee_amount"]
     return (scores.join(current[["industry", "region", "credit_limit", "receivables_open", "sales_in_window",
-                                 "tenure_months", "revenue_latest"]])
+                                 "tenure_months", "revenue_latest", "days_beyond_terms_mean"]])
             .join(customers[cols]))
 
 
 def stage_limits(ctx: StageContext) -> LimitsResult:
-    """Proposed limit per customer, its change and the cap that decided it."""
+    """Proposed limit per customer, its change and what decided it.
+
+    ``limits.method: optimize`` maximizes expected profit over the book under the EL and
+    exposure budgets, industry and region caps and per-customer bounds, and reports the
+    binding constraints with their shadow prices and the efficient frontier; ``rules``
+    takes the tightest of the capacity, grade and single-name caps.
+    """
+    p = ctx.params
     book = _scored_book(ctx)
-    limits = set_limits(book, ctx.params.limits, ctx.params.features.lookback_months)
-    out = book[["customer_name", "industry", "region", "pd", "grade", "reason_1"]].join(limits)
-    ctx.write("limits.parquet", out.reset_index())
+    keep = ["customer_name", "industry", "region", "pd", "grade", "reason_1", "reason_2", "reason_3"]
+    if p.limits.method == "rules":
+        limits = set_limits(book, p.limits, p.features.lookback_months)
+        out = book[keep].join(limits)
+        result = LimitsResult(out, "rules")
+    else:
+        from .limits import optimize_book, purchase_statistics
+        from .optimize import efficient_frontier
+
+        invoices = ctx.read("invoices.parquet")
+        purchases = purchase_statistics(invoices, _as_of(ctx), p.features.lookback_months, book.index)
+        table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed)
+        out = book[keep].join(table)
+        frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
+        constraints = solved.constraints.reset_index(names="constraint")
+        ctx.write("limit_constraints.parquet", constraints)
+        ctx.write("efficient_frontier.parquet", frontier.table.assign(current_el=frontier.current_el,
+                                                                      current_profit=frontier.current_profit))
+        by_industry = out.groupby("industry")[["current_limit", "proposed_limit"]].sum()
+        result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds)
+    ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
-    io.write_csv(ctx.path("limits.csv"), out.reset_index())
-    return LimitsResult(out)
+    io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())
+    return result
 
 
 # ---------------------------------------------------------------- 06 risk reserve

@@ -63,3 +63,93 @@ def test_no_limit_exceeds_any_cap(rows):
     assert (out["proposed_limit"] <= P.own_equity * P.single_name_cap_pct).all()
     assert (out.loc[b["pd"] > P.pd_cutoff, "proposed_limit"] == 0).all()
     assert (out["proposed_limit"] % P.rounding == 0).all()
+
+
+# ------------------------------------------------------------------ portfolio optimization glue
+
+from credit_lab.limits import optimization_inputs, optimize_book, purchase_statistics  # noqa: E402
+from credit_lab.optimize import constraint_violations  # noqa: E402
+
+
+def test_purchase_statistics_hand_worked():
+    inv = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "B"],
+        "invoice_date": pd.to_datetime(["2024-10-05", "2024-10-20", "2024-12-01", "2023-01-01"]),
+        "amount": [100.0, 200.0, 600.0, 50.0],
+    })
+    stats = purchase_statistics(inv, pd.Timestamp("2025-01-01"), 12, pd.Index(["A", "B", "C"]))
+    # A: October 300, November 0, December 600 -> three months observed from its first order
+    assert stats.loc["A", "months_observed"] == 3
+    assert stats.loc["A", "monthly_purchases_mean"] == pytest.approx(300.0)
+    assert stats.loc["A", "monthly_purchases_cv"] == pytest.approx(np.std([300, 0, 600], ddof=1) / 300)
+    assert stats.loc["B", "months_observed"] == 0 and np.isnan(stats.loc["B", "monthly_purchases_mean"])
+    assert stats.loc["C", "months_observed"] == 0
+
+
+def _book():
+    return pd.DataFrame({
+        "pd": [0.01, 0.02, 0.5, 0.03], "grade": ["C", "D", "H", "E"], "industry": ["X", "X", "Y", "Y"],
+        "region": ["N", "S", "N", "S"], "credit_limit": [10_000.0, 50_000.0, 5_000.0, 0.0],
+        "payment_terms_days": [30, 60, 30, 45], "revenue_latest": [1e6, np.nan, 2e5, np.nan],
+        "days_beyond_terms_mean": [5.0, np.nan, 40.0, np.nan], "insurance_cover_pct": [0.9, 0.0, 0.0, 0.0],
+        "insured_limit": [8_000.0, 0.0, 0.0, 0.0],
+    }, index=pd.Index(["A", "B", "C", "D"], name="customer_id"))
+
+
+def test_optimization_inputs_take_need_from_orders_then_revenue_then_limit():
+    purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, np.nan, np.nan, np.nan],
+                              "monthly_purchases_cv": [0.4, np.nan, np.nan, np.nan],
+                              "months_observed": [12, 0, 0, 0]}, index=_book().index)
+    inputs, basis = optimization_inputs(_book(), purchases, P, lgd=0.45)
+    assert basis.tolist() == ["ordering history", "today's limit", "revenue", "none"]
+    assert inputs.loc["A", "mean_demand"] == pytest.approx(3000 * 30 / 30.4375)
+    assert inputs.loc["A", "demand_cv"] == pytest.approx(0.4)  # terms under a month: no scaling
+    assert inputs.loc["B", "demand_cv"] == P.demand_cv_default
+    assert inputs.loc["C", "mean_demand"] == pytest.approx(2e5 * P.revenue_cap_pct)
+    assert inputs.loc["A", "collection_days"] == 35 and inputs.loc["B", "collection_days"] == 60
+    assert inputs.loc["A", "insurer_cap"] == 8_000 and np.isinf(inputs.loc["B", "insurer_cap"])
+
+
+def test_optimized_book_meets_every_constraint(small_tables):
+    """On a scored synthetic book: all constraints hold on the output, recomputed independently."""
+    from credit_lab.config import FeatureParams
+    from credit_lab.features import build_features
+    from credit_lab.models import assign_grades
+    from credit_lab.config import RunParams
+
+    as_of = pd.Timestamp("2025-01-01")
+    feats = build_features(small_tables, as_of, FeatureParams())
+    cust = small_tables["customers"].set_index("customer_id")
+    rng = np.random.default_rng(0)
+    book = feats.join(cust[["payment_terms_days", "insurance_cover_pct", "insured_limit"]])
+    book["pd"] = np.clip(rng.lognormal(np.log(0.02), 1.0, len(book)), 1e-4, 0.9)
+    book["grade"] = assign_grades(book["pd"].to_numpy(), RunParams().master_scale)
+    purchases = purchase_statistics(small_tables["invoices"], as_of, 12, book.index)
+    params = LimitParams(el_budget_vs_current=0.55, industry_cap_share=0.2)
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45, seed=1)
+    assert set(table["decided_by"]) <= {"profit_optimum", "el_budget", "exposure_budget", "industry_cap",
+                                        "region_cap", "single_name_cap", "change_cap", "insurer_cap",
+                                        "grade_bound", "pd_cutoff", "no_demand_data"}
+    violations = constraint_violations(problem, result.limits)
+    assert max(violations.values()) <= 1e-9
+    lim = table["proposed_limit"]
+    assert (lim[book["pd"] > params.pd_cutoff] == 0).all()
+    assert (lim <= params.own_equity * params.single_name_cap_pct + 1e-6).all()
+    banded = table["current_limit"] > 0
+    upper_band = table.loc[banded, "current_limit"] * 1.3
+    assert (lim[banded] <= upper_band + 1e-6).all()
+    el_today = (book["pd"] * 0.45 * book["credit_limit"]).sum()
+    assert (book["pd"] * 0.45 * lim).sum() <= 0.55 * el_today * (1 + 1e-9)
+    assert result.binding.index.tolist()  # the tight EL budget binds
+    assert result.shadow_prices["el_budget"] > 0
+
+
+def test_infeasible_budget_names_the_params_keys(small_tables):
+    from credit_lab.optimize import InfeasibleLimitsError
+
+    book = _book().drop(index="D")
+    purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, 500.0, 100.0],
+                              "monthly_purchases_cv": [0.4, 0.4, 0.4], "months_observed": [12, 12, 12]},
+                             index=book.index)
+    with pytest.raises(InfeasibleLimitsError, match="limits.el_budget_vs_current"):
+        optimize_book(book, purchases, LimitParams(el_budget_vs_current=0.01), lgd=0.45)

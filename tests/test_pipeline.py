@@ -70,7 +70,13 @@ def test_scores_are_consistent_and_explained(smoke_run):
     assert (recon - scores.set_index("customer_id")["raw_log_odds"]).abs().max() <= 1e-6
     assert scores["pd"].between(0, 1).all() and scores["customer_id"].is_unique
     limits = pd.read_parquet(run_dir / "data" / "limits.parquet")
-    assert set(limits["decided_by"]) <= {"capacity", "risk_grade", "single_name", "pd_cutoff"}
+    assert set(limits["decided_by"]) <= {"profit_optimum", "el_budget", "exposure_budget", "industry_cap",
+                                         "region_cap", "single_name_cap", "change_cap", "insurer_cap",
+                                         "grade_bound", "pd_cutoff", "no_demand_data"}
+    constraints = pd.read_parquet(run_dir / "data" / "limit_constraints.parquet")
+    assert {"constraint", "binding", "shadow_price"} <= set(constraints.columns)
+    frontier = pd.read_parquet(run_dir / "data" / "efficient_frontier.parquet")
+    assert frontier["expected_profit"].is_monotonic_increasing
 
 
 def test_verify_catches_changed_added_and_missing_files(smoke_run, tmp_path):
