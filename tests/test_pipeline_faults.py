@@ -206,3 +206,27 @@ def test_rerun_from_the_run_folders_params_gives_identical_decisions(outputs_cop
     for name in ("data/scores.parquet", "data/limits.parquet", "data/expected_loss.parquet",
                  "data/shap_values.parquet", "data/limits.csv", "data/oot_predictions.parquet"):
         assert first[name] == again[name], name
+
+
+def test_cell_timeout_comes_from_params_and_a_timeout_fails_the_stage(tmp_path, monkeypatch):
+    import papermill
+    import yaml
+
+    from credit_lab.exceptions import StageError
+
+    seen = {}
+
+    def slow(*args, **kwargs):
+        seen.update(kwargs)
+        raise papermill.exceptions.PapermillExecutionError(
+            cell_index=4, exec_count=2, source="", ename="CellTimeoutError",
+            evalue=f"A cell timed out while it was being executed, after {kwargs['execution_timeout']} seconds.",
+            traceback=[])
+
+    monkeypatch.setattr(papermill, "execute_notebook", slow)
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({"run_id": "t", "report": {"cell_timeout_seconds": 42}}))
+    with pytest.raises(StageError, match=r"stage 01_data_quality failed in cell 4.*CellTimeoutError.*42 seconds"):
+        pipeline.run(params, output_dir=tmp_path / "out")
+    assert seen["execution_timeout"] == 42
+    assert io.read_json(next((tmp_path / "out" / "_failed").iterdir()) / "manifest.json")["status"] == "failed"
