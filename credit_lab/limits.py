@@ -186,12 +186,15 @@ def limit_policy(params: LimitParams, inputs: pd.DataFrame):
     )
 
 
-def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float, seed: int = 0):
+def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float, seed: int = 0,
+                  model=None, features: pd.DataFrame | None = None, master_scale=None):
     """Optimal limits for the scored book, with the constraint behind each one.
 
     Returns ``(table, result, problem)``: ``table`` has one row per customer with
     ``proposed_limit``, ``limit_change``, ``decided_by``, ``limit_reason`` and the demand basis;
     customers without any demand information keep limit 0 with ``decided_by = "no_demand_data"``.
+    With ``model``, ``features`` and ``master_scale`` it also says which behaviour would raise
+    each limit most (:func:`improvement_hints`), in ``hint`` / ``hint_pd`` / ``hint_limit``.
     """
     from .optimize import DECIDED_BY, InfeasibleLimitsError, build_problem, optimize_limits
 
@@ -224,4 +227,108 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
         f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): {drivers[d]}."
         for new, chg, d in zip(table["proposed_limit"], table["limit_change"], table["decided_by"])
     ]
+    table["hint"], table["hint_pd"], table["hint_limit"] = "", np.nan, np.nan
+    if model is not None and features is not None and master_scale is not None:
+        hints = improvement_hints(model, features, inputs.loc[known], problem, result.prices, master_scale)
+        has = hints["hint"] != ""
+        ids = hints.index[has]
+        table.loc[ids, "hint"] = hints.loc[ids, "hint"]
+        table.loc[ids, "hint_pd"] = hints.loc[ids, "hint_pd"]
+        table.loc[ids, "hint_limit"] = table.loc[ids, "proposed_limit"] + hints.loc[ids, "hint_limit_gain"]
     return table, result, problem
+
+
+def reason_sentence(row: pd.Series) -> str:
+    """One plain-language sentence: the limit, what decided it, the main risk factors, the hint."""
+    factors = [r for r in (row.get("reason_1"), row.get("reason_2"), row.get("reason_3")) if isinstance(r, str) and r]
+    text = row["limit_reason"]
+    if factors:
+        text += " Main risk factors: " + "; ".join(factors) + "."
+    if isinstance(row.get("hint"), str) and row["hint"]:
+        text += (f" {row['hint'][0].upper()}{row['hint'][1:]} would lower the PD to {row['hint_pd']:.1%} and "
+                 f"could raise the limit to about {row['hint_limit']:,.0f}.")
+    return text
+
+
+# ---------------------------------------------------------------- what would raise a limit
+
+#: Behaviours a customer controls, as the feature values they would produce.
+HINT_SCENARIOS: dict[str, dict[str, float | tuple[str, float]]] = {
+    "paying within terms": {
+        "days_beyond_terms_mean": 0.0, "days_beyond_terms_max": 0.0, "share_late_30": 0.0, "share_late_60": 0.0,
+        "share_late_90": 0.0, "max_days_past_due_open": 0.0, "overdue_share_of_open": 0.0,
+        "lateness_trend": ("max", 0.0),
+    },
+    "settling its overdue invoices": {"max_days_past_due_open": 0.0, "overdue_share_of_open": 0.0},
+    "staying within its credit limit": {"utilisation": ("max", 0.8), "limit_breaches": 0.0},
+    "resolving its disputes": {"dispute_rate": 0.0},
+}
+
+
+def _apply_scenario(features: pd.DataFrame, changes: dict) -> pd.DataFrame:
+    out = features.copy()
+    for col, rule in changes.items():
+        if col not in out:
+            continue
+        if isinstance(rule, tuple):  # ("max", v): cap the value at v, keep lower ones
+            out[col] = out[col].where(out[col].isna() | (out[col] <= rule[1]), rule[1])
+        else:
+            out[col] = out[col].where(out[col].isna(), rule)
+    return out
+
+
+def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, problem, prices: np.ndarray,
+                      master_scale, min_gain: float = 1000.0) -> pd.DataFrame:
+    """For each customer, the behaviour that would raise its limit most, and to what.
+
+    Each scenario of :data:`HINT_SCENARIOS` changes the customer's own payment features, the
+    PD model re-scores it, and the limit is recomputed as the customer's optimum at the
+    portfolio's current shadow prices (budgets priced, not re-solved: the marginal answer
+    for one customer changing its behaviour), within its bounds for the new grade.
+
+    Returns
+    -------
+    DataFrame indexed like ``inputs`` with ``hint``, ``hint_pd``, ``hint_limit`` (empty /
+    NaN where no behaviour raises the limit by at least ``min_gain``).
+    """
+    from .models import assign_grades
+    from .optimize import build_problem, irb_capital_rate, single_customer_optimum
+
+    ids = pd.Index(problem.customer_ids)
+    feats = features.loc[ids]
+    kinds = np.asarray(problem.row_kinds)
+    pi_el = float(prices[list(problem.row_names).index("el_budget")])
+    pi_exp = float(prices[list(problem.row_names).index("exposure_budget")])
+    pi_ind = prices[kinds == "industry_cap"]
+    pi_reg = prices[kinds == "region_cap"]
+
+    def priced_limit(prob) -> np.ndarray:
+        k = (prob.risk_cost + pi_el * prob.el_rate + pi_exp
+             + (pi_ind[prob.industry_code] if pi_ind.size else 0.0)
+             + (pi_reg[prob.region_code] if pi_reg.size else 0.0))
+        return single_customer_optimum(prob.mean_demand, prob.demand_cv, prob.net_margin, k, prob.lower, prob.upper)
+
+    base = priced_limit(problem)
+    best_gain = np.zeros(len(ids))
+    best = pd.DataFrame({"hint": "", "hint_pd": np.nan, "hint_limit": np.nan}, index=ids)
+    for label, changes in HINT_SCENARIOS.items():
+        changed = _apply_scenario(feats, changes)
+        cols = [c for c in changes if c in feats]
+        differs = ~np.isclose(changed[cols].to_numpy(dtype=float, na_value=np.nan),
+                              feats[cols].to_numpy(dtype=float, na_value=np.nan), equal_nan=True).all(axis=1)
+        if not differs.any():
+            continue
+        new_pd = model.predict_pd(changed)
+        alt = inputs.loc[ids].copy()
+        alt["pd"] = new_pd
+        alt["grade"] = assign_grades(new_pd, master_scale)
+        alt["ul_rate"] = irb_capital_rate(new_pd, alt["lgd"].to_numpy(dtype=float))
+        new_limit = priced_limit(build_problem(alt, problem.policy))
+        gain = np.where(differs, new_limit - base, 0.0)
+        better = (gain > best_gain) & (gain >= min_gain)
+        best_gain = np.where(better, gain, best_gain)
+        best.loc[better, "hint"] = label
+        best.loc[better, "hint_pd"] = new_pd[better]
+        best.loc[better, "hint_limit_gain"] = gain[better]
+    best["hint_limit_gain"] = best.get("hint_limit_gain", pd.Series(np.nan, index=ids))
+    return best

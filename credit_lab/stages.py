@@ -23,7 +23,7 @@ from .config import RunParams, load_params, params_from_dict
 from .exceptions import StageError
 from .explain import Explanation, explain, reason_codes
 from .features import build_features, build_training_set, data_cut_date, feature_names
-from .limits import set_limits
+from .limits import reason_sentence, set_limits
 from .models import (
     PDModel,
     ValidationMetrics,
@@ -298,8 +298,12 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
 
         invoices = ctx.read("invoices.parquet")
         purchases = purchase_statistics(invoices, _as_of(ctx), p.features.lookback_months, book.index)
-        table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed)
+        features = ctx.read("features_current.parquet").set_index("customer_id")
+        table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed,
+                                               model=load_pd_model(ctx), features=features,
+                                               master_scale=p.master_scale)
         out = book[keep].join(table)
+        out["explanation"] = [reason_sentence(row) for _, row in out.iterrows()]
         frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
         constraints = solved.constraints.reset_index(names="constraint")
         ctx.write("limit_constraints.parquet", constraints)

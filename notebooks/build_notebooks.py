@@ -90,8 +90,10 @@ shadow prices say what one more unit of each binding budget is worth.""", [
     ("md", "## Concentration before and after"),
     ("code", "display(result.exposure_by_industry.round(0) if result.exposure_by_industry is not None else limits.groupby('industry')[['current_limit', 'proposed_limit']].sum().round(0))\nfig = reporting.fig_exposure_by(limits.groupby('industry')[['current_limit', 'proposed_limit']].sum())"),
     ("code", "fig = reporting.fig_limit_changes(limits, ctx.params.grade_names)"),
-    ("md", "## Largest reductions, with their reasons"),
-    ("code", "display(limits.sort_values('limit_change')[['customer_name', 'grade', 'pd', 'current_limit', 'proposed_limit', 'decided_by', 'limit_reason', 'reason_1']].head(15))"),
+    ("md", "## Largest reductions, with their reasons\nEach limit's explanation: what decided it, the main risk factors from the PD model, and the behaviour that would raise it most."),
+    ("code", "cols = ['customer_name', 'grade', 'pd', 'current_limit', 'proposed_limit', 'decided_by'] + (['explanation'] if 'explanation' in limits else ['limit_reason'])\nwith pd.option_context('display.max_colwidth', None):\n    display(limits.sort_values('limit_change')[cols].head(15))"),
+    ("md", "## What would raise limits\nCustomers whose own behaviour would raise their limit the most (PD re-scored by the model, limit recomputed at the portfolio's shadow prices)."),
+    ("code", "if 'hint' in limits:\n    hints = limits[limits['hint'] != ''].assign(gain=lambda t: t['hint_limit'] - t['proposed_limit'])\n    display(hints.groupby('hint').agg(customers=('gain', 'size'), total_gain=('gain', 'sum')).round(0))\n    display(hints.sort_values('gain', ascending=False)[['customer_name', 'pd', 'hint', 'hint_pd', 'proposed_limit', 'hint_limit']].head(10))"),
 ]),
 "06_risk_reserve": ("6. Expected loss", """12-month expected loss EL = PD × LGD × EAD on the proposed limits, with
 EAD = outstanding + CCF × undrawn limit, and the LGD applied to the exposure net of credit insurance and

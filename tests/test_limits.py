@@ -153,3 +153,34 @@ def test_infeasible_budget_names_the_params_keys(small_tables):
                              index=book.index)
     with pytest.raises(InfeasibleLimitsError, match="limits.el_budget_vs_current"):
         optimize_book(book, purchases, LimitParams(el_budget_vs_current=0.01), lgd=0.45)
+
+
+def test_hints_name_the_behaviour_that_raises_the_limit():
+    from credit_lab.config import RunParams
+    from credit_lab.models import assign_grades
+    from tests.test_models import fitted
+
+    model = fitted()  # PD rises with days_beyond_terms_mean, falls with tenure; dispute_rate is noise
+    features = pd.DataFrame({"days_beyond_terms_mean": [40.0, 0.0, 25.0], "tenure_months": [60.0, 60.0, 60.0],
+                             "dispute_rate": [0.0, 0.0, 0.0]}, index=pd.Index(["LATE", "PUNCTUAL", "MID"]))
+    pd_ = model.predict_pd(features)
+    book = pd.DataFrame({
+        "pd": pd_, "grade": assign_grades(pd_, RunParams().master_scale), "industry": ["X", "X", "Y"],
+        "region": ["N", "N", "S"], "credit_limit": [100_000.0, 100_000.0, 100_000.0],
+        "payment_terms_days": [60, 60, 60], "revenue_latest": [5e6] * 3, "days_beyond_terms_mean": [40.0, 0.0, 25.0],
+        "insurance_cover_pct": [0.0] * 3, "insured_limit": [0.0] * 3,
+    }, index=features.index)
+    purchases = pd.DataFrame({"monthly_purchases_mean": [60_000.0] * 3, "monthly_purchases_cv": [0.3] * 3,
+                              "months_observed": [12] * 3}, index=book.index)
+    params = LimitParams(el_budget_vs_current=None, exposure_budget_vs_current=None, max_change_per_review=None,
+                         pd_cutoff=0.99)
+    table, _, _ = optimize_book(book, purchases, params, lgd=0.45, model=model, features=features,
+                                master_scale=RunParams().master_scale)
+    assert table.loc["LATE", "hint"] == "paying within terms"
+    assert table.loc["LATE", "hint_pd"] < book.loc["LATE", "pd"]
+    assert table.loc["LATE", "hint_limit"] > table.loc["LATE", "proposed_limit"]
+    assert table.loc["PUNCTUAL", "hint"] == ""  # nothing in its own behaviour to improve
+    from credit_lab.limits import reason_sentence
+
+    sentence = reason_sentence(table.loc["LATE"].copy())
+    assert "Paying within terms would lower the PD to" in sentence and f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence
