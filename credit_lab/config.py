@@ -28,6 +28,7 @@ __all__ = [
     "ScoreScaling",
     "ExplainParams",
     "LimitParams",
+    "LetterParams",
     "ReserveParams",
     "ReportParams",
     "load_params",
@@ -211,6 +212,15 @@ class LimitParams(_Strict):
     frontier_points: int = Field(9, ge=2, le=50, description="EL budgets on the efficient frontier")
 
 
+class LetterParams(_Strict):
+    """Letters to customers whose limit changes."""
+
+    company_name: str = Field("Your supplier", min_length=1, max_length=200, description="sender of the letters")
+    contact: str = Field("the credit department", min_length=1, max_length=200, description="who to contact")
+    min_change_pct: float = Field(0.05, ge=0.0, le=10.0, description="smaller limit changes get no letter")
+    currency: str = Field("", max_length=10, description="shown before amounts, e.g. EUR")
+
+
 class ReserveParams(_Strict):
     """First-version expected loss."""
 
@@ -237,6 +247,7 @@ class RunParams(_Strict):
     score_scaling: ScoreScaling = ScoreScaling()
     explain: ExplainParams = ExplainParams()
     limits: LimitParams = LimitParams()
+    letters: LetterParams = LetterParams()
     reserve: ReserveParams = ReserveParams()
     report: ReportParams = ReportParams()
 

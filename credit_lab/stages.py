@@ -265,6 +265,7 @@ class LimitsResult:
     frontier: Any = None
     exposure_by_industry: pd.DataFrame | None = None
     solve_seconds: float | None = None
+    letters: dict[str, str] = field(default_factory=dict)
 
 
 def _scored_book(ctx: StageContext) -> pd.DataFrame:
@@ -314,6 +315,12 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
     io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())
+    from .letters import LetterSettings, letters_for
+
+    letters = letters_for(result.limits, _as_of(ctx), LetterSettings(**p.letters.model_dump()))
+    for name, page in letters.items():
+        io.atomic_write_bytes(ctx.run_dir / "letters" / name, page.encode("utf-8"))
+    result.letters = letters
     return result
 
 

@@ -93,6 +93,8 @@ shadow prices say what one more unit of each binding budget is worth.""", [
     ("md", "## Largest reductions, with their reasons\nEach limit's explanation: what decided it, the main risk factors from the PD model, and the behaviour that would raise it most."),
     ("code", "cols = ['customer_name', 'grade', 'pd', 'current_limit', 'proposed_limit', 'decided_by'] + (['explanation'] if 'explanation' in limits else ['limit_reason'])\nwith pd.option_context('display.max_colwidth', None):\n    display(limits.sort_values('limit_change')[cols].head(15))"),
     ("md", "## What would raise limits\nCustomers whose own behaviour would raise their limit the most (PD re-scored by the model, limit recomputed at the portfolio's shadow prices)."),
+    ("md", "## Letters to customers\nEvery limit that changes by at least `letters.min_change_pct` gets a letter in `letters/` of the run folder (one file each, and `letters_all.html`). Two samples:"),
+    ("code", "from IPython.display import HTML\nsamples = [name for name in sorted(result.letters) if name.startswith('letter_')][:2]\ndisplay(Markdown(f\"**{len(result.letters) - 2} letters** written.\"))\nfor name in samples:\n    display(HTML(result.letters[name].split('<body>')[1].split('</body>')[0]))"),
     ("code", "if 'hint' in limits:\n    hints = limits[limits['hint'] != ''].assign(gain=lambda t: t['hint_limit'] - t['proposed_limit'])\n    display(hints.groupby('hint').agg(customers=('gain', 'size'), total_gain=('gain', 'sum')).round(0))\n    display(hints.sort_values('gain', ascending=False)[['customer_name', 'pd', 'hint', 'hint_pd', 'proposed_limit', 'hint_limit']].head(10))"),
 ]),
 "06_risk_reserve": ("6. Expected loss", """12-month expected loss EL = PD × LGD × EAD on the proposed limits, with

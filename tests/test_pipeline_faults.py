@@ -172,7 +172,9 @@ def test_hostile_names_ids_and_params_are_escaped_everywhere(tmp_path):
     proc = cli("run", "p.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = tmp_path / "out" / "hostile"
-    pages = [run_dir / "index.html", *sorted((run_dir / "reports").glob("*.html"))]
+    pages = [run_dir / "index.html", *sorted((run_dir / "reports").glob("*.html")),
+             *sorted((run_dir / "letters").glob("*.html"))]
+    assert len(pages) > 10
     for page in pages:
         text = page.read_text()
         assert "<script>alert(" not in text, page.name
