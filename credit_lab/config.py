@@ -196,6 +196,11 @@ class LimitParams(_Strict):
     # --- constraints (method: optimize)
     max_change_per_review: float | None = Field(0.30, gt=0.0, le=10.0,
                                                 description="limit stays within +-this share of today's")
+    on_infeasible_budget: Literal["lift_reduction_band", "fail"] = Field(
+        "lift_reduction_band",
+        description="when the budgets need larger cuts than the change band allows: lift the band's lower "
+                    "edge (and say so in the report) or stop the run",
+    )
     el_budget: float | None = Field(None, ge=0.0, description="total expected-loss budget; null: see next key")
     el_budget_vs_current: float | None = Field(0.5, gt=0.0,
                                                description="EL budget as a multiple of the EL of today's limits")

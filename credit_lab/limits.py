@@ -7,6 +7,8 @@ decided it and its change against today's limit.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -200,9 +202,22 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
 
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
     known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
+    policy = limit_policy(params, inputs.loc[known])
+    notes: list[str] = []
     try:
-        problem = build_problem(inputs.loc[known], limit_policy(params, inputs.loc[known]))
-        result = optimize_limits(problem, seed=seed)
+        try:
+            problem = build_problem(inputs.loc[known], policy)
+            result = optimize_limits(problem, seed=seed)
+        except InfeasibleLimitsError as first:
+            if params.on_infeasible_budget != "lift_reduction_band" or policy.max_change is None:
+                raise
+            # The risk appetite wins over the change band: cuts may exceed the band, increases may not.
+            policy = replace(policy, max_decrease=1.0)
+            problem = build_problem(inputs.loc[known], policy)
+            result = optimize_limits(problem, seed=seed)
+            notes.append(f"The budgets need larger cuts than the +-{params.max_change_per_review:.0%} change band "
+                         f"allows ({str(first).split(';')[0]}), so the band's lower edge was lifted for this run "
+                         "(limits.on_infeasible_budget: lift_reduction_band); increases stay within the band.")
     except InfeasibleLimitsError as err:
         raise InfeasibleLimitsError(
             f"{err}\nIn the params: policy.el_budget is limits.el_budget (or limits.el_budget_vs_current x "
@@ -235,6 +250,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
         table.loc[ids, "hint"] = hints.loc[ids, "hint"]
         table.loc[ids, "hint_pd"] = hints.loc[ids, "hint_pd"]
         table.loc[ids, "hint_limit"] = table.loc[ids, "proposed_limit"] + hints.loc[ids, "hint_limit_gain"]
+    table.attrs["notes"] = notes
     return table, result, problem
 
 

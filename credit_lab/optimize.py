@@ -512,6 +512,10 @@ class LimitPolicy:
         Largest relative change per review: ``L`` in ``[(1 - c) * current, (1 + c) * current]``
         for customers with a current limit > 0. New customers (current 0) are not banded.
         ``None`` switches the band off.
+    max_decrease : float or None
+        When set, replaces ``max_change`` for reductions only: ``L >= (1 - max_decrease) *
+        current`` (1.0 lifts the lower edge of the band, e.g. when the risk budget needs
+        larger cuts than the band allows).
     pd_cutoff : float
         PD above which the limit is 0, whatever the other bounds say.
     cost_of_funds_rate : float
@@ -533,6 +537,7 @@ class LimitPolicy:
     single_name_pct: float = 1.0
     grade_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     max_change: float | None = 0.30
+    max_decrease: float | None = None
     pd_cutoff: float = 1.0
     cost_of_funds_rate: float = 0.05
     capital_rate: float = 0.10
@@ -867,7 +872,8 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
         grade_min, grade_max = table[codes["grade"], 0], table[codes["grade"], 1]
     banded = (policy.max_change is not None) & (current > 0)
     change = float(policy.max_change or 0.0)
-    band_lo = np.where(banded, (1.0 - change) * current, 0.0)
+    decrease = change if policy.max_decrease is None else min(max(float(policy.max_decrease), 0.0), 1.0)
+    band_lo = np.where(banded, (1.0 - decrease) * current, 0.0)
     band_hi = np.where(banded, (1.0 + change) * current, np.inf)
     single = float(policy.own_equity) * float(policy.single_name_pct)
     ins = np.where(np.isnan(insurer), np.inf, insurer)

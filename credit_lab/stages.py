@@ -266,6 +266,7 @@ class LimitsResult:
     exposure_by_industry: pd.DataFrame | None = None
     solve_seconds: float | None = None
     letters: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _scored_book(ctx: StageContext) -> pd.DataFrame:
@@ -311,7 +312,10 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         ctx.write("efficient_frontier.parquet", frontier.table.assign(current_el=frontier.current_el,
                                                                       current_profit=frontier.current_profit))
         by_industry = out.groupby("industry")[["current_limit", "proposed_limit"]].sum()
-        result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds)
+        result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds,
+                              notes=list(table.attrs.get("notes", [])))
+        for note in result.notes:
+            logger.warning(note)
     ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
     io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())

@@ -81,6 +81,7 @@ expected-loss budget (risk appetite), the exposure budget, industry and region c
 grade bounds, the maximum change per review, insurers' caps and the PD cut-off. The optimum is exact;
 shadow prices say what one more unit of each binding budget is worth.""", [
     ("code", "result = stages.stage_limits(ctx)\nlimits = result.limits\ndisplay(Markdown(f\"**Method:** {result.method} &nbsp; **Total limits:** {limits['current_limit'].sum():,.0f} today → {limits['proposed_limit'].sum():,.0f} proposed\" + (f\" &nbsp; **solved in** {result.solve_seconds:.2f} s\" if result.solve_seconds is not None else \"\")))"),
+    ("code", "for note in result.notes:\n    display(Markdown(f'**Note:** {reporting.escape(note)}'))"),
     ("md", "## What decided the limits"),
     ("code", "display(limits.groupby('decided_by').agg(customers=('proposed_limit', 'size'), total_limit=('proposed_limit', 'sum'), total_change=('limit_change', 'sum')).round(0))"),
     ("md", "## Constraints, binding ones and their shadow prices\nShadow price: expected profit gained per extra currency unit of that budget or cap."),

@@ -15,7 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_sessionstart(session):
     # The notebooks' default run folder (used by nbval) must not carry results of older code.
-    shutil.rmtree(ROOT / "outputs" / "notebook-smoke", ignore_errors=True)
+    # Only a session that runs the notebooks clears it: another pytest run on unit tests at the
+    # same time must not pull it from under a notebook that is executing.
+    targets = [Path(a.split("::")[0]).resolve() for a in session.config.args]
+    notebooks = (ROOT / "notebooks").resolve()
+    if any(t == notebooks or t == ROOT or notebooks in t.parents for t in targets):
+        shutil.rmtree(ROOT / "outputs" / "notebook-smoke", ignore_errors=True)
 
 
 def cli(*args, cwd=ROOT, timeout=900):

@@ -152,7 +152,8 @@ def test_infeasible_budget_names_the_params_keys(small_tables):
                               "monthly_purchases_cv": [0.4, 0.4, 0.4], "months_observed": [12, 12, 12]},
                              index=book.index)
     with pytest.raises(InfeasibleLimitsError, match="limits.el_budget_vs_current"):
-        optimize_book(book, purchases, LimitParams(el_budget_vs_current=0.01), lgd=0.45)
+        optimize_book(book, purchases, LimitParams(el_budget_vs_current=0.01, on_infeasible_budget="fail"),
+                      lgd=0.45)
 
 
 def test_hints_name_the_behaviour_that_raises_the_limit():
@@ -184,3 +185,16 @@ def test_hints_name_the_behaviour_that_raises_the_limit():
 
     sentence = reason_sentence(table.loc["LATE"].copy())
     assert "Paying within terms would lower the PD to" in sentence and f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence
+
+
+def test_budget_below_the_bands_floors_lifts_the_reduction_edge_and_says_so():
+    book = _book().drop(index="D")
+    purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, 500.0, 100.0],
+                              "monthly_purchases_cv": [0.4, 0.4, 0.4], "months_observed": [12, 12, 12]},
+                             index=book.index)
+    params = LimitParams(el_budget_vs_current=0.1)
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
+    assert "lower edge was lifted" in table.attrs["notes"][0]
+    el = (book["pd"] * 0.45 * table["proposed_limit"]).sum()
+    assert el <= 0.1 * (book["pd"] * 0.45 * book["credit_limit"]).sum() * (1 + 1e-9)
+    assert (table["proposed_limit"] <= 1.3 * table["current_limit"] + 1e-6).all()  # increases still banded
