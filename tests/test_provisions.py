@@ -1,0 +1,473 @@
+"""IFRS 9 provision matrix: ageing, loss rates (roll rate and cohort), forward-looking scenarios,
+PD-based lifetime ECL and the reconciliation, each against a hand-worked or published case."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from credit_lab import provisions
+from credit_lab.exceptions import CreditLabError
+from credit_lab.provisions import (
+    ProvisionInputError,
+    ProvisionSettings,
+    adjust_for_scenarios,
+    ageing,
+    bucket_labels,
+    collection_delay_days,
+    expected_loss_table,
+    expected_months_to_collection,
+    lifetime_ecl,
+    loss_rates,
+    open_items,
+    provision_from_ledger,
+    provision_matrix,
+    reconcile,
+)
+from credit_lab.synth import generate_ledger
+
+BUCKETS = ["current", "1-30", "31-60", "61-90", ">90"]
+
+
+def ledger(rows):
+    """Invoice table from (id, customer, issued, due, paid or None, amount, paid_amount or None, disputed)."""
+    cols = ["invoice_id", "customer_id", "invoice_date", "due_date", "paid_date", "amount", "paid_amount", "disputed"]
+    f = pd.DataFrame(rows, columns=cols)
+    for c in ("invoice_date", "due_date", "paid_date"):
+        f[c] = pd.to_datetime(f[c])
+    f["amount"] = f["amount"].astype(float)
+    f["paid_amount"] = f["paid_amount"].astype(float)
+    f["disputed"] = f["disputed"].astype(bool)
+    return f
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return generate_ledger(n_customers=300, n_months=24, seed=5)
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(provisions, raise_on_error=False).failed == 0
+
+
+# ---------------------------------------------------------------------------
+# ageing
+# ---------------------------------------------------------------------------
+
+def test_ageing_hand_worked_buckets_edges_and_open_rule():
+    as_of = "2024-06-01"
+    inv = ledger([
+        ("N1", "C1", "2024-05-20", "2024-06-19", None, 100.0, None, False),          # not yet due
+        ("N2", "C1", "2024-05-01", "2024-06-01", None, 110.0, None, False),          # due today: current
+        ("D30", "C1", "2024-04-01", "2024-05-02", None, 200.0, None, True),          # 30 dpd
+        ("D31", "C2", "2024-04-01", "2024-05-01", None, 300.0, None, False),         # 31 dpd
+        ("D90", "C2", "2024-02-01", "2024-03-03", None, 400.0, None, False),         # 90 dpd
+        ("D91", "C2", "2024-02-01", "2024-03-02", None, 500.0, None, True),          # 91 dpd
+        ("PAID", "C3", "2024-04-01", "2024-05-01", "2024-05-31", 600.0, 600.0, False),   # paid the day before
+        ("ONDAY", "C3", "2024-04-01", "2024-05-01", "2024-06-01", 700.0, 700.0, False),  # paid on as_of: open
+        ("PART", "C3", "2024-01-01", "2024-02-01", "2024-05-15", 800.0, 300.0, False),   # settled partly: closed
+        ("LATE", "C3", "2024-01-01", "2024-02-01", "2024-07-15", 900.0, 450.0, False),   # paid after as_of: open
+        ("NEW", "C3", "2024-06-01", "2024-07-01", None, 1000.0, None, False),        # issued on as_of: not yet
+    ])
+    items = open_items(inv, as_of).set_index("invoice_id")
+    assert set(items.index) == {"N1", "N2", "D30", "D31", "D90", "D91", "ONDAY", "LATE"}
+    assert items.loc["N1", "days_past_due"] == -18 and items.loc["N2", "days_past_due"] == 0
+    assert items["bucket"].astype(str).to_dict() == {
+        "N1": "current", "N2": "current", "D30": "1-30", "D31": "31-60", "D90": "61-90", "D91": ">90",
+        "ONDAY": "31-60", "LATE": ">90"}
+    assert items.loc["LATE", "outstanding"] == 900.0  # the later partial payment is not known yet
+    a = ageing(inv, as_of)
+    assert list(a.index) == BUCKETS + ["Total"]
+    assert a["gross_carrying_amount"].tolist() == [210.0, 200.0, 1000.0, 400.0, 1400.0, 3210.0]
+    assert a["invoices"].tolist() == [2, 1, 2, 1, 2, 8]
+    assert a["disputed_amount"].tolist() == [0.0, 200.0, 0.0, 0.0, 500.0, 700.0]
+    assert a.loc["31-60", "share"] == pytest.approx(1000 / 3210)
+
+
+def test_bucket_edges_are_configurable():
+    assert bucket_labels((0, 60, 120)) == ("current", "1-60", "61-120", ">120")
+    inv = ledger([("A", "C", "2024-01-01", "2024-03-01", None, 50.0, None, False),
+                  ("B", "C", "2024-01-01", "2024-04-01", None, 70.0, None, False)])
+    a = ageing(inv, "2024-05-01", ProvisionSettings(bucket_edges=(0, 60)))
+    assert a["gross_carrying_amount"].to_dict() == {"current": 0.0, "1-60": 70.0, ">60": 50.0, "Total": 120.0}
+
+
+def test_ageing_matches_an_independent_open_balance(synth):
+    inv, as_of = synth.invoices, synth.end_date - pd.DateOffset(months=3)
+    is_open = (inv["invoice_date"] < as_of) & (inv["paid_date"].isna() | (inv["paid_date"] >= as_of))
+    dpd = (as_of - inv.loc[is_open, "due_date"]).dt.days
+    expected = inv.loc[is_open, "amount"].groupby(pd.cut(dpd, [-np.inf, 0, 30, 60, 90, np.inf], labels=BUCKETS),
+                                                  observed=False).sum()
+    got = ageing(inv, as_of)["gross_carrying_amount"]
+    np.testing.assert_allclose(got.loc[BUCKETS].to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Published example: IFRScommunity.com, "IFRS 9 example: lifetime ECL for trade receivables using a
+# provision matrix" (https://ifrscommunity.com/knowledge-base/ifrs-9-impairment/). January sales of
+# 100,000: 50,000 paid on time, 27,000 paid 1-30 days late, 15,000 31-60 days late, 6,000 61-90 days
+# late, 2,000 never. Loss rates: 2,000 / balance still outstanding in each ageing class = 2.0 %,
+# 4.0 %, 8.7 %, 25 %, 100 %; applied to the 31 Dec 20X1 ageing (300,000 / 140,000 / 60,000 /
+# 23,000 / 5,000) they give 6,000 + 5,600 + 5,217 + 5,750 + 5,000 = 27,567.
+# Reproduced here as a ledger: invoices issued in January 2023 and due 1 Feb 2023; each late group
+# is paid exactly at the month-end at which it sits in its ageing class (dpd 28, 59, 89).
+# ---------------------------------------------------------------------------
+
+COHORT = ledger([
+    ("A", "C1", "2023-01-02", "2023-02-01", "2023-02-01", 50_000.0, 50_000.0, False),
+    ("B", "C2", "2023-01-02", "2023-02-01", "2023-03-01", 27_000.0, 27_000.0, False),
+    ("C", "C3", "2023-01-02", "2023-02-01", "2023-04-01", 15_000.0, 15_000.0, False),
+    ("D", "C4", "2023-01-02", "2023-02-01", "2023-05-01", 6_000.0, 6_000.0, False),
+    ("E", "C5", "2023-01-02", "2023-02-01", None, 2_000.0, None, False),
+])
+PUBLISHED_RATES = [2_000 / 100_000, 2_000 / 50_000, 2_000 / 23_000, 2_000 / 8_000, 1.0]
+PUBLISHED_AGEING = pd.Series([300_000.0, 140_000.0, 60_000.0, 23_000.0, 5_000.0], index=BUCKETS)
+
+
+def test_published_example_cohort_method():
+    # month-ends 1 Feb .. 1 Jun 2023, each with a complete 12-month outcome by 1 Jun 2024
+    s = ProvisionSettings(method="cohort", history_months=5, outcome_months=12)
+    r = loss_rates(COHORT, "2024-06-01", s)
+    np.testing.assert_allclose(r.loss_rate.to_numpy(), PUBLISHED_RATES, rtol=1e-12)
+    assert [round(x, 3) for x in r.loss_rate] == [0.02, 0.04, 0.087, 0.25, 1.0]
+    obs = r.observations.set_index(["month_end", "bucket"])
+    assert obs.loc[(pd.Timestamp("2023-03-01"), "1-30"), "balance"] == 50_000
+    assert obs.loc[(pd.Timestamp("2023-04-01"), "31-60"), "balance"] == 23_000
+    used = sorted(r.observations["month_end"].unique())
+    assert used == list(pd.date_range("2023-02-01", "2023-06-01", freq="MS"))
+
+
+def test_published_example_roll_rate_method():
+    # The example's loss event ("not paid at all") is visible one month after 91+ days past due.
+    s = ProvisionSettings(method="roll_rate", history_months=5, outcome_months=1)
+    r = loss_rates(COHORT, "2023-07-01", s)
+    rr = r.rates["roll_rate"].to_numpy()
+    np.testing.assert_allclose(rr, [0.5, 23 / 50, 8 / 23, 0.25, 1.0], rtol=1e-12)
+    # the classical chain: loss rate = product of the roll rates from the bucket on
+    np.testing.assert_allclose(r.loss_rate.to_numpy(), np.cumprod(rr[::-1])[::-1], rtol=1e-12)
+    np.testing.assert_allclose(r.loss_rate.to_numpy(), PUBLISHED_RATES, rtol=1e-12)
+
+
+def test_published_example_matrix():
+    m = provision_matrix(PUBLISHED_AGEING, pd.Series(PUBLISHED_RATES, index=BUCKETS))
+    assert m["allowance"].round(0).tolist() == [6_000, 5_600, 5_217, 5_750, 5_000, 27_567]
+    assert m.loc["Total", "gross_carrying_amount"] == 528_000
+    assert m.loc["Total", "allowance"] == pytest.approx(27_567.391304, abs=1e-6)
+    assert m.loc["Total", "net_carrying_amount"] == pytest.approx(528_000 - 27_567.391304, abs=1e-6)
+
+
+def test_ifrs9_illustrative_example_12_matrix():
+    # IFRS 9 Illustrative Examples, Example 12 (IE74-IE77), as it is usually quoted: receivables of
+    # CU30 million; the figures are checked here only for self-consistency (gross x rate = allowance).
+    gross = pd.Series([15e6, 7.5e6, 4e6, 2.5e6, 1e6], index=BUCKETS)
+    rates = pd.Series([0.003, 0.016, 0.036, 0.066, 0.106], index=BUCKETS)
+    m = provision_matrix(gross, rates)
+    np.testing.assert_allclose(m["allowance"].to_numpy(), [45_000, 120_000, 144_000, 165_000, 106_000, 580_000])
+    assert m.loc["Total", "gross_carrying_amount"] == 30e6
+    assert m.loc["Total", "adjusted_loss_rate"] == pytest.approx(580_000 / 30e6)
+    # forward-looking: 0.6 x 1.0 + 0.3 x 1.3 + 0.1 x 0.85 = 1.075 while no scenario rate reaches 100 %
+    fl = provision_matrix(gross, rates, {"base": (0.6, 1.0), "downside": (0.3, 1.3), "upside": (0.1, 0.85)})
+    assert fl.loc["Total", "allowance"] == pytest.approx(580_000 * 1.075)
+    assert fl.loc["Total", "historical_loss_rate"] == pytest.approx(580_000 / 30e6)
+
+
+# ---------------------------------------------------------------------------
+# roll-rate chaining with a skipped bucket and a partial payment, by hand
+# ---------------------------------------------------------------------------
+
+SKIP = ledger([
+    # X: 30 dpd on 1 Jan, 61 dpd on 1 Feb (a 31-day month skips 31-60), never paid
+    ("X", "C1", "2022-11-15", "2022-12-02", None, 100.0, None, False),
+    # Y: 1-30 on 1 Jan, settled with 150 of 200 on 20 Jan (50 lost on settlement)
+    ("Y", "C2", "2022-11-20", "2022-12-10", "2023-01-20", 200.0, 150.0, False),
+    # Z: current on 1 Jan, 1-30 on 1 Feb, paid in full on 10 Feb
+    ("Z", "C3", "2022-12-20", "2023-01-19", "2023-02-10", 400.0, 400.0, False),
+    # V: 61-90 on 1 Jan, >90 from 1 Feb, paid in full on 15 Apr
+    ("V", "C4", "2022-10-01", "2022-10-31", "2023-04-15", 100.0, 100.0, False),
+    # W: 31-60 on 1 Jan, paid in full on 10 Jan
+    ("W", "C5", "2022-11-01", "2022-11-25", "2023-01-10", 300.0, 300.0, False),
+])
+
+
+def test_roll_rate_chain_by_hand_with_skip_and_partial_payment():
+    s = ProvisionSettings(method="roll_rate", history_months=5, outcome_months=1)
+    r = loss_rates(SKIP, "2023-06-01", s)
+    # >90 (one-month outcome): Feb V 100 lost, Mar V 100 lost, Apr V collected + X lost, May X lost
+    l_90 = 400 / 500
+    # 61-90: V (Jan) and X (Mar) both rolled to >90; X stayed in Feb and does not count as leaving
+    l_61 = 1.0 * l_90
+    # 31-60: W collected in full
+    l_31 = 0.0
+    # 1-30: leaving 700 = X 100 (rolled to 61-90) + Y 200 (150 collected, 50 lost) + Z 400 (collected)
+    l_1 = 50 / 700 + 100 / 700 * l_61
+    # current: Z rolled to 1-30
+    l_0 = l_1
+    np.testing.assert_allclose(r.loss_rate.to_numpy(), [l_0, l_1, l_31, l_61, l_90], rtol=1e-12)
+    np.testing.assert_allclose(r.rates["roll_rate"].to_numpy(), [1.0, 150 / 700, 0.0, 1.0, 0.8], rtol=1e-12)
+    assert r.rates.loc["1-30", "to_61-90"] == pytest.approx(100 / 700)
+    assert r.rates.loc["1-30", "direct_loss_share"] == pytest.approx(50 / 700)
+    # the classical product would have lost the skipped balance: r(1-30) * r(31-60) * ... = 0
+    assert np.prod(r.rates["roll_rate"].to_numpy()[1:]) == 0.0 and r.loss_rate["1-30"] > 0.18
+    obs = r.observations.set_index(["month_end", "bucket", "kind"])
+    jan = obs.loc[(pd.Timestamp("2023-01-01"), "1-30", "roll")]
+    assert (jan["balance"], jan["collected"], jan["lost_on_settlement"], jan["rolled"], jan["stayed"]) == \
+        (300.0, 150.0, 50.0, 100.0, 0.0)
+    assert jan["rate"] == pytest.approx(0.5)
+    assert obs.loc[(pd.Timestamp("2023-02-01"), "61-90", "roll"), "stayed"] == 100.0
+
+
+# ---------------------------------------------------------------------------
+# point in time, completeness, errors
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["roll_rate", "cohort"])
+def test_no_look_ahead_beyond_as_of(synth, method):
+    as_of = synth.end_date - pd.DateOffset(months=4)
+    s = ProvisionSettings(method=method, history_months=6, outcome_months=6)
+    base = loss_rates(synth.invoices, as_of, s, synth.defaults)
+    # rewrite the future: every later payment changes, later invoices and defaults vanish
+    inv = synth.invoices.loc[synth.invoices["invoice_date"] < as_of].copy()
+    later = inv["paid_date"] >= as_of
+    inv.loc[later, "paid_date"] = as_of + pd.Timedelta(days=400)
+    inv.loc[later, "paid_amount"] = inv.loc[later, "amount"] * 0.1
+    dfl = synth.defaults.loc[synth.defaults["default_date"] < as_of]
+    again = loss_rates(inv, as_of, s, dfl)
+    pd.testing.assert_frame_equal(base.rates, again.rates)
+    pd.testing.assert_frame_equal(base.observations, again.observations)
+    outcome = base.observations.loc[base.observations["kind"] == "outcome", "month_end"]
+    assert (outcome + pd.DateOffset(months=6) <= as_of).all()
+    assert outcome.nunique() == 6
+    # a different as_of does see the future payments
+    later_rates = loss_rates(synth.invoices, synth.end_date, s)
+    assert not np.allclose(later_rates.loss_rate.to_numpy(), base.loss_rate.to_numpy())
+
+
+def test_cohort_rates_match_an_independent_pandas_computation(synth):
+    as_of, W, H = synth.end_date, 6, 8
+    inv = synth.invoices
+    s = ProvisionSettings(method="cohort", history_months=H, outcome_months=W)
+    got = loss_rates(inv, as_of, s)
+    bal = pd.Series(0.0, index=BUCKETS)
+    lost = pd.Series(0.0, index=BUCKETS)
+    for k in range(W, W + H):
+        t = as_of - pd.DateOffset(months=k)
+        end = t + pd.DateOffset(months=W)
+        o = inv.loc[(inv["invoice_date"] < t) & (inv["paid_date"].isna() | (inv["paid_date"] >= t))]
+        b = pd.cut((t - o["due_date"]).dt.days, [-np.inf, 0, 30, 60, 90, np.inf], labels=BUCKETS)
+        got_back = np.where(o["paid_date"] < end, o["paid_amount"], 0.0)
+        bal += o["amount"].groupby(b, observed=False).sum()
+        lost += (o["amount"] - got_back).groupby(b, observed=False).sum()
+    np.testing.assert_allclose(got.loss_rate.to_numpy(), (lost / bal).to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.rates["observed_balance"].to_numpy(), bal.to_numpy(), rtol=1e-12)
+
+
+def test_defaulted_balance_diagnostic(synth):
+    as_of = synth.end_date
+    s = ProvisionSettings(method="cohort", history_months=4, outcome_months=6)
+    r = loss_rates(synth.invoices, as_of, s, synth.defaults)
+    obs = r.observations
+    t = obs["month_end"].iloc[-1]
+    row = obs.iloc[-1]
+    inv = synth.invoices
+    bad = synth.defaults.loc[synth.defaults["default_date"] < t, "customer_id"]
+    o = inv.loc[(inv["invoice_date"] < t) & (inv["paid_date"].isna() | (inv["paid_date"] >= t))]
+    o = o.loc[(t - o["due_date"]).dt.days > 90]
+    assert row["bucket"] == ">90"
+    assert row["balance_defaulted"] == pytest.approx(o.loc[o["customer_id"].isin(bad), "amount"].sum())
+    assert 0 < row["balance_defaulted"] <= row["balance"]
+
+
+def test_history_reaching_before_the_ledger_is_refused(synth):
+    s = ProvisionSettings(history_months=20, outcome_months=12)
+    with pytest.raises(ProvisionInputError, match=r"history_months = 20 .* use history_months <= 12"):
+        loss_rates(synth.invoices, synth.end_date, s)
+
+
+def test_a_bucket_without_history_is_refused():
+    # without W nothing is ever 31-60 days past due at a month-end (X skips the bucket)
+    inv = SKIP.loc[SKIP["invoice_id"] != "W"]
+    with pytest.raises(ProvisionInputError, match=r"no balance left bucket\(s\) \['31-60'\]"):
+        loss_rates(inv, "2023-06-01", ProvisionSettings(history_months=5, outcome_months=1))
+    with pytest.raises(ProvisionInputError, match=r"bucket\(s\) \['31-60'\] had no balance"):
+        loss_rates(inv, "2023-06-01", ProvisionSettings(method="cohort", history_months=5, outcome_months=1))
+    # and nothing is ever over 90 days past due here
+    early = ledger([("A", "C", "2023-01-02", "2023-02-01", "2023-02-15", 100.0, 100.0, False)])
+    with pytest.raises(ProvisionInputError, match="bucket '>90' had no balance"):
+        loss_rates(early, "2023-06-01", ProvisionSettings(history_months=3, outcome_months=1))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"scenarios": {"base": (0.6, 1.0), "down": (0.3, 1.3)}}, r"sum to 0\.9"),
+    ({"scenarios": {"base": (1.0, -1.0)}}, "multiplier"),
+    ({"scenarios": {"base": 1.0}}, "pair"),
+    ({"scenarios": {}}, "non-empty"),
+    ({"bucket_edges": (30, 60)}, "starting at 0"),
+    ({"bucket_edges": (0, 60, 30)}, "strictly increasing"),
+    ({"method": "vintage"}, "roll_rate"),
+    ({"history_months": 0}, "history_months"),
+])
+def test_settings_are_validated(kwargs, match):
+    with pytest.raises(ProvisionInputError, match=match) as err:
+        ProvisionSettings(**kwargs)
+    assert isinstance(err.value, CreditLabError) and isinstance(err.value, ValueError)
+
+
+def test_bad_invoice_rows_are_refused():
+    good = [("A", "C", "2023-01-02", "2023-02-01", "2023-02-15", 100.0, 100.0, False)]
+    with pytest.raises(ProvisionInputError, match=r"paid_amount = 150 for invoice 'A' \(amount 100, paid on"):
+        ageing(ledger([good[0][:6] + (150.0, False)]), "2023-06-01")
+    with pytest.raises(ProvisionInputError, match=r"amount = -5 \(invoice 'A'\) must be finite and > 0"):
+        ageing(ledger([good[0][:5] + (-5.0, None, False)]), "2023-06-01")
+    with pytest.raises(ProvisionInputError, match="lacks column"):
+        ageing(ledger(good).drop(columns="paid_amount"), "2023-06-01")
+    with pytest.raises(ProvisionInputError, match="plain date"):
+        ageing(ledger(good), "2023-06-01 12:00")
+
+
+# ---------------------------------------------------------------------------
+# forward-looking adjustment and the matrix
+# ---------------------------------------------------------------------------
+
+def test_scenarios_are_probability_weighted_and_capped_at_one():
+    r = pd.Series({"current": 0.01, "1-30": 0.5, ">90": 0.9})
+    sc = {"base": (0.6, 1.0), "downside": (0.3, 1.3), "upside": (0.1, 0.85)}
+    got = adjust_for_scenarios(r, sc)
+    assert got["current"] == pytest.approx(0.01 * 1.075)
+    assert got["1-30"] == pytest.approx(0.5 * 1.075)
+    assert got[">90"] == pytest.approx(0.6 * 0.9 + 0.3 * 1.0 + 0.1 * 0.765)  # 1.17 capped at 1
+
+
+def test_matrix_refuses_mismatched_buckets_and_bad_rates():
+    g = pd.Series({"current": 10.0, ">90": 5.0})
+    with pytest.raises(ProvisionInputError, match=r"no rate for \['>90'\]"):
+        provision_matrix(g, pd.Series({"current": 0.1}))
+    with pytest.raises(ProvisionInputError, match=r"rates\['>90'\] = 1\.5"):
+        provision_matrix(g, pd.Series({"current": 0.1, ">90": 1.5}))
+    table = ageing(COHORT, "2023-03-01")
+    table.loc["Total", "gross_carrying_amount"] += 1
+    with pytest.raises(ProvisionInputError, match="not the sum"):
+        provision_matrix(table, pd.Series(PUBLISHED_RATES, index=BUCKETS))
+
+
+def test_provision_from_ledger_adds_up(synth):
+    s = ProvisionSettings(history_months=10, outcome_months=6, scenarios={"base": (0.7, 1.0), "down": (0.3, 1.5)})
+    res = provision_from_ledger(synth.invoices, synth.end_date, s, synth.defaults)
+    m = res.matrix
+    assert res.allowance == pytest.approx(res.items["allowance"].sum(), rel=1e-12)
+    assert res.allowance == pytest.approx(m.drop(index="Total")["allowance"].sum(), rel=1e-12)
+    assert m.loc["Total", "gross_carrying_amount"] == pytest.approx(res.items["outstanding"].sum(), rel=1e-12)
+    expected = (res.ageing["gross_carrying_amount"].drop(index="Total")
+                * adjust_for_scenarios(res.loss_rates, s.scenarios)).sum()
+    assert res.allowance == pytest.approx(expected, rel=1e-12)
+    assert res.historical_allowance == pytest.approx(
+        (res.ageing["gross_carrying_amount"].drop(index="Total") * res.loss_rates.loss_rate).sum(), rel=1e-12)
+    rates = res.loss_rates.loss_rate
+    assert rates.is_monotonic_increasing and 0 < rates.iloc[0] < rates.iloc[-1] <= 1
+
+
+# ---------------------------------------------------------------------------
+# PD-based lifetime ECL, expected loss tables and the reconciliation
+# ---------------------------------------------------------------------------
+
+def test_lifetime_ecl_hand_worked():
+    out = lifetime_ecl(pd.Series({"C1": 1000.0, "C2": 500.0, "C3": 200.0}),
+                       pd.Series({"C1": 0.19, "C2": 0.05, "C3": 1.0}), 0.5, pd.Series({"C1": 6.0, "C2": 12.0,
+                                                                                       "C3": 3.0}), 0.05)
+    # C1: 1 - 0.81 ** 0.5 = 0.1, discounted half a year at 5 %
+    assert out.loc["C1", "pd_lifetime"] == pytest.approx(0.1)
+    assert out.loc["C1", "ecl"] == pytest.approx(1000 * 0.5 * 0.1 / 1.05 ** 0.5)
+    # C2: twelve months = the 12-month PD
+    assert out.loc["C2", "ecl"] == pytest.approx(500 * 0.5 * 0.05 / 1.05)
+    # C3: in default
+    assert out.loc["C3", "pd_lifetime"] == 1.0 and out.loc["C3", "ecl"] == pytest.approx(100 / 1.05 ** 0.25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.0, 0.99), st.floats(0.0, 6.0), st.floats(0.0, 6.0))
+def test_lifetime_pd_has_a_constant_hazard(p, t1, t2):
+    # surviving t1 + t2 months = surviving t1 and then t2
+    f = lifetime_ecl(pd.Series([1.0, 1.0, 1.0]), p, 1.0, pd.Series([t1, t2, t1 + t2]), 0.0)["pd_lifetime"]
+    assert 1 - f.iloc[2] == pytest.approx((1 - f.iloc[0]) * (1 - f.iloc[1]), abs=1e-12)
+    assert f.iloc[2] <= p + 1e-12
+
+
+def test_lifetime_ecl_refuses_missing_pd():
+    with pytest.raises(ProvisionInputError, match="pd_12m has no value for 1 customer.*'C2'.*PD = 1"):
+        lifetime_ecl(pd.Series({"C1": 1.0, "C2": 2.0}), pd.Series({"C1": 0.1}), 0.45, 3.0, 0.0)
+    with pytest.raises(ProvisionInputError, match=r"months_to_collection = 13 \(customer 'C1'\) is outside"):
+        lifetime_ecl(pd.Series({"C1": 1.0}), 0.1, 0.45, 13.0, 0.0)
+
+
+def test_collection_timing_helpers_by_hand():
+    inv = ledger([
+        ("A", "C1", "2024-01-01", "2024-01-31", "2024-02-10", 100.0, 100.0, False),   # 10 days late
+        ("B", "C1", "2024-01-01", "2024-01-31", "2024-01-20", 300.0, 300.0, False),   # early: 0
+        ("C", "C2", "2023-01-01", "2023-01-31", "2023-04-01", 999.0, 999.0, False),   # outside the lookback
+        ("D", "C2", "2024-05-01", "2024-07-30", None, 200.0, None, False),            # open, due in 60 days
+        ("E", "C2", "2024-03-01", "2024-03-31", None, 600.0, None, False),            # open, overdue
+    ])
+    assert collection_delay_days(inv, "2024-05-31", lookback_months=12) == pytest.approx(2.5)
+    items = open_items(inv, "2024-05-31")
+    m = expected_months_to_collection(items, "2024-05-31", 5.0)
+    assert m["C2"] == pytest.approx((200 * 65 + 600 * 5) / 800 / (365.25 / 12))
+
+
+def test_expected_loss_table_by_grade_and_industry():
+    f = pd.DataFrame({"pd": [0.01, 0.1, 0.05], "grade": ["A", "G", "A"], "industry": ["X", "Y", "Y"],
+                      "receivables_open": [100.0, 200.0, 300.0], "months_to_collection": [12.0, 6.0, 3.0]},
+                     index=["C1", "C2", "C3"])
+    t = expected_loss_table(f, 0.4, 0.0)
+    c = t.by_customer
+    assert c["el_12m"].tolist() == pytest.approx([0.4, 8.0, 6.0])
+    assert c.loc["C2", "el_lifetime"] == pytest.approx(200 * 0.4 * (1 - 0.9 ** 0.5))
+    assert t.by_grade.loc["A", "el_12m"] == pytest.approx(6.4)
+    assert t.by_grade.loc["A", "customers"] == 2
+    assert t.by_industry.loc["Y", "el_lifetime"] == pytest.approx(c.loc[["C2", "C3"], "el_lifetime"].sum())
+    assert t.by_grade.loc["Total", "el_lifetime"] == pytest.approx(c["el_lifetime"].sum())
+    assert t.by_grade.loc["Total", "el_12m_rate"] == pytest.approx(14.4 / 600)
+
+
+def test_reconcile_hand_worked():
+    items = pd.DataFrame({
+        "customer_id": ["C1", "C2", "C2", "C3", "C3"],
+        "disputed": [False, True, False, False, True],
+        "days_past_due": [120, 10, -5, 40, -3],
+        "outstanding": [100.0, 50.0, 150.0, 200.0, 100.0],
+        "allowance": [90.0, 10.0, 2.0, 30.0, 5.0],
+    })
+    ecl = pd.DataFrame({"exposure": [100.0, 200.0, 300.0], "ecl": [40.0, 4.0, 9.0]}, index=["C1", "C2", "C3"])
+    defaults = pd.DataFrame({"customer_id": ["C1", "C9"], "default_date": pd.to_datetime(["2024-01-01",
+                                                                                         "2024-01-01"])})
+    r = reconcile(items, ecl, "2024-06-01", defaults)
+    # C2: ECL rate 2 %, C3: 3 %
+    assert r.loc["customers in default", ["gross", "matrix_allowance", "pd_ecl"]].tolist() == [100.0, 90.0, 40.0]
+    assert r.loc["disputed invoices", ["gross", "matrix_allowance", "pd_ecl"]].tolist() == \
+        pytest.approx([150.0, 15.0, 0.02 * 50 + 0.03 * 100])
+    assert r.loc["overdue, not disputed", "pd_ecl"] == pytest.approx(6.0)
+    assert r.loc["current, not disputed", "pd_ecl"] == pytest.approx(3.0)
+    assert r.loc["Total", "difference"] == pytest.approx(137.0 - 53.0)
+    assert r.drop(index="Total")["difference"].sum() == pytest.approx(r.loc["Total", "difference"])
+    with pytest.raises(ProvisionInputError, match="exposure of customer 'C2' is 999 but its open invoices add up"):
+        reconcile(items, ecl.assign(exposure=[100.0, 999.0, 300.0]), "2024-06-01", defaults)
+    with pytest.raises(ProvisionInputError, match="no row for 1 customer"):
+        reconcile(items, ecl.drop(index="C3"), "2024-06-01", defaults)
+
+
+def test_matrix_and_pd_side_reconcile_on_a_ledger(synth):
+    s = ProvisionSettings(history_months=10, outcome_months=6)
+    res = provision_from_ledger(synth.invoices, synth.end_date, s)
+    exposure = res.items.groupby("customer_id")["outstanding"].sum()
+    pd12 = pd.Series(0.03, index=exposure.index)
+    months = expected_months_to_collection(res.items, synth.end_date, 10.0)
+    ecl = lifetime_ecl(exposure, pd12, 0.45, months, 0.05)
+    r = reconcile(res.items, ecl, synth.end_date, synth.defaults)
+    assert r.loc["Total", "matrix_allowance"] == pytest.approx(res.allowance)
+    assert r.loc["Total", "pd_ecl"] == pytest.approx(ecl["ecl"].sum())
+    assert r.loc["Total", "gross"] == pytest.approx(res.matrix.loc["Total", "gross_carrying_amount"])
+    # overdue balances carry far higher matrix rates than a flat 3 % PD gives them
+    assert r.loc["overdue, not disputed", "matrix_rate"] > r.loc["overdue, not disputed", "pd_rate"]
