@@ -29,7 +29,9 @@ __all__ = [
     "ExplainParams",
     "LimitParams",
     "LetterParams",
+    "ReviewParams",
     "ReserveParams",
+    "ProvisionParams",
     "ReportParams",
     "load_params",
     "params_from_dict",
@@ -217,6 +219,46 @@ class LimitParams(_Strict):
     frontier_points: int = Field(9, ge=2, le=50, description="EL budgets on the efficient frontier")
 
 
+class ReviewParams(_Strict):
+    """Periodic review, early warning, adjustment rules and approval route.
+
+    ``signals``, ``approval`` and each rule are checked against
+    :mod:`credit_lab.review`'s settings when the params are loaded.
+    """
+
+    compare_months: int = Field(1, ge=1, le=12, description="signals compare today with this many months before")
+    signals: dict[str, Any] = Field(default_factory=dict, description="overrides of review.SignalSettings")
+    frequency_months_by_grade: dict[str, int] = Field(
+        default_factory=lambda: {"A": 12, "B": 12, "C": 12, "D": 6, "E": 6, "F": 3, "G": 3, "H": 3},
+        description="months between reviews per grade",
+    )
+    due_within_days: int = Field(30, ge=0, le=366, description="a review this close counts as due")
+    rules: list[dict[str, Any]] = Field(
+        default_factory=lambda: [
+            {"trigger": "new_60_plus_overdue", "action": "reduce_limit", "change_pct": -0.3, "min_limit": 0.0},
+            {"trigger": "pd_downgrade", "action": "reduce_limit", "change_pct": -0.2, "min_limit": 0.0},
+            {"trigger": "watchlist", "action": "freeze_limit"},
+        ],
+        description="adjustment standards: trigger -> action -> bounds, applied to the proposed limits",
+    )
+    approval: dict[str, Any] = Field(default_factory=dict, description="overrides of review.ApprovalSettings")
+    backtest: bool = Field(True, description="backtest every signal on the ledger's history")
+
+    @model_validator(mode="after")
+    def _settings_are_valid(self) -> "ReviewParams":
+        from . import review
+
+        try:
+            review.SignalSettings(**self.signals)
+            review.rules_from_dicts(self.rules)
+            review.ApprovalSettings(**self.approval)
+            review.ReviewCalendarSettings(frequency_months_by_grade=dict(self.frequency_months_by_grade),
+                                          due_within_days=self.due_within_days)
+        except TypeError as err:
+            raise ValueError(f"unknown setting: {err}") from None
+        return self
+
+
 class LetterParams(_Strict):
     """Letters to customers whose limit changes."""
 
@@ -226,11 +268,47 @@ class LetterParams(_Strict):
     currency: str = Field("", max_length=10, description="shown before amounts, e.g. EUR")
 
 
+class ProvisionParams(_Strict):
+    """IFRS 9 simplified approach: the provision matrix on ageing buckets."""
+
+    bucket_edges: tuple[int, ...] = Field((0, 30, 60, 90), description="days past due where buckets start")
+    method: Literal["roll_rate", "cohort"] = "roll_rate"
+    history_months: int = Field(24, ge=3, le=120, description="month-ends the loss rates are estimated on")
+    outcome_months: int = Field(12, ge=1, le=36, description="a balance not collected within this is lost")
+    scenarios: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"base": (0.6, 1.0), "downside": (0.3, 1.3), "upside": (0.1, 0.85)},
+        description="forward-looking adjustment: name -> (weight, multiplier on loss rates); weights sum to 1",
+    )
+
+
 class ReserveParams(_Strict):
-    """First-version expected loss."""
+    """Expected loss, mitigation, provisions and the portfolio loss behind the risk reserve."""
 
     lgd: float = Field(0.45, ge=0.0, le=1.0, description="loss given default of unsecured exposure")
     ccf: float = Field(0.5, ge=0.0, le=1.0, description="share of the undrawn limit drawn by default")
+    discount_rate: float = Field(0.05, ge=0.0, le=1.0, description="yearly rate discounting lifetime EL")
+    insurer_pd: float = Field(0.002, ge=0.0, le=1.0, description="12-month PD of the credit insurer")
+    insurance_deductible: float = Field(0.0, ge=0.0, description="first loss per claim borne by us")
+    insurer_max_liability: float | None = Field(None, ge=0.0, description="insurer's yearly aggregate limit")
+    guarantee_treatment: Literal["double_default", "substitution"] = "double_default"
+    provider_correlation: float = Field(0.5, ge=0.0, lt=1.0, description="asset correlation obligor-provider")
+    guarantor_pd: float = Field(0.01, ge=0.0, le=1.0, description="guarantor PD where the data has none")
+    collateral_haircut: float = Field(0.3, ge=0.0, le=1.0, description="haircut where the data has none")
+    provisions: ProvisionParams = ProvisionParams()
+    # --- portfolio loss distribution and the risk-reserve fund
+    asset_correlation: float | Literal["basel"] = Field(
+        "basel", description="obligor asset correlation: a number in [0, 1), or basel (Basel II corporate R(PD))")
+    industry_factor_correlation: float = Field(0.5, ge=0.0, le=1.0,
+                                               description="correlation between the industries' factors")
+    confidence: float = Field(0.999, gt=0.5, lt=1.0, description="confidence level of the risk reserve")
+    reserve_held: float | None = Field(None, ge=0.0, description="the risk-reserve fund held today, currency")
+
+    @field_validator("asset_correlation")
+    @classmethod
+    def _rho_range(cls, rho: float | str) -> float | str:
+        if not isinstance(rho, str) and not 0.0 <= rho < 1.0:
+            raise ValueError(f"asset_correlation must be in [0, 1) or 'basel'; got {rho}")
+        return rho
 
 
 class ReportParams(_Strict):
@@ -252,6 +330,7 @@ class RunParams(_Strict):
     score_scaling: ScoreScaling = ScoreScaling()
     explain: ExplainParams = ExplainParams()
     limits: LimitParams = LimitParams()
+    review: ReviewParams = Field(default_factory=ReviewParams)
     letters: LetterParams = LetterParams()
     reserve: ReserveParams = ReserveParams()
     report: ReportParams = ReportParams()

@@ -484,7 +484,8 @@ def _defaulted_since(defaults: pd.DataFrame | None, led: _Ledger, as_of: pd.Time
     d = defaults.loc[defaults["default_date"] < as_of]
     first = d.groupby("customer_id")["default_date"].min()
     day = pd.Series(_days(first), index=first.index)
-    return led.frame["customer_id"].map(day).fillna(_NEVER).to_numpy(dtype=np.int64)
+    # object dtype: an Arrow-backed id column would map to Arrow integers that cannot hold _NEVER
+    return led.frame["customer_id"].astype(object).map(day).fillna(_NEVER).to_numpy(dtype=np.int64)
 
 
 def _observe(led: _Ledger, t: pd.Timestamp, edges: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

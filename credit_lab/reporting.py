@@ -34,6 +34,8 @@ __all__ = [
     "fig_limit_changes",
     "fig_el_breakdown",
     "fig_frontier",
+    "fig_loss_distribution",
+    "fig_risk_contributions",
     "fig_exposure_by",
     "metrics_table",
     "index_page",
@@ -204,6 +206,36 @@ def fig_exposure_by(table: pd.DataFrame, ax=None) -> plt.Figure:
     (table[["current_limit", "proposed_limit"]] / 1e6).plot(kind="bar", ax=ax)
     ax.set_ylabel("total limits, millions")
     ax.set_title(f"Concentration by {table.index.name}: today vs proposed")
+    fig.tight_layout()
+    return fig
+
+
+def fig_loss_distribution(quantiles: pd.Series, var: dict, es: dict, expected_loss: float, ax=None) -> plt.Figure:
+    """Portfolio loss distribution (quantile curve) with EL, VaR and ES marked."""
+    fig, ax = _axes(ax, figsize=(8, 4))
+    q = quantiles[(quantiles.index >= 0.5)]
+    ax.plot(q.to_numpy() / 1e6, q.index.to_numpy(), color="#3b6ea5")
+    ax.axvline(expected_loss / 1e6, color="grey", ls=":", label=f"EL {expected_loss / 1e6:,.2f}m")
+    for (level, value), colour in zip(sorted(var.items()), ("C1", "C2", "C3", "C4")):
+        ax.axvline(value / 1e6, color=colour, ls="--", label=f"VaR {level:.1%} {value / 1e6:,.2f}m")
+        ax.axvline(es[level] / 1e6, color=colour, ls=":", alpha=0.7, label=f"ES {level:.1%} {es[level] / 1e6:,.2f}m")
+    ax.set_xlabel("portfolio loss over 12 months, millions")
+    ax.set_ylabel("probability the loss is lower")
+    ax.set_ylim(0.5, 1.0005)
+    ax.set_title("Loss distribution")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def fig_risk_contributions(contributions: pd.DataFrame, column: str, ax=None) -> plt.Figure:
+    """Euler risk contributions by industry (they add up to the portfolio figure)."""
+    fig, ax = _axes(ax, figsize=(8, 4))
+    c = contributions.sort_values(column)
+    ax.barh(c.index.astype(str), c[column].to_numpy() / 1e6, color="#a53b3b", label=column)
+    ax.barh(c.index.astype(str), c["el"].to_numpy() / 1e6, color="#777", label="expected loss")
+    ax.set_xlabel("millions")
+    ax.set_title(f"Contributions by industry: {column} and EL")
+    ax.legend()
     fig.tight_layout()
     return fig
 

@@ -170,6 +170,22 @@ SCHEMAS: dict[str, TableSchema] = {
                 "guarantee_amount", "float", f"third-party guarantee, {_money}",
                 required=False, min_value=0, default_when_absent=0.0,
             ),
+            Column(
+                "collateral_value", "float", f"collateral pledged, {_money}",
+                required=False, min_value=0, default_when_absent=0.0,
+            ),
+            Column(
+                "collateral_haircut", "float", "haircut on the collateral's value (0-1; empty = params default)",
+                required=False, nullable=True, min_value=0, max_value=1,
+            ),
+            Column(
+                "guarantor_pd", "float", "12-month PD of the guarantor (empty = params default)",
+                required=False, nullable=True, min_value=0, max_value=1,
+            ),
+            Column(
+                "last_review_date", "date", "date of the last credit review (empty = never: onboarding counts)",
+                required=False, nullable=True,
+            ),
         ),
     ),
     "invoices": TableSchema(

@@ -11,16 +11,17 @@ missing upstream outputs in-process so any notebook runs on its own.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from . import io
 from .config import RunParams, load_params, params_from_dict
-from .exceptions import StageError
+from .exceptions import CreditLabError, StageError
 from .explain import Explanation, explain, reason_codes
 from .features import build_features, build_training_set, data_cut_date, feature_names
 from .limits import reason_sentence, set_limits
@@ -33,7 +34,7 @@ from .models import (
     split_development,
     validation_metrics,
 )
-from .reserve import el_summary, expected_loss
+from .reserve import el_summary, exposure_at_default
 from .schema import LedgerValidation, validate_ledger
 
 __all__ = [
@@ -267,6 +268,69 @@ class LimitsResult:
     solve_seconds: float | None = None
     letters: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    watchlist: pd.DataFrame | None = None
+    decision_log: pd.DataFrame | None = None
+    calendar: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    backtest_base_rate: float | None = None
+
+
+def _review(ctx: StageContext, result: "LimitsResult") -> None:
+    """Early warning, adjustment rules, approval route, decision log and review calendar.
+
+    The optimizer's (or the rules') ``proposed_limit`` passes through the adjustment
+    standards to ``final_limit``, which letters and the reserve use.
+    """
+    from . import review as rv
+
+    p = ctx.params
+    tables = ctx.tables()
+    as_of = _as_of(ctx)
+    model = load_pd_model(ctx)
+
+    def grader(features: pd.DataFrame) -> pd.Series:
+        return pd.Series(assign_grades(model.predict_pd(features), p.master_scale), index=features.index)
+
+    signal_settings = rv.SignalSettings(**{"grade_order": tuple(p.grade_names), **p.review.signals})
+    lag = p.data.financials_publication_lag_days
+    warning = rv.signals_as_of(tables, as_of, as_of - pd.DateOffset(months=p.review.compare_months),
+                               signal_settings, p.features, lag, grader=grader)
+    limits = result.limits
+    adjusted = rv.apply_adjustment_rules(limits[["current_limit", "proposed_limit", "grade"]], warning.signals,
+                                         rv.AdjustmentSettings(rules=rv.rules_from_dicts(p.review.rules)))
+    approval = rv.ApprovalSettings(**{"grade_order": tuple(p.grade_names), **p.review.approval})
+    routed = rv.approval_route(adjusted, approval)
+    reasons = limits["explanation"] if "explanation" in limits else limits["limit_reason"]
+    log = rv.decision_log(routed, timestamp=as_of, reasons=reasons, signals=warning.signals)
+    limits["final_limit"] = routed["adjusted_limit"]
+    limits["final_change"] = limits["final_limit"] - limits["current_limit"]
+    limits["adjustment_rule"] = routed["rule"]
+    limits["approver"] = routed["approver"]
+    limits["on_watchlist"] = warning.signals["on_watchlist"].reindex(limits.index).fillna(False).astype(bool)
+    customers = ctx.read("customers.parquet").set_index("customer_id")
+    calendar = rv.review_calendar(
+        limits[["grade"]].join(customers[["onboarding_date", "last_review_date"]]), as_of,
+        rv.ReviewCalendarSettings(frequency_months_by_grade=dict(p.review.frequency_months_by_grade),
+                                  due_within_days=p.review.due_within_days),
+        watchlist=warning.watchlist.index)
+    ctx.write("signals.parquet", warning.signals.reset_index())
+    ctx.write("watchlist.parquet", warning.watchlist.reset_index())
+    ctx.write("decision_log.parquet", log.reset_index(drop=True))
+    io.write_csv(ctx.path("decision_log.csv"), log.reset_index(drop=True))
+    ctx.write("review_calendar.parquet", calendar.reset_index())
+    result.watchlist, result.decision_log, result.calendar = warning.watchlist, log, calendar
+    if p.review.backtest:
+        try:
+            # No grader: today's model was fitted on this history, so PD migration would look
+            # better in the backtest than it can be.
+            bt = rv.backtest_signals(tables, signal_settings,
+                                     rv.BacktestSettings(comparison_months=p.review.compare_months,
+                                                         horizon_months=p.features.label_horizon_months),
+                                     feature_params=p.features, financials_publication_lag_days=lag)
+            result.backtest, result.backtest_base_rate = bt.summary, bt.base_default_rate
+            ctx.write("signal_backtest.parquet", bt.summary.reset_index())
+        except CreditLabError as err:
+            result.notes.append(f"Signal backtest skipped: {err}")
 
 
 def _scored_book(ctx: StageContext) -> pd.DataFrame:
@@ -316,12 +380,14 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
                               notes=list(table.attrs.get("notes", [])))
         for note in result.notes:
             logger.warning(note)
+    _review(ctx, result)
     ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
     io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())
     from .letters import LetterSettings, letters_for
 
-    letters = letters_for(result.limits, _as_of(ctx), LetterSettings(**p.letters.model_dump()))
+    letters = letters_for(result.limits.assign(proposed_limit=result.limits["final_limit"]), _as_of(ctx),
+                          LetterSettings(**p.letters.model_dump()))
     for name, page in letters.items():
         io.atomic_write_bytes(ctx.run_dir / "letters" / name, page.encode("utf-8"))
     result.letters = letters
@@ -336,23 +402,144 @@ class ReserveResult:
     by_grade: pd.DataFrame
     by_industry: pd.DataFrame
     totals: dict[str, float] = field(default_factory=dict)
+    provision: Any = None
+    ecl: pd.DataFrame | None = None
+    reconciliation: pd.DataFrame | None = None
+    concentration: Any = None
+    granularity: Any = None
+    el_tables: Any = None
+    notes: list[str] = field(default_factory=list)
+    loss: Any = None
+    loss_table: pd.DataFrame | None = None
+
+
+def _mitigation_frame(book: pd.DataFrame, ead: pd.Series, r) -> pd.DataFrame:
+    guarantor_pd = book["guarantor_pd"].astype(float).fillna(r.guarantor_pd)
+    return pd.DataFrame({
+        "ead": ead, "pd": book["pd"].astype(float), "lgd": r.lgd,
+        "collateral_value": book["collateral_value"].astype(float),
+        "collateral_haircut": book["collateral_haircut"].astype(float).fillna(r.collateral_haircut),
+        "insurance_cover_pct": book["insurance_cover_pct"].astype(float),
+        "insured_limit": book["insured_limit"].astype(float), "deductible": r.insurance_deductible,
+        "guarantee_amount": book["guarantee_amount"].astype(float), "guarantor_pd": guarantor_pd,
+    }, index=book.index)
 
 
 def stage_reserve(ctx: StageContext) -> ReserveResult:
-    """12-month expected loss on the proposed limits, gross and net of mitigation."""
+    """Expected loss gross and net of mitigation, the IFRS 9 provision matrix, lifetime ECL and
+    its reconciliation with the matrix, and concentration, on the final limits."""
+    from .concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
+    from .mitigation import MitigationSettings, mitigate
+    from .portfolio_loss import recommended_reserve
+    from .provisions import (ProvisionSettings, collection_delay_days, expected_loss_table,
+                             expected_months_to_collection, lifetime_ecl, provision_from_ledger, reconcile)
+
+    p, r = ctx.params, ctx.params.reserve
+    as_of = _as_of(ctx)
     book = _scored_book(ctx)
+    customers = ctx.read("customers.parquet").set_index("customer_id")
+    book = book.join(customers[["collateral_value", "collateral_haircut", "guarantor_pd"]])
     limits = ctx.read("limits.parquet").set_index("customer_id")
-    frame = book.join(limits[["proposed_limit"]])
-    el = expected_loss(frame, ctx.params.reserve)
-    exposures = frame[["customer_name", "industry", "grade", "pd", "receivables_open", "proposed_limit"]].join(el)
+    # The limits customers get: the proposal after the adjustment rules.
+    final_limit = limits["final_limit"].reindex(book.index).astype(float)
+    ead = exposure_at_default(book["receivables_open"].astype(float), final_limit, r.ccf)
+    mitigation = mitigate(_mitigation_frame(book, ead, r), MitigationSettings(
+        insurer_pd=r.insurer_pd, treatment=r.guarantee_treatment, provider_correlation=r.provider_correlation,
+        insurer_max_liability=r.insurer_max_liability))
+    mt = mitigation.table
+    exposures = book[["customer_name", "industry", "region", "grade", "pd", "receivables_open"]].assign(
+        final_limit=final_limit).join(mt.drop(columns=["pd"]))
+    exposures = exposures.rename(columns={"el_net": "el", "net_ead": "net_exposure"})
     by_grade = el_summary(exposures, "grade")
     by_industry = el_summary(exposures, "industry")
+
+    # Accounting view: the receivables open today.
+    invoices = ctx.read("invoices.parquet")
+    defaults = ctx.tables().get("defaults")
+    pr = r.provisions
+    settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
+                                 history_months=pr.history_months, outcome_months=pr.outcome_months,
+                                 scenarios={k: tuple(v) for k, v in pr.scenarios.items()})
+    notes: list[str] = []
+    provision = ecl = recon = el_tables = None
+    try:
+        provision = provision_from_ledger(invoices, as_of, settings, defaults)
+    except CreditLabError as err:
+        first = invoices["invoice_date"].min()
+        available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
+        if available >= 3 and available < pr.history_months:
+            settings = replace(settings, history_months=int(available))
+            provision = provision_from_ledger(invoices, as_of, settings, defaults)
+            notes.append(f"The ledger's history is too short for reserve.provisions.history_months = "
+                         f"{pr.history_months}; the loss rates rest on the {available} month-ends available.")
+        else:
+            notes.append(f"Provision matrix not computed: {err}")
+    if provision is not None:
+        items = provision.items
+        exposure = items.groupby("customer_id")["outstanding"].sum()
+        # Customers already in default have no score: their PD is 1 (they are in default).
+        pd_12m = book["pd"].reindex(exposure.index).fillna(1.0)
+        lgd_net = exposures["lgd_net"].reindex(exposure.index).fillna(r.lgd)
+        months = expected_months_to_collection(items, as_of, collection_delay_days(invoices, as_of))
+        ecl = lifetime_ecl(exposure, pd_12m, lgd_net, months.reindex(exposure.index), r.discount_rate)
+        recon = reconcile(items, ecl, as_of, defaults)
+        frame = exposures[["pd", "grade", "industry", "receivables_open"]].assign(
+            months_to_collection=months.reindex(exposures.index).fillna(0.0))
+        el_tables = expected_loss_table(frame, exposures["lgd_net"].fillna(r.lgd), r.discount_rate)
+        ctx.write("provision_matrix.parquet", provision.matrix.reset_index())
+        ctx.write("lifetime_ecl.parquet", ecl.reset_index(names="customer_id"))
+        ctx.write("ecl_reconciliation.parquet", recon.reset_index())
+    conc_frame = exposures.reset_index()[["customer_id", "industry", "region", "ead"]]
+    concentration = concentration_summary(conc_frame, ConcentrationSettings())
+    positive = exposures["ead"] > 0
+    granularity = granularity_adjustment(exposures.loc[positive, "ead"].to_numpy(),
+                                         exposures.loc[positive, "pd"].to_numpy(),
+                                         np.clip(exposures.loc[positive, "lgd_net"].to_numpy(), 1e-6, 1.0),
+                                         ConcentrationSettings(ga_form="simplified"))
+    loss = _loss_distribution(exposures, r, p.seed)
+    levels = sorted(loss.var)
+    loss_table = pd.DataFrame({"var": [loss.var[q] for q in levels], "es": [loss.es[q] for q in levels],
+                               "ul": [loss.var[q] - loss.expected_loss for q in levels]},
+                              index=pd.Index(levels, name="confidence")).join(loss.error)
+    recommended = recommended_reserve(loss, r.confidence)
+    ctx.write("loss_distribution.parquet", loss_table.reset_index())
+    ctx.write("loss_quantiles.parquet", loss.quantiles.rename("loss").reset_index())
+    if loss.sector_contributions is not None:
+        ctx.write("risk_contributions_industry.parquet", loss.sector_contributions.reset_index())
+        ctx.write("risk_contributions_customer.parquet", loss.obligor_contributions.reset_index())
     totals = {k: float(exposures[k].sum()) for k in ("ead", "net_exposure", "el_gross", "el")}
+    totals.update(reserve_recommended=float(recommended), reserve_confidence=r.confidence,
+                  reserve_held=r.reserve_held if r.reserve_held is not None else float("nan"),
+                  reserve_gap=float(recommended - r.reserve_held) if r.reserve_held is not None else float("nan"),
+                  loss_el=float(loss.expected_loss))
+    totals.update(provision_matrix=float(provision.allowance) if provision is not None else float("nan"),
+                  provision_historical=float(provision.historical_allowance) if provision is not None
+                  else float("nan"),
+                  lifetime_ecl=float(ecl["ecl"].sum()) if ecl is not None else float("nan"),
+                  hhi_name=concentration.hhi_name, hhi_industry=concentration.hhi_industry,
+                  insurer_cap_factor=mitigation.cap_factor)
     ctx.write("expected_loss.parquet", exposures.reset_index())
     ctx.write("el_by_grade.parquet", by_grade.reset_index(names="grade"))
     ctx.write("el_by_industry.parquet", by_industry.reset_index(names="industry"))
     ctx.write_json("reserve_summary.json", totals)
-    return ReserveResult(exposures, by_grade, by_industry, totals)
+    return ReserveResult(exposures, by_grade, by_industry, totals, provision, ecl, recon, concentration,
+                         granularity, el_tables, notes, loss, loss_table)
+
+
+def _loss_distribution(exposures: pd.DataFrame, r, seed: int):
+    """Multi-factor Gaussian copula loss of the book, one factor per industry, with Euler contributions."""
+    from .portfolio_loss import LossPortfolio, fast_loss
+
+    industries = sorted(exposures["industry"].astype(str).unique())
+    code = exposures["industry"].astype(str).map({name: i for i, name in enumerate(industries)}).to_numpy()
+    corr = np.full((len(industries), len(industries)), r.industry_factor_correlation)
+    np.fill_diagonal(corr, 1.0)
+    portfolio = LossPortfolio.from_arrays(
+        exposures["pd"].to_numpy(dtype=float), exposures["ead"].to_numpy(dtype=float),
+        exposures["lgd_net"].fillna(r.lgd).to_numpy(dtype=float), code, corr, rho=r.asset_correlation,
+        obligor_id=exposures.index.to_numpy(), sector_names=industries)
+    levels = tuple(sorted({0.99, 0.995, 0.999, float(r.confidence)}))
+    return fast_loss(portfolio, seed=seed, levels=levels, contributions=True)
 
 
 STAGES: dict[str, tuple[str, Callable[[StageContext], Any], str]] = {
