@@ -268,6 +268,12 @@ class LetterParams(_Strict):
     currency: str = Field("", max_length=10, description="shown before amounts, e.g. EUR")
 
 
+def _default_stress() -> tuple[dict, ...]:
+    from .stress import DEFAULT_SCENARIOS
+
+    return DEFAULT_SCENARIOS
+
+
 class ProvisionParams(_Strict):
     """IFRS 9 simplified approach: the provision matrix on ageing buckets."""
 
@@ -302,6 +308,21 @@ class ReserveParams(_Strict):
                                                description="correlation between the industries' factors")
     confidence: float = Field(0.999, gt=0.5, lt=1.0, description="confidence level of the risk reserve")
     reserve_held: float | None = Field(None, ge=0.0, description="the risk-reserve fund held today, currency")
+    stress_scenarios: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(s) for s in _default_stress()],
+        description="name, pd_multiplier, industry_pd_multiplier, lgd_uplift, insurer_fails, largest_defaults")
+
+    @field_validator("stress_scenarios")
+    @classmethod
+    def _scenarios_valid(cls, scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from .stress import StressScenario
+
+        for k, sc in enumerate(scenarios, start=1):
+            try:
+                StressScenario(**sc)
+            except TypeError as err:
+                raise ValueError(f"stress scenario {k}: {err}") from None
+        return scenarios
 
     @field_validator("asset_correlation")
     @classmethod

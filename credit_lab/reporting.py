@@ -35,6 +35,7 @@ __all__ = [
     "fig_el_breakdown",
     "fig_frontier",
     "fig_loss_distribution",
+    "fig_stress",
     "fig_risk_contributions",
     "fig_exposure_by",
     "metrics_table",
@@ -236,6 +237,17 @@ def fig_risk_contributions(contributions: pd.DataFrame, column: str, ax=None) ->
     ax.set_xlabel("millions")
     ax.set_title(f"Contributions by industry: {column} and EL")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def fig_stress(stress: pd.DataFrame, ax=None) -> plt.Figure:
+    """Provision, EL and reserve per stress scenario, side by side."""
+    fig, ax = _axes(ax, figsize=(9, 4))
+    (stress[["provision", "el", "reserve"]] / 1e6).plot(kind="barh", ax=ax)
+    ax.invert_yaxis()
+    ax.set_xlabel("millions")
+    ax.set_title("Stress tests")
     fig.tight_layout()
     return fig
 

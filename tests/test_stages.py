@@ -68,3 +68,29 @@ def test_embedded_default_portfolio_is_realistic_and_learnable(tmp_path):
     assert len(customers) == 5000
     new = ctx.read("features_current.parquet")["is_new_customer"].mean()
     assert 0.05 <= new <= 0.25  # recent onboardings with little or no payment history
+
+
+def test_reserve_stage_numbers_are_consistent(tmp_path):
+    ctx = stages.open_stage("06_risk_reserve", tmp_path, SMOKE)
+    result = stages.stage_reserve(ctx)
+    t, loss, exp = result.totals, result.loss, result.exposures
+    q = ctx.params.reserve.confidence
+    # the loss model's EL is the mitigated EL of the book, and the reserve is EL + UL = VaR
+    assert loss.expected_loss == pytest.approx(exp["el"].sum(), rel=1e-9)
+    assert t["reserve_recommended"] == pytest.approx(loss.var[q]) and loss.var[q] > loss.expected_loss
+    assert loss.es[q] >= loss.var[q]
+    sector = loss.sector_contributions
+    assert sector[f"var_{q * 100:g}"].sum() == pytest.approx(loss.var[q], rel=1e-9)
+    # mitigation only lowers expected loss; the covered parts and the rest add up to EAD
+    assert (exp["el"] <= exp["el_gross"] + 1e-9).all()
+    parts = exp[["collateralised", "insured", "guaranteed", "net_exposure"]].sum(axis=1)
+    assert (parts - exp["ead"]).abs().max() < 1e-6
+    # the provision matrix's total is the sum of its buckets
+    m = result.provision.matrix
+    assert m.loc["Total", "allowance"] == pytest.approx(m.drop(index="Total")["allowance"].sum())
+    # every stress scenario raises the reserve; more PD stress raises it more
+    s = result.stress
+    assert (s.drop(index="base")["reserve"] >= s.loc["base", "reserve"] * (1 - 1e-3)).all()
+    assert s.loc["downturn: PD x2, LGD +10 points", "reserve"] > s.loc["PD +50%", "reserve"]
+    # PD x1.5 raises EL at most 1.5-fold (capped PDs and joint defaults of covered parts dampen it)
+    assert 1.25 * s.loc["base", "el"] <= s.loc["PD +50%", "el"] <= 1.5 * s.loc["base", "el"] * (1 + 1e-9)
