@@ -301,11 +301,18 @@ def index_page(run_dir: Path, params: RunParams) -> str:
         ("Out-of-time AUC / Gini", f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
         ("Out-of-time default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
         ("Mean PD today", f"{scores['pd'].mean():.2%}"),
-        ("Total limits today → proposed",
-         f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f}"),
+        ("Total limits today → proposed → final",
+         f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f} → "
+         f"{limits.get('final_limit', limits['proposed_limit']).sum():,.0f}"),
         ("Limits cut to zero (PD cut-off)", f"{int((limits['decided_by'] == 'pd_cutoff').sum()):,}"),
-        ("Exposure at default", f"{reserve['ead']:,.0f}"),
-        ("12-month expected loss (net)", f"{reserve['el']:,.0f}"),
+        ("Customers on the watchlist",
+         f"{int(limits['on_watchlist'].sum()):,}" if "on_watchlist" in limits else "n/a"),
+        ("Exposure at default (final limits)", f"{reserve['ead']:,.0f}"),
+        ("12-month expected loss, gross → net of mitigation", f"{reserve['el_gross']:,.0f} → {reserve['el']:,.0f}"),
+        ("Provision, IFRS 9 matrix", _money(reserve.get("provision_matrix"))),
+        ("Lifetime ECL of receivables, PD-based", _money(reserve.get("lifetime_ecl"))),
+        (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
+         _money(reserve.get("reserve_recommended"))),
         ("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"),
     ]
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
@@ -325,10 +332,17 @@ img{{max-width:100%}}</style></head><body>
 <p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
 <h2>Headline figures</h2><table>{rows}</table>
 <h2>Reports</h2><ol>{links}</ol>
+<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a>
+(all in one file: <a href="letters/letters_all.html">letters_all.html</a>). Decisions for spreadsheets:
+<a href="data/limits.csv">limits.csv</a>, <a href="data/decision_log.csv">decision_log.csv</a>.</p>
 <h2>Portfolio</h2><img alt="customers per grade" src="{fig_to_data_uri(fig1)}">
 <img alt="expected loss by grade and industry" src="{fig_to_data_uri(fig2)}">
 </body></html>
 """
+
+
+def _money(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:,.0f}"
 
 
 def _read_json(path: Path):
