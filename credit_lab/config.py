@@ -174,6 +174,8 @@ class LimitParams(_Strict):
     pd_cutoff: float = Field(0.20, gt=0.0, le=1.0, description="PD above this: limit 0")
     purchase_headroom: float = Field(1.25, ge=1.0, le=5.0, description="limit / expected purchases over terms")
     revenue_cap_pct: float = Field(0.10, gt=0.0, le=1.0, description="max limit as a share of customer revenue")
+    min_limit_by_grade: dict[str, float] = Field(
+        default_factory=dict, description="minimum limit per grade (method optimize); unnamed grades: 0")
     risk_cap_by_grade: dict[str, float] = Field(
         default_factory=lambda: {
             "A": 5_000_000.0,
@@ -306,6 +308,9 @@ class ReserveParams(_Strict):
         "basel", description="obligor asset correlation: a number in [0, 1), or basel (Basel II corporate R(PD))")
     industry_factor_correlation: float = Field(0.5, ge=0.0, le=1.0,
                                                description="correlation between the industries' factors")
+    industry_correlations: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="pairs overriding industry_factor_correlation, e.g. {Retail: {Wholesale: 0.8}}")
+    lgd_std: float | None = Field(None, ge=0.0, lt=0.5, description="LGD uncertainty (Beta std); null: LGD fixed")
     confidence: float = Field(0.999, gt=0.5, lt=1.0, description="confidence level of the risk reserve")
     reserve_held: float | None = Field(None, ge=0.0, description="the risk-reserve fund held today, currency")
     stress_scenarios: list[dict[str, Any]] = Field(

@@ -182,7 +182,8 @@ def limit_policy(params: LimitParams, inputs: pd.DataFrame):
     return LimitPolicy(
         el_budget=float(el_budget), exposure_budget=float(exposure), industry_caps=industry_caps,
         region_caps=region_caps, own_equity=params.own_equity, single_name_pct=params.single_name_cap_pct,
-        grade_bounds={g: (0.0, float(cap)) for g, cap in params.risk_cap_by_grade.items()},
+        grade_bounds={g: (float(params.min_limit_by_grade.get(g, 0.0)), float(cap))
+                      for g, cap in params.risk_cap_by_grade.items()},
         max_change=params.max_change_per_review, pd_cutoff=params.pd_cutoff,
         cost_of_funds_rate=params.cost_of_funds_rate, capital_rate=params.capital_rate,
     )

@@ -412,6 +412,29 @@ class ReserveResult:
     loss: Any = None
     loss_table: pd.DataFrame | None = None
     stress: pd.DataFrame | None = None
+    cap_utilization: pd.DataFrame | None = None
+
+
+def _cap_utilization(ctx: StageContext, exposures: pd.DataFrame) -> pd.DataFrame:
+    """Use of every concentration cap by the final limits (the caps the limit stage applied)."""
+    from .concentration import ConcentrationSettings, cap_utilization
+
+    caps: dict[str, dict[str, float]] = {"industry_cap": {}, "region_cap": {}}
+    path = ctx.path("limit_constraints.parquet")
+    if path.is_file():
+        rows = pd.read_parquet(path)
+        for kind in caps:
+            for _, row in rows[rows["kind"] == kind].iterrows():
+                if np.isfinite(row["budget"]):
+                    caps[kind][str(row["constraint"]).split("[", 1)[1][:-1]] = float(row["budget"])
+    lim = ctx.params.limits
+    settings = ConcentrationSettings(single_name_cap=lim.own_equity * lim.single_name_cap_pct,
+                                     industry_caps=caps["industry_cap"], region_caps=caps["region_cap"])
+    frame = exposures.reset_index()[["customer_id", "industry", "region", "final_limit"]]
+    table = cap_utilization(frame, settings, exposure="final_limit")
+    # one row per name is too many for a report: keep the names closest to the single-name cap
+    names = table[table["dimension"] == "name"].head(10)
+    return pd.concat([table[table["dimension"] != "name"], names], ignore_index=True)
 
 
 def _mitigation_frame(book: pd.DataFrame, ead: pd.Series, r) -> pd.DataFrame:
@@ -492,6 +515,7 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
         ctx.write("ecl_reconciliation.parquet", recon.reset_index())
     conc_frame = exposures.reset_index()[["customer_id", "industry", "region", "ead"]]
     concentration = concentration_summary(conc_frame, ConcentrationSettings())
+    cap_use = _cap_utilization(ctx, exposures)
     positive = exposures["ead"] > 0
     granularity = granularity_adjustment(exposures.loc[positive, "ead"].to_numpy(),
                                          exposures.loc[positive, "pd"].to_numpy(),
@@ -525,8 +549,9 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     ctx.write("el_by_grade.parquet", by_grade.reset_index(names="grade"))
     ctx.write("el_by_industry.parquet", by_industry.reset_index(names="industry"))
     ctx.write_json("reserve_summary.json", totals)
+    ctx.write("cap_utilization.parquet", cap_use)
     return ReserveResult(exposures, by_grade, by_industry, totals, provision, ecl, recon, concentration,
-                         granularity, el_tables, notes, loss, loss_table, stress)
+                         granularity, el_tables, notes, loss, loss_table, stress, cap_use)
 
 
 def _stress_table(book: pd.DataFrame, ead: pd.Series, exposures: pd.DataFrame, r, seed: int, provision, loss,
@@ -582,10 +607,19 @@ def _loss_distribution(exposures: pd.DataFrame, r, seed: int, contributions: boo
     code = exposures["industry"].astype(str).map({name: i for i, name in enumerate(industries)}).to_numpy()
     corr = np.full((len(industries), len(industries)), r.industry_factor_correlation)
     np.fill_diagonal(corr, 1.0)
+    for a, row in r.industry_correlations.items():
+        for b, value in row.items():
+            if a in industries and b in industries:
+                i, j = industries.index(a), industries.index(b)
+                corr[i, j] = corr[j, i] = value
+    lgd = exposures["lgd_net"].fillna(r.lgd).to_numpy(dtype=float)
+    lgd_std = None
+    if r.lgd_std is not None:
+        # a Beta LGD needs std^2 < mean (1 - mean): narrower where the mean is near 0 or 1
+        lgd_std = np.minimum(r.lgd_std, 0.999 * np.sqrt(np.clip(lgd * (1 - lgd), 0.0, None)))
     portfolio = LossPortfolio.from_arrays(
-        exposures["pd"].to_numpy(dtype=float), exposures["ead"].to_numpy(dtype=float),
-        exposures["lgd_net"].fillna(r.lgd).to_numpy(dtype=float), code, corr, rho=r.asset_correlation,
-        obligor_id=exposures.index.to_numpy(), sector_names=industries)
+        exposures["pd"].to_numpy(dtype=float), exposures["ead"].to_numpy(dtype=float), lgd, code, corr,
+        rho=r.asset_correlation, lgd_std=lgd_std, obligor_id=exposures.index.to_numpy(), sector_names=industries)
     levels = tuple(sorted({0.99, 0.995, 0.999, float(r.confidence)}))
     return fast_loss(portfolio, seed=seed, levels=levels, contributions=contributions)
 

@@ -128,6 +128,8 @@ concentration by name and industry with the granularity adjustment.""", [
     ("code", "display(result.stress.round(4))\nfig = reporting.fig_stress(result.stress)"),
     ("md", "## Concentration\nHerfindahl-Hirschman index on EAD by name and industry, effective numbers, top-10 share, and the Gordy-Lütkebohmert granularity adjustment (capital for name concentration on top of the one-factor IRB capital)."),
     ("code", "c = result.concentration\ndisplay(pd.Series({k: getattr(c, k) for k in ('total_exposure', 'names', 'hhi_name', 'effective_names', 'hhi_industry', 'effective_industries', 'top_n', 'top_n_share') if hasattr(c, k)}, name='value').to_frame())\ng = result.granularity\ndisplay(Markdown(f'**Granularity adjustment:** {g.ga:.4%} of EAD = {g.ga_amount:,.0f} (K* = {g.k_star:.4f}, δ = {g.delta:.4f}, {g.form} form)'))"),
+    ("md", "## Use of the concentration caps\nFinal limits against the industry and region caps the limit stage applied, and the names closest to the single-name cap."),
+    ("code", "display(result.cap_utilization.round(4))"),
     ("md", "## Largest expected losses"),
     ("code", "display(result.exposures.sort_values('el', ascending=False).head(15).round(4))"),
 ]),

@@ -198,3 +198,15 @@ def test_budget_below_the_bands_floors_lifts_the_reduction_edge_and_says_so():
     el = (book["pd"] * 0.45 * table["proposed_limit"]).sum()
     assert el <= 0.1 * (book["pd"] * 0.45 * book["credit_limit"]).sum() * (1 + 1e-9)
     assert (table["proposed_limit"] <= 1.3 * table["current_limit"] + 1e-6).all()  # increases still banded
+
+
+def test_grade_minimum_is_a_floor():
+    book = _book().drop(index="D")
+    purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, 500.0, 100.0],
+                              "monthly_purchases_cv": [0.4, 0.4, 0.4], "months_observed": [12, 12, 12]},
+                             index=book.index)
+    params = LimitParams(min_limit_by_grade={"C": 9_500.0}, max_change_per_review=None, insured_limit_caps=False,
+                         el_budget_vs_current=None, exposure_budget_vs_current=None)
+    table, _, _ = optimize_book(book, purchases, params, lgd=0.45)
+    assert table.loc["A", "proposed_limit"] >= 9_500.0 - 1e-6  # grade C
+    assert table.loc["C", "proposed_limit"] == 0  # grade H, above the PD cut-off: the cut-off wins
