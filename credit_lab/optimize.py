@@ -370,15 +370,11 @@ def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: 
     ndarray
         Capital per unit of EAD, >= 0. Multiply by ``ccf`` for ``ul_rate`` per unit of limit.
     """
+    from .portfolio_loss import irb_capital  # the one implementation of the IRB formula
+
     p = np.clip(np.asarray(pd_, dtype=float), pd_floor, 1.0 - 1e-12)
-    weight = (1.0 - np.exp(-50.0 * p)) / (1.0 - math.exp(-50.0))
-    r = 0.12 * weight + 0.24 * (1.0 - weight)
-    b = (0.11852 - 0.05478 * np.log(p)) ** 2
-    m = max(float(maturity_years), 1.0)
-    stressed = ndtr((ndtri(p) + np.sqrt(r) * ndtri(0.999)) / np.sqrt(1.0 - r))
-    lgd_ = np.asarray(lgd, dtype=float)
-    k = (lgd_ * stressed - p * lgd_) * (1.0 + (m - 2.5) * b) / (1.0 - 1.5 * b)
-    return np.maximum(k, 0.0)
+    k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=max(float(maturity_years), 1.0))
+    return np.maximum(np.asarray(k, dtype=float), 0.0)
 
 
 @dataclass(frozen=True, eq=False)
