@@ -313,6 +313,8 @@ class ReserveParams(_Strict):
     lgd_std: float | None = Field(None, ge=0.0, lt=0.5, description="LGD uncertainty (Beta std); null: LGD fixed")
     confidence: float = Field(0.999, gt=0.5, lt=1.0, description="confidence level of the risk reserve")
     reserve_held: float | None = Field(None, ge=0.0, description="the risk-reserve fund held today, currency")
+    previous_run: str | None = Field(
+        None, description="run folder the reserve waterfall compares with; null: the output folder's latest run")
     stress_scenarios: list[dict[str, Any]] = Field(
         default_factory=lambda: [dict(s) for s in _default_stress()],
         description="name, pd_multiplier, industry_pd_multiplier, lgd_uplift, insurer_fails, largest_defaults")

@@ -317,6 +317,11 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 on_stage: Callable[[str, str, float | None], None] | None) -> RunResult:
     final = out_root / params.run_id
     started = dt.datetime.now(dt.timezone.utc)
+    latest = out_root / "latest"
+    if params.reserve.previous_run is None and latest.is_dir():
+        # the reserve waterfall explains the change since the last published run
+        params = params.model_copy(update={"reserve": params.reserve.model_copy(
+            update={"previous_run": str(latest.resolve())})})
     staging = out_root / ".staging" / params.run_id
     for sub in ("notebooks", "reports", "data", "models"):
         (staging / sub).mkdir(parents=True, exist_ok=True)

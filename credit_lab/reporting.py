@@ -36,6 +36,7 @@ __all__ = [
     "fig_frontier",
     "fig_loss_distribution",
     "fig_stress",
+    "fig_waterfall_steps",
     "fig_risk_contributions",
     "fig_exposure_by",
     "metrics_table",
@@ -237,6 +238,23 @@ def fig_risk_contributions(contributions: pd.DataFrame, column: str, ax=None) ->
     ax.set_xlabel("millions")
     ax.set_title(f"Contributions by industry: {column} and EL")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def fig_waterfall_steps(table: pd.DataFrame, ax=None) -> plt.Figure:
+    """Reserve waterfall: the previous reserve, each step's change, today's reserve."""
+    fig, ax = _axes(ax, figsize=(9, 4))
+    start = float(table["reserve"].iloc[0])
+    changes = table["change"].iloc[1:]
+    bottoms = start + changes.cumsum().shift(fill_value=0.0)
+    ax.bar([table.index[0]], [start / 1e6], color="#777")
+    ax.bar(changes.index, changes.to_numpy() / 1e6, bottom=bottoms.to_numpy() / 1e6,
+           color=["#a53b3b" if c > 0 else "#3b8a3b" for c in changes])
+    ax.bar(["today"], [float(table["reserve"].iloc[-1]) / 1e6], color="#3b6ea5")
+    ax.set_ylabel("recommended reserve, millions")
+    ax.set_title("What moved the reserve")
+    ax.tick_params(axis="x", labelrotation=30)
     fig.tight_layout()
     return fig
 

@@ -413,6 +413,7 @@ class ReserveResult:
     loss_table: pd.DataFrame | None = None
     stress: pd.DataFrame | None = None
     cap_utilization: pd.DataFrame | None = None
+    waterfall: pd.DataFrame | None = None
 
 
 def _cap_utilization(ctx: StageContext, exposures: pd.DataFrame) -> pd.DataFrame:
@@ -549,9 +550,67 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     ctx.write("el_by_grade.parquet", by_grade.reset_index(names="grade"))
     ctx.write("el_by_industry.parquet", by_industry.reset_index(names="industry"))
     ctx.write_json("reserve_summary.json", totals)
+    waterfall = None
+    if r.previous_run:
+        try:
+            waterfall = _reserve_waterfall(Path(r.previous_run), exposures, ctx, r, p.seed, recommended, notes)
+            ctx.write("reserve_waterfall.parquet", waterfall.reset_index())
+        except (CreditLabError, OSError, KeyError) as err:
+            notes.append(f"Reserve waterfall against {r.previous_run} not computed: {err}")
     ctx.write("cap_utilization.parquet", cap_use)
     return ReserveResult(exposures, by_grade, by_industry, totals, provision, ecl, recon, concentration,
-                         granularity, el_tables, notes, loss, loss_table, stress, cap_use)
+                         granularity, el_tables, notes, loss, loss_table, stress, cap_use, waterfall)
+
+
+def _reserve_waterfall(previous: Path, exposures: pd.DataFrame, ctx: StageContext, r, seed: int,
+                       recommended: float, notes: list[str]) -> pd.DataFrame:
+    """How the recommended reserve moved since a previous run, step by step.
+
+    Starting from the previous run's book, one element at a time is switched to today's:
+    customers that came and went, limits and balances (EAD), PD migration (the previous model
+    on today's features), the model change (today's model instead), LGD and mitigation. Each
+    step's reserve is recomputed with the same loss model; the last row is the estimation
+    noise left to today's reported figure.
+    """
+    from .pipeline import load_run_model
+
+    prev = pd.read_parquet(previous / "data" / "expected_loss.parquet").set_index("customer_id")
+    cols = ["industry", "pd", "ead", "lgd_net"]
+    prev, cur = prev[cols].copy(), exposures[cols].copy()
+    cont = cur.index.intersection(prev.index)
+    new = cur.index.difference(prev.index)
+    q = float(r.confidence)
+
+    def reserve(frame: pd.DataFrame) -> float:
+        return float(_loss_distribution(frame, r, seed, contributions=False).var[q])
+
+    pd_prev_model = None
+    try:
+        model = load_run_model(previous)
+        features = ctx.read("features_current.parquet").set_index("customer_id").loc[cont]
+        pd_prev_model = pd.Series(model.predict_pd(features), index=cont)
+    except CreditLabError as err:
+        notes.append(f"Waterfall: the previous run's model could not be used ({err}); PD migration includes "
+                     "any model change.")
+    steps = [("previous run", reserve(prev))]
+    frame = pd.concat([prev.loc[cont], cur.loc[new]])
+    steps.append(("new and exited customers", reserve(frame)))
+    frame.loc[cont, "ead"] = cur.loc[cont, "ead"]
+    steps.append(("limits and balances (EAD)", reserve(frame)))
+    if pd_prev_model is not None:
+        frame.loc[cont, "pd"] = pd_prev_model
+        steps.append(("PD migration", reserve(frame)))
+        frame.loc[cont, "pd"] = cur.loc[cont, "pd"]
+        steps.append(("model change", reserve(frame)))
+    else:
+        frame.loc[cont, "pd"] = cur.loc[cont, "pd"]
+        steps.append(("PD migration (incl. model change)", reserve(frame)))
+    frame.loc[cont, "lgd_net"] = cur.loc[cont, "lgd_net"]
+    steps.append(("LGD and mitigation", reserve(frame)))
+    steps.append(("estimation noise", recommended))
+    table = pd.DataFrame(steps, columns=["step", "reserve"]).set_index("step")
+    table["change"] = table["reserve"].diff().fillna(0.0)
+    return table
 
 
 def _stress_table(book: pd.DataFrame, ead: pd.Series, exposures: pd.DataFrame, r, seed: int, provision, loss,

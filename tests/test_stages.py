@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from credit_lab import stages
@@ -94,3 +95,29 @@ def test_reserve_stage_numbers_are_consistent(tmp_path):
     assert s.loc["downturn: PD x2, LGD +10 points", "reserve"] > s.loc["PD +50%", "reserve"]
     # PD x1.5 raises EL at most 1.5-fold (capped PDs and joint defaults of covered parts dampen it)
     assert 1.25 * s.loc["base", "el"] <= s.loc["PD +50%", "el"] <= 1.5 * s.loc["base", "el"] * (1 + 1e-9)
+
+
+def test_reserve_waterfall_explains_the_change_since_a_previous_run(tmp_path):
+    from credit_lab.config import params_from_dict
+
+    ctx = stages.open_stage("06_risk_reserve", tmp_path / "run", SMOKE)
+    base = stages.stage_reserve(ctx)
+    # a previous run whose exposures were half today's, with ten customers who have since left
+    prev = tmp_path / "prev"
+    (prev / "data").mkdir(parents=True)
+    old = base.exposures.copy()
+    old["ead"] = old["ead"] * 0.5
+    gone = old.iloc[:10].rename(index=lambda c: f"GONE-{c}")
+    pd.concat([old, gone]).reset_index(names="customer_id").to_parquet(prev / "data" / "expected_loss.parquet")
+    raw = __import__("yaml").safe_load(SMOKE.read_text())
+    raw.setdefault("reserve", {})["previous_run"] = str(prev)
+    ctx.params = params_from_dict(raw)
+    result = stages.stage_reserve(ctx)
+    w = result.waterfall
+    assert list(w.index) == ["previous run", "new and exited customers", "limits and balances (EAD)",
+                             "PD migration (incl. model change)", "LGD and mitigation", "estimation noise"]
+    assert w["change"].sum() + w.loc["previous run", "reserve"] == pytest.approx(result.totals["reserve_recommended"])
+    assert w.loc["new and exited customers", "change"] < 0  # ten customers left
+    assert w.loc["limits and balances (EAD)", "change"] > 0  # exposures doubled
+    assert w.loc["PD migration (incl. model change)", "change"] == pytest.approx(0.0, abs=1e-6)
+    assert any("model could not be used" in n for n in result.notes)  # not a verified run folder
