@@ -7,7 +7,6 @@ insurance, guarantees) is :mod:`credit_lab.mitigation`; provisions are
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 
