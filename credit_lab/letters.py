@@ -54,7 +54,8 @@ def letter_html(row: pd.Series, customer_id: str, as_of: pd.Timestamp, settings:
     why = CUSTOMER_WORDING.get(str(row["decided_by"]), "of our regular credit review")
     factors = [r for r in (row.get("reason_1"), row.get("reason_2"), row.get("reason_3"))
                if isinstance(r, str) and r]
-    items = "".join(f"<li>{_e(f)}</li>" for f in factors)
+    # the factors are written about the customer ("went over its credit limit"); the letter speaks to it
+    items = "".join(f"<li>{_e(f.replace(' its ', ' your '))}</li>" for f in factors)
     hint = row.get("hint")
     hint_limit = f"{cur}{float(row.get('hint_limit', float('nan'))):,.0f}"
     improve = (f"<p>What would help: {_e(hint)} would improve your risk rating and could raise your limit "
