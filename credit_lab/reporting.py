@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from .config import RunParams  # noqa: E402
+from .io import read_json  # noqa: E402
 from .explain import Explanation  # noqa: E402
 
 __all__ = [
@@ -305,12 +306,12 @@ def index_page(run_dir: Path, params: RunParams) -> str:
     from .stages import STAGES
 
     data = Path(run_dir) / "data"
-    dq = _read_json(data / "data_quality.json")
-    metrics = {m["sample"]: m for m in _read_json(data / "validation.json")}
+    dq = read_json(data / "data_quality.json")
+    metrics = {m["sample"]: m for m in read_json(data / "validation.json")}
     oot = metrics.get("out-of-time", {})
     scores = pd.read_parquet(data / "scores.parquet")
     limits = pd.read_parquet(data / "limits.parquet")
-    reserve = _read_json(data / "reserve_summary.json")
+    reserve = read_json(data / "reserve_summary.json")
     by_grade = pd.read_parquet(data / "el_by_grade.parquet").set_index("grade")
     by_ind = pd.read_parquet(data / "el_by_industry.parquet").set_index("industry")
     headline = [
@@ -361,9 +362,3 @@ img{{max-width:100%}}</style></head><body>
 
 def _money(value) -> str:
     return "n/a" if value is None or value != value else f"{value:,.0f}"
-
-
-def _read_json(path: Path):
-    import json
-
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -87,13 +87,13 @@ class StageContext:
     def write_json(self, name: str, obj: Any) -> None:
         io.write_json(self.path(name), obj)
 
+    def table(self, name: str) -> pd.DataFrame | None:
+        """A validated input table, or None where the ledger had none (optional tables)."""
+        p = self.path(f"{name}.parquet")
+        return pd.read_parquet(p) if p.is_file() else None
+
     def tables(self) -> dict[str, pd.DataFrame]:
-        out = {}
-        for t in TABLES:
-            p = self.path(f"{t}.parquet")
-            if p.is_file():
-                out[t] = pd.read_parquet(p)
-        return out
+        return {t: df for t in TABLES if (df := self.table(t)) is not None}
 
 
 # ---------------------------------------------------------------- 01 data quality
@@ -468,7 +468,8 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     # The limits customers get: the proposal after the adjustment rules.
     final_limit = limits["final_limit"].reindex(book.index).astype(float)
     ead = exposure_at_default(book["receivables_open"].astype(float), final_limit, r.ccf)
-    mitigation = mitigate(_mitigation_frame(book, ead, r), MitigationSettings(
+    mitigation_inputs = _mitigation_frame(book, ead, r)
+    mitigation = mitigate(mitigation_inputs, MitigationSettings(
         insurer_pd=r.insurer_pd, treatment=r.guarantee_treatment, provider_correlation=r.provider_correlation,
         insurer_max_liability=r.insurer_max_liability))
     mt = mitigation.table
@@ -480,7 +481,7 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
 
     # Accounting view: the receivables open today.
     invoices = ctx.read("invoices.parquet")
-    defaults = ctx.tables().get("defaults")
+    defaults = ctx.table("defaults")
     pr = r.provisions
     settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
                                  history_months=pr.history_months, outcome_months=pr.outcome_months,
@@ -544,7 +545,7 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
                   lifetime_ecl=float(ecl["ecl"].sum()) if ecl is not None else float("nan"),
                   hhi_name=concentration.hhi_name, hhi_industry=concentration.hhi_industry,
                   insurer_cap_factor=mitigation.cap_factor)
-    stress = _stress_table(book, ead, exposures, r, p.seed, provision, loss, recommended)
+    stress = _stress_table(book, ead, mitigation_inputs, exposures, r, p.seed, provision, loss, recommended)
     ctx.write("stress_tests.parquet", stress.reset_index())
     ctx.write("expected_loss.parquet", exposures.reset_index())
     ctx.write("el_by_grade.parquet", by_grade.reset_index(names="grade"))
@@ -613,8 +614,8 @@ def _reserve_waterfall(previous: Path, exposures: pd.DataFrame, ctx: StageContex
     return table
 
 
-def _stress_table(book: pd.DataFrame, ead: pd.Series, exposures: pd.DataFrame, r, seed: int, provision, loss,
-                  recommended: float) -> pd.DataFrame:
+def _stress_table(book: pd.DataFrame, ead: pd.Series, base: pd.DataFrame, exposures: pd.DataFrame, r, seed: int,
+                  provision, loss, recommended: float) -> pd.DataFrame:
     """Provision, EL, VaR, ES and reserve under each stress scenario, beside the base case.
 
     Each scenario re-runs mitigation and the loss distribution on the stressed PDs and LGDs.
@@ -629,7 +630,6 @@ def _stress_table(book: pd.DataFrame, ead: pd.Series, exposures: pd.DataFrame, r
     rows = [{"scenario": "base", "provision": provision.allowance if provision is not None else np.nan,
              "el": float(exposures["el"].sum()), "var": loss.var[q], "es": loss.es[q], "reserve": recommended,
              "notes": ""}]
-    base = _mitigation_frame(book, ead, r)
     for raw in r.stress_scenarios:
         scenario = StressScenario(**raw)
         stressed, notes = stressed_book(base.assign(industry=book["industry"]), scenario)
