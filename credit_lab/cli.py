@@ -45,6 +45,8 @@ def _build_parser() -> argparse.ArgumentParser:
 def _print_stage(stage: str, event: str, seconds: float | None) -> None:
     if event == "start":
         print(f"  {stage:<22} running ...", flush=True)
+    elif event == "skipped":
+        print(f"  {stage:<22} skipped: the data does not allow it (reason in its report)", flush=True)
     else:
         print(f"  {stage:<22} {event} in {seconds:6.1f} s", flush=True)
 

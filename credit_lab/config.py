@@ -22,8 +22,12 @@ __all__ = [
     "DataParams",
     "SyntheticDataParams",
     "TableSource",
+    "CustomerTableParams",
+    "OutcomeCoding",
+    "LedgerRules",
     "FeatureParams",
     "ModelParams",
+    "ScorecardParams",
     "Grade",
     "ScoreScaling",
     "ExplainParams",
@@ -67,14 +71,115 @@ class TableSource(_Strict):
     )
     date_format: str | None = Field(None, description="strftime format of date columns in a CSV, e.g. %m/%d/%Y")
     separator: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+    true_words: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column -> words that mean true in it (e.g. paperless: [Electronic]); compared without case",
+    )
+    false_words: dict[str, list[str]] = Field(
+        default_factory=dict, description="column -> words that mean false in it (e.g. paperless: [Paper])",
+    )
+
+    @field_validator("true_words", "false_words", mode="before")
+    @classmethod
+    def _words_quoted(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for col, words in value.items():
+                if isinstance(words, list) and any(isinstance(w, bool) for w in words):
+                    raise ValueError(f"{col}: YAML reads an unquoted yes/no/true/false/on/off as a boolean, not a "
+                                     "word; quote the words, e.g. ['Yes']")
+        return value
+
+    @model_validator(mode="after")
+    def _words_paired(self) -> "TableSource":
+        for col in set(self.true_words) | set(self.false_words):
+            t = {w.strip().lower() for w in self.true_words.get(col, [])}
+            f = {w.strip().lower() for w in self.false_words.get(col, [])}
+            if t & f:
+                raise ValueError(f"column {col!r}: word(s) {sorted(t & f)} listed as both true and false")
+        return self
+
+
+class OutcomeCoding(_Strict):
+    """Which values of the outcome column mean default (bad) and which mean no default (good)."""
+
+    column: str = Field(description="the outcome column of the customer table")
+    bad_values: list[str | int | float] = Field(
+        default_factory=list, description="values meaning default, e.g. [1], [yes], [bad]; empty: 1 when the column is 0/1")
+    good_values: list[str | int | float] = Field(
+        default_factory=list, description="values meaning no default, e.g. [0], [no], [good]")
+
+    @field_validator("bad_values", "good_values", mode="before")
+    @classmethod
+    def _values_quoted(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError("YAML reads an unquoted yes/no/true/false/on/off as a boolean, not the word in your "
+                             "file; quote it, e.g. ['yes']")
+        return value
+
+
+class CustomerTableParams(_Strict):
+    """Table mode: one row per customer with an outcome, a limit, a balance and feature columns."""
+
+    path: str = Field(description="CSV, Parquet or Excel (.xlsx/.xls) file; relative to the working directory")
+    separator: str = Field(",", min_length=1, max_length=1,
+                           description="CSV field separator; ' ' = runs of spaces (e.g. UCI .data files)")
+    header_row: int = Field(0, ge=0, le=100, description="0-based row holding the column names (rows above are skipped)")
+    column_names: list[str] = Field(
+        default_factory=list, description="the file has no header row: these are its column names, in order")
+    sheet: str | int = Field(0, description="Excel: sheet name or 0-based index")
+    id_column: str | None = Field(None, description="customer id column; null = the row number")
+    outcome: OutcomeCoding | None = Field(
+        None, description="outcome column and coding; null = no outcomes (model stages are skipped)")
+    limit_column: str | None = Field(None, description="current credit limit; null = none (limits not optimized)")
+    balance_column: str | None = Field(None, description="balance drawn today; null = none (0 is assumed)")
+    industry_column: str | None = Field(None, description="segment used for caps and the loss model; null = one")
+    region_column: str | None = Field(None, description="second concentration dimension; null = one region")
+    date_column: str | None = Field(
+        None, description="observation date; given: the latest rows are the out-of-time sample")
+    date_format: str | None = Field(None, description="strftime format of date_column, e.g. %d/%m/%Y")
+    features: list[str] = Field(default_factory=list, description="feature columns; empty = all other columns")
+    exclude: list[str] = Field(default_factory=list, description="columns never used as features")
+    categorical: list[str] = Field(
+        default_factory=list, description="numeric-coded columns to treat as categories (text ones always are)")
+    missing_values: list[str | int | float] = Field(
+        default_factory=list, description="codes meaning missing in every feature column, e.g. ['?', -1]")
+    missing_codes: dict[str, list[str | int | float]] = Field(
+        default_factory=dict, description="column -> codes meaning missing in that column only")
+    special_codes: dict[str, list[str | int | float]] = Field(
+        default_factory=dict, description="column -> special codes (e.g. 9999 = not applicable): own bins")
+    risk_direction: dict[str, Literal[-1, 0, 1]] = Field(
+        default_factory=dict, description="column -> +1 riskier when higher, -1 safer, 0 none; others inferred")
+    feature_dictionary: str | None = Field(
+        None, description="CSV with columns feature, description[, risk_direction, reason]; null = column names")
+    holdout_share: float = Field(0.3, gt=0.0, lt=0.9, description="share held out for validation (out-of-time with a date column)")
+    calibration_share: float = Field(0.2, gt=0.0, lt=0.5, description="share of the development rows used to calibrate")
+    payment_terms_days: int = Field(30, ge=0, le=365, description="terms assumed for the limit's funding cost")
+
+
+class LedgerRules(_Strict):
+    """Declared rules for the messes of real receivable exports (ledger mode)."""
+
+    credit_notes: Literal["quarantine", "set_aside"] = Field(
+        "quarantine", description="negative amounts: quarantine them, or set them aside as credit notes (counted)")
+    exact_duplicate_invoices: Literal["quarantine", "keep_one"] = Field(
+        "quarantine", description="rows identical in every column: quarantine all, or keep one (counted)")
+    customers_from_invoices: bool = Field(
+        False, description="no customers file: build the customer list from the invoices (reported)")
+    region_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the region")
+    industry_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the industry")
+    derive_defaults_days_past_due: int | None = Field(
+        None, ge=30, le=720, description="no defaults file: a customer defaults when an invoice is this many days past due")
 
 
 class DataParams(_Strict):
     """Where the ledger comes from and what to do with invalid rows."""
 
-    source: Literal["synthetic", "files"] = "synthetic"
+    source: Literal["synthetic", "files", "table"] = Field(
+        "synthetic", description="synthetic: embedded ledger; files: your ledger; table: one row per customer")
     synthetic: SyntheticDataParams = SyntheticDataParams()
     files: dict[str, TableSource] = Field(default_factory=dict)
+    table: CustomerTableParams | None = Field(None, description="table mode: the customer table")
+    rules: LedgerRules = LedgerRules()
     on_invalid: Literal["fail", "quarantine"] = Field(
         "fail", description="fail: stop the run; quarantine: set bad rows aside and list them in the report"
     )
@@ -95,13 +200,26 @@ class DataParams(_Strict):
 
     @model_validator(mode="after")
     def _files_given_when_needed(self) -> "DataParams":
+        if self.source == "table" and self.table is None:
+            raise ValueError("source is 'table' but data.table is not set; add data.table.path and its columns")
         if self.source == "files":
-            missing = [t for t in ("customers", "invoices") if t not in self.files]
+            needed = ("invoices",) if self.rules.customers_from_invoices else ("customers", "invoices")
+            missing = [t for t in needed if t not in self.files]
+            if "customers" in missing:
+                raise ValueError(
+                    "source is 'files' but data.files lacks ['customers']; add data.files.customers.path, or set "
+                    "data.rules.customers_from_invoices: true to build the customer list from the invoices"
+                )
             if missing:
                 raise ValueError(
                     f"source is 'files' but data.files lacks {missing}; add e.g. "
                     f"data.files.{missing[0]}.path: path/to/{missing[0]}.csv"
                 )
+            if self.rules.derive_defaults_days_past_due is not None and "defaults" in self.files:
+                raise ValueError("data.rules.derive_defaults_days_past_due is set but data.files.defaults is given "
+                                 "too; use one source of outcomes")
+            if self.rules.customers_from_invoices and "customers" in self.files:
+                raise ValueError("data.rules.customers_from_invoices is true but data.files.customers is given too")
         return self
 
 
@@ -115,16 +233,37 @@ class FeatureParams(_Strict):
     new_customer_months: int = Field(12, ge=1, le=60, description="tenure below this = new customer")
 
 
+class ScorecardParams(_Strict):
+    """The WoE scorecard: binning, selection and regularisation."""
+
+    min_iv: float = Field(0.02, ge=0.0, le=1.0, description="features with a lower information value are left out")
+    max_features: int | None = Field(None, ge=1, description="at most this many features (highest IV); null = any")
+    max_bins: int = Field(6, ge=2, le=20, description="bins per feature after optimal monotone merging")
+    min_bin_share: float = Field(0.05, gt=0.0, lt=0.5, description="smallest bin as a share of the fit rows")
+    C: float = Field(1.0, gt=0.0, description="inverse L2 regularisation of the logistic regression")
+
+
 class ModelParams(_Strict):
-    """Gradient-boosted PD model and its calibration."""
+    """The PD models, their calibration, segments and which one the run uses."""
 
     max_iter: int = Field(200, ge=10, le=5000, description="boosting rounds")
     learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     max_leaf_nodes: int = Field(15, ge=2, le=255)
     min_samples_leaf: int = Field(40, ge=1)
     l2_regularization: float = Field(1.0, ge=0.0)
-    calibration: Literal["isotonic", "platt"] = "platt"
+    calibration: Literal["auto", "isotonic", "platt"] = Field(
+        "auto", description="auto: Platt or isotonic, whichever has the lower cross-validated Brier score "
+                            "on the calibration sample")
+    central_tendency: float | None = Field(
+        None, gt=0.0, lt=1.0, description="long-run default rate the calibrated PDs are shifted to; null = none")
     oot_snapshots: int = Field(1, ge=1, description="latest training snapshots held out as out-of-time")
+    champion: Literal["gbm", "scorecard", "auto"] = Field(
+        "gbm", description="model family the run uses; auto = higher AUC on the calibration sample "
+                           "(never on the out-of-time sample, which stays untouched for validation)")
+    segments: bool = Field(True, description="ledger mode: separate models for new and existing customers")
+    min_segment_defaults: int = Field(
+        40, ge=5, description="a segment with fewer defaults in its fit rows is scored by the single model")
+    scorecard: ScorecardParams = ScorecardParams()
 
 
 class Grade(_Strict):

@@ -8,6 +8,7 @@ not know this package.
 from __future__ import annotations
 
 __all__ = [
+    "StageSkipped",
     "CreditLabError",
     "ParamsError",
     "SchemaError",
@@ -59,3 +60,7 @@ class RunInProgressError(CreditLabError, RuntimeError):
 
 class InputTooLargeError(CreditLabError, MemoryError):
     """An input would not fit in the memory available."""
+
+
+class StageSkipped(StageError):
+    """The data does not allow this stage (e.g. no outcomes for a PD model); the message says why."""

@@ -16,9 +16,7 @@ import pandas as pd
 
 from .exceptions import ExplanationError
 from .features import FEATURE_DICTIONARY
-from .models import PDModel
-
-__all__ = ["Explanation", "explain", "check_additivity", "reason_codes"]
+__all__ = ["Explanation", "explain", "tree_shap", "check_additivity", "reason_codes"]
 
 
 @dataclass(frozen=True)
@@ -28,19 +26,24 @@ class Explanation:
     Attributes
     ----------
     values : (n_customers, n_features) contributions to the log-odds of default.
-    base_value : the model's expected raw output.
+    base_value : the model's expected raw output; one per customer (an array) when customers are
+        scored by different models (segments), since each model has its own.
     data : the feature values explained.
     output : the raw log-odds the values add up to.
     """
 
     values: np.ndarray
-    base_value: float
+    base_value: float | np.ndarray
     data: pd.DataFrame
     output: np.ndarray
 
     @property
     def feature_names(self) -> list[str]:
         return list(self.data.columns)
+
+    def base_values(self) -> np.ndarray:
+        """The base value of every customer (the same for all under one model)."""
+        return np.broadcast_to(np.asarray(self.base_value, dtype=float), (len(self.values),)).copy()
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.values, index=self.data.index, columns=self.feature_names)
@@ -59,29 +62,80 @@ def check_additivity(values: np.ndarray, base_value: float, output: np.ndarray, 
     return worst
 
 
-def explain(model: PDModel, X: pd.DataFrame, tolerance: float = 1e-6) -> tuple[Explanation, float]:
-    """SHAP values of ``model`` for the rows of ``X``, checked for additivity.
+def explain(model, X: pd.DataFrame, tolerance: float = 1e-6) -> tuple[Explanation, float]:
+    """Exact explanation of ``model``'s raw log-odds for the rows of ``X``, checked for additivity.
+
+    Trees (:class:`~credit_lab.models.PDModel`) get their exact SHAP values; the scorecard its
+    per-variable contributions (coefficient x WoE of the customer's bin), which are its exact
+    SHAP values too, as the model is additive; a segmented model explains each customer with
+    the model that scored it (a feature another segment's model does not use contributes 0
+    there, and each customer keeps its own model's base value).
 
     Returns the explanation and the max additivity error found.
     """
-    import shap  # imported here: it is slow to import and only this stage needs it
+    from .champion import SegmentedModel
 
-    data = X[model.features_].astype(float)
-    explainer = shap.TreeExplainer(model.gbm_)
-    values = np.asarray(explainer.shap_values(data.to_numpy()), dtype=float)
-    if values.ndim == 3:  # some shap versions return one slice per class
-        values = values[..., -1]
-    base = float(np.ravel(explainer.expected_value)[-1])
+    if isinstance(model, SegmentedModel):
+        return _explain_segmented(model, X, tolerance)
+    if getattr(model, "family", "gbm") == "scorecard":
+        expl = model.card_.explanation(X[model.features_])
+        output = model.raw_log_odds(X)
+        err = check_additivity(expl.values, expl.base_value, output, tolerance)
+        return Explanation(expl.values, float(expl.base_value), expl.data, output), err
+    data = model.matrix_frame(X)
+    values, base = tree_shap(model.gbm_, data.to_numpy())
     output = model.raw_log_odds(X)
     err = check_additivity(values, base, output, tolerance)
     return Explanation(values=values, base_value=base, data=data, output=output), err
 
 
-def reason_codes(expl: Explanation, top: int = 3) -> pd.DataFrame:
+def tree_shap(tree_model, matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact (path-dependent) SHAP values of a tree ensemble and its expected value.
+
+    Uses :class:`credit_lab.fast_shap.FastTreeExplainer` (the same values as
+    ``shap.TreeExplainer``, faster) where available, else ``shap.TreeExplainer``.
+    """
+    try:
+        from .fast_shap import FastTreeExplainer
+    except ImportError:  # pragma: no cover - the fast module ships with the package
+        FastTreeExplainer = None
+    if FastTreeExplainer is not None:
+        explainer = FastTreeExplainer(tree_model)
+        return np.asarray(explainer.shap_values(matrix), dtype=float), float(explainer.expected_value)
+    import shap  # imported here: it is slow to import and only this stage needs it
+
+    explainer = shap.TreeExplainer(tree_model)
+    values = np.asarray(explainer.shap_values(matrix), dtype=float)
+    if values.ndim == 3:  # some shap versions return one slice per class
+        values = values[..., -1]
+    return values, float(np.ravel(explainer.expected_value)[-1])
+
+
+def _explain_segmented(model, X: pd.DataFrame, tolerance: float) -> tuple[Explanation, float]:
+    cols = model.features_
+    seg = model.segment_of(X)
+    values = np.zeros((len(X), len(cols)))
+    base = np.zeros(len(X))
+    output = np.zeros(len(X))
+    data = pd.DataFrame(np.nan, index=X.index, columns=cols)
+    for name in np.unique(seg):
+        rows = np.flatnonzero(seg == name)
+        sub, _ = explain(model.model_for(name), X.iloc[rows], tolerance)
+        pos = [cols.index(f) for f in sub.feature_names]
+        values[np.ix_(rows, pos)] = sub.values
+        base[rows] = sub.base_values()
+        output[rows] = sub.output
+        data.iloc[rows, pos] = sub.data.to_numpy(dtype=float)
+    err = check_additivity(values, base, output, tolerance)
+    return Explanation(values=values, base_value=base, data=data, output=output), err
+
+
+def reason_codes(expl: Explanation, top: int = 3, phrases: dict[str, str] | None = None) -> pd.DataFrame:
     """The ``top`` factors that raise each customer's PD the most, in plain language.
 
     Only factors with a positive contribution (adverse) are listed; a customer
-    with fewer adverse factors gets empty trailing reasons.
+    with fewer adverse factors gets empty trailing reasons. ``phrases`` (feature ->
+    phrase) replaces the ledger's feature dictionary, e.g. for a customer table.
     """
     vals = expl.values
     names = np.array(expl.feature_names, dtype=object)
@@ -93,19 +147,21 @@ def reason_codes(expl: Explanation, top: int = 3) -> pd.DataFrame:
     top_feat = names[order]
     top_data = data[rows, order]
     for k in range(top):
-        phrases = []
+        texts = []
         for feat, contribution, value in zip(top_feat[:, k], top_vals[:, k], top_data[:, k]):
             if contribution <= 0:
-                phrases.append("")
+                texts.append("")
                 continue
-            spec = FEATURE_DICTIONARY.get(feat)
-            if spec is None:
-                phrases.append(str(feat))
+            spec = FEATURE_DICTIONARY.get(feat) if phrases is None else None
+            if phrases is not None:
+                texts.append(phrases.get(feat, str(feat)) if not np.isnan(value) else f"no information on: {feat}")
+            elif spec is None:
+                texts.append(str(feat))
             elif np.isnan(value):
-                phrases.append(f"no information on: {spec.description}")
+                texts.append(f"no information on: {spec.description}")
             else:
-                phrases.append(spec.reason)
-        out[f"reason_{k + 1}"] = phrases
+                texts.append(spec.reason)
+        out[f"reason_{k + 1}"] = texts
         out[f"reason_{k + 1}_feature"] = np.where(top_vals[:, k] > 0, top_feat[:, k], "")
         out[f"reason_{k + 1}_log_odds"] = np.where(top_vals[:, k] > 0, top_vals[:, k], 0.0)
     return pd.DataFrame(out, index=expl.data.index)

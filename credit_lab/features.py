@@ -23,6 +23,7 @@ __all__ = [
     "FeatureSpec",
     "FEATURE_DICTIONARY",
     "feature_names",
+    "new_customer_feature_names",
     "monotone_constraints",
     "build_features",
     "build_labels",
@@ -119,6 +120,17 @@ FEATURE_DICTIONARY: dict[str, FeatureSpec] = {s.name: s for s in _SPECS}
 def feature_names() -> list[str]:
     """Model features in a fixed order."""
     return [s.name for s in _SPECS]
+
+
+def new_customer_feature_names() -> list[str]:
+    """Features of the new-customer model: what is known before a payment record exists.
+
+    New customers (tenure under ``features.new_customer_months`` or no settled invoice) are
+    judged on their financial statements, operations and industry prospects, plus the few
+    signs their first orders already give (order count and use of the limit).
+    """
+    early = {"invoice_count", "utilisation", "orders_per_month"}
+    return [s.name for s in _SPECS if s.source in ("financial", "operations", "prospects") or s.name in early]
 
 
 def monotone_constraints(names: list[str]) -> list[int]:

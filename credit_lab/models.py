@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from .config import Grade, ModelParams, ScoreScaling
@@ -20,6 +18,7 @@ from .features import monotone_constraints
 
 __all__ = [
     "PDModel",
+    "fit_calibration",
     "ValidationMetrics",
     "validation_metrics",
     "ks_statistic",
@@ -51,10 +50,19 @@ class PDModel:
     monotone_cst_ : the constraint of each used feature (+1 riskier when higher).
     """
 
-    def __init__(self, features: list[str], params: ModelParams, random_state: int = 0):
+    family = "gbm"
+
+    def __init__(self, features: list[str], params: ModelParams, random_state: int = 0,
+                 monotone: dict[str, int] | None = None, categorical: list[str] | None = None,
+                 special_codes: dict[str, list[float]] | None = None):
         self.features = list(features)
         self.params = params
         self.random_state = random_state
+        # Table mode: directions declared or inferred from data, text categories coded by
+        # default rate, special codes treated as missing by the booster.
+        self.monotone = dict(monotone) if monotone is not None else None
+        self.categorical = list(categorical or [])
+        self.special_codes = {k: list(v) for k, v in (special_codes or {}).items()}
 
     def fit(self, X: pd.DataFrame, y: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series) -> "PDModel":
         """Fit the booster on ``X, y`` and the calibration on the held-out ``X_cal, y_cal``."""
@@ -72,7 +80,16 @@ class PDModel:
         self.features_ = [f for f in self.features if observed[f]]
         if not self.features_:
             raise CreditLabError("no feature has any observed value in the training data; nothing to learn from")
-        self.monotone_cst_ = monotone_constraints(self.features_)
+        if self.monotone is not None:
+            self.monotone_cst_ = [int(self.monotone.get(f, 0)) for f in self.features_]
+        else:
+            self.monotone_cst_ = monotone_constraints(self.features_)
+        self.encoder_ = None
+        if self.categorical:
+            from .table_mode import CategoryEncoder
+
+            used_cat = [c for c in self.categorical if c in self.features_]
+            self.encoder_ = CategoryEncoder(used_cat).fit(X, y) if used_cat else None
         p = self.params
         self.gbm_ = HistGradientBoostingClassifier(
             max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
@@ -80,20 +97,25 @@ class PDModel:
             monotonic_cst=self.monotone_cst_, early_stopping=False, random_state=self.random_state,
         )
         self.gbm_.fit(self._matrix(X), y)
-        raw_cal = self.raw_log_odds(X_cal)
-        if p.calibration == "platt":
-            self.calibrator_ = LogisticRegression(C=1e6, max_iter=1000).fit(raw_cal.reshape(-1, 1), y_cal)
-        else:
-            self.calibrator_ = IsotonicRegression(y_min=1e-5, y_max=1 - 1e-5, out_of_bounds="clip",
-                                                  increasing=True).fit(raw_cal, y_cal)
+        self.calibrator_ = fit_calibration(self.raw_log_odds(X_cal), y_cal, p, self.random_state)
         return self
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+    def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The booster's input: the used features, categories coded, special codes as missing."""
         used = getattr(self, "features_", self.features)
         missing = [f for f in used if f not in X.columns]
         if missing:
             raise CreditLabError(f"feature table lacks model feature(s) {missing}")
-        return X[used].to_numpy(dtype=float)
+        frame = X[used]
+        if getattr(self, "encoder_", None) is not None:
+            frame = self.encoder_.transform(frame)
+        for col, codes in getattr(self, "special_codes", {}).items():
+            if col in frame.columns:
+                frame = frame.assign(**{col: frame[col].where(~frame[col].isin(codes))})
+        return frame.astype(float)
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        return self.matrix_frame(X).to_numpy(dtype=float)
 
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw output (log-odds of default): what SHAP values add up to."""
@@ -102,11 +124,43 @@ class PDModel:
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default within the label horizon."""
         raw = self.raw_log_odds(X)
-        if isinstance(self.calibrator_, LogisticRegression):
-            pd_ = self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+        if hasattr(self.calibrator_, "predict_proba"):  # a model saved by credit_lab < 0.2 (sklearn Platt map)
+            return np.clip(self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1], 1e-5, 1 - 1e-5)
+        if not hasattr(self.calibrator_, "method"):  # ... or its isotonic map
+            return np.clip(self.calibrator_.predict(raw), 1e-5, 1 - 1e-5)
+        return self.calibrator_.predict(raw)
+
+
+def fit_calibration(raw: np.ndarray, y, params: ModelParams, seed: int = 0):
+    """The calibration map of raw log-odds to PD, fitted on the calibration sample.
+
+    Platt scaling and isotonic regression are both scored by cross-validated Brier score on
+    the sample (:func:`credit_lab.validation.choose_calibration`); ``params.calibration``
+    ``auto`` keeps the better one, ``platt`` or ``isotonic`` forces one (the comparison is kept
+    for the report). ``params.central_tendency`` then shifts the log-odds so the mean PD over
+    the sample equals the long-run default rate.
+    """
+    from .validation import _fit_isotonic, _fit_platt, central_tendency_adjustment, choose_calibration
+
+    raw = np.asarray(raw, dtype=float)
+    y = np.asarray(y, dtype=int)
+    folds = int(min(5, y.sum(), len(y) - y.sum()))
+    if folds < 2:
+        raise CreditLabError(f"the calibration sample has {int(y.sum())} default(s) in {len(y)} rows; at least 2 "
+                             "defaults and 2 non-defaults are needed to calibrate")
+    choice = choose_calibration(raw, y, folds=folds, seed=seed)
+    if params.calibration != "auto" and choice.method != params.calibration:
+        choice.method = params.calibration
+        choice.comparison["chosen"] = choice.comparison.index == params.calibration
+        if params.calibration == "platt":
+            choice.platt_coef, choice.isotonic_knots = _fit_platt(raw, y), None
         else:
-            pd_ = self.calibrator_.predict(raw)
-        return np.clip(pd_, 1e-5, 1 - 1e-5)
+            choice.platt_coef, choice.isotonic_knots = None, _fit_isotonic(raw, y)
+    if params.central_tendency is not None:
+        base = np.clip(choice._base(raw), 1e-5, 1 - 1e-5)
+        choice.shift = central_tendency_adjustment(base, params.central_tendency).shift
+        choice.target_mean = params.central_tendency
+    return choice
 
 
 def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share: float = 0.25,

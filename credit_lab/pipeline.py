@@ -154,6 +154,11 @@ def _input_hashes(params: RunParams, params_path: Path) -> dict[str, str]:
         p = Path(src.path)
         if p.is_file():
             out[f"{name}:{src.path}"] = io.sha256_file(p)
+    table = params.data.table
+    if table is not None:
+        for name, path in (("customer_table", table.path), ("feature_dictionary", table.feature_dictionary)):
+            if path and Path(path).is_file():
+                out[f"{name}:{path}"] = io.sha256_file(Path(path))
     return out
 
 
@@ -189,6 +194,20 @@ def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path
         ) from None
 
 
+def _skip_reason(run_dir: Path, stage: str) -> str | None:
+    path = run_dir / "data" / "skipped.json"
+    return io.read_json(path).get(stage) if path.is_file() else None
+
+
+def _skipped_page(target: Path, title: str, reason: str) -> None:
+    import html
+
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"</head><body><h1>{html.escape(title)}: skipped</h1><p>This stage did not run because the data does "
+            f"not allow it: {html.escape(reason)}.</p></body></html>\n")
+    io.atomic_write_bytes(target, page.encode("utf-8"))
+
+
 def _publish(staging: Path, final: Path) -> None:
     """Swap the finished staging folder into place; the old run goes only after the new one is there."""
     trash = None
@@ -212,7 +231,13 @@ def _absolute_input_paths(params: RunParams) -> RunParams:
     """Resolve input paths against the working directory of the command, not the kernels' folder."""
     files = {name: src.model_copy(update={"path": str(Path(src.path).resolve())})
              for name, src in params.data.files.items()}
-    return params.model_copy(update={"data": params.data.model_copy(update={"files": files})})
+    update: dict = {"files": files}
+    table = params.data.table
+    if table is not None:
+        update["table"] = table.model_copy(update={
+            "path": str(Path(table.path).resolve()),
+            "feature_dictionary": str(Path(table.feature_dictionary).resolve()) if table.feature_dictionary else None})
+    return params.model_copy(update={"data": params.data.model_copy(update=update)})
 
 
 def _check_writable(out_root: Path) -> None:
@@ -340,10 +365,18 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
     try:
         with _own_kernel():
             for stage, (title, _, _) in STAGES.items():
-                if on_stage:
-                    on_stage(stage, "start", None)
                 t0 = time.perf_counter()
                 executed = staging / "notebooks" / f"{stage}.ipynb"
+                skipped = _skip_reason(staging, stage)
+                if skipped:
+                    # The data does not allow this stage (decided by stages 01-02): say so, don't fail.
+                    _skipped_page(staging / "reports" / f"{stage}.html", title, skipped)
+                    manifest["stages"][stage] = {"status": "skipped", "reason": skipped}
+                    if on_stage:
+                        on_stage(stage, "skipped", None)
+                    continue
+                if on_stage:
+                    on_stage(stage, "start", None)
                 try:
                     _execute(stage, src_dir / f"{stage}.ipynb", executed, staging, params_json,
                              params.report.cell_timeout_seconds)

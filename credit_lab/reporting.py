@@ -112,6 +112,77 @@ def fig_roc(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
     return fig
 
 
+def fig_cap(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
+    """Cumulative accuracy profile: share of defaulters caught by rejecting the riskiest share."""
+    from .validation import accuracy_ratio, cap_curve
+
+    fig, ax = _axes(ax, figsize=(5, 5))
+    cap = cap_curve(y, pd_)
+    ax.plot(cap.iloc[:, 0], cap.iloc[:, 1], label=f"{label}: AR {accuracy_ratio(y, pd_):.3f}")
+    rate = float(np.mean(y))
+    ax.plot([0, rate, 1], [0, 1, 1], ls=":", color="black", label="perfect model")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="random")
+    ax.set_xlabel("share of customers (riskiest first)")
+    ax.set_ylabel("share of defaulters")
+    ax.legend(loc="lower right")
+    ax.set_title("CAP curve")
+    return fig
+
+
+def fig_calibration_deciles(table: pd.DataFrame, label: str) -> plt.Figure:
+    """Observed default rate against mean PD per PD decile, with confidence intervals."""
+    from .validation import plot_calibration
+
+    fig, ax = _axes(None, figsize=(5, 5))
+    plot_calibration(table, ax=ax, label=label)
+    ax.set_title("Calibration by PD decile")
+    return fig
+
+
+def fig_score_distribution(y: np.ndarray, score: np.ndarray) -> plt.Figure:
+    """Score points of goods and bads on common bins."""
+    from .validation import plot_score_distribution, score_distribution
+
+    fig, ax = _axes(None, figsize=(7, 4))
+    plot_score_distribution(score_distribution(y, score, bins=25), ax=ax)
+    ax.set_title("Score distribution of goods and bads")
+    return fig
+
+
+def fig_auc_by_period(table: pd.DataFrame) -> plt.Figure:
+    """AUC per month and sample."""
+    fig, ax = _axes(None, figsize=(8, 3.5))
+    for sample, part in table.groupby("sample", sort=False):
+        ax.plot(part["period"].astype(str), part["auc"], marker="o", label=sample)
+    ax.set_ylabel("AUC")
+    ax.set_title("Discrimination by month")
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def fig_shap_dependence(expl: Explanation, top: int = 4) -> plt.Figure:
+    """SHAP value against feature value for the most important features."""
+    imp = pd.Series(np.abs(expl.values).mean(axis=0), index=expl.feature_names).sort_values(ascending=False)
+    names = list(imp.index[:top])
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        j = expl.feature_names.index(name)
+        x = expl.data[name].to_numpy(dtype=float)
+        ok = ~np.isnan(x)
+        ax.scatter(x[ok], expl.values[ok, j], s=6, alpha=0.4, color="#3b6ea5")
+        if (~ok).any():
+            ax.scatter(np.full((~ok).sum(), np.nanmin(x) if ok.any() else 0.0), expl.values[~ok, j], s=6,
+                       alpha=0.4, color="#c0392b", label="missing")
+            ax.legend(fontsize=7)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlabel(name)
+        ax.set_ylabel("SHAP (log-odds)")
+    fig.suptitle("Dependence: how each top feature's value moves the log-odds of default", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def fig_calibration(grades: pd.DataFrame, ax=None) -> plt.Figure:
     """Mean predicted PD against observed default rate per grade."""
     fig, ax = _axes(ax, figsize=(6, 4))
@@ -151,7 +222,7 @@ def fig_shap_beeswarm(expl: Explanation, top: int = 15) -> plt.Figure:
     """SHAP beeswarm: each dot a customer, colour the feature value."""
     import shap
 
-    e = shap.Explanation(values=expl.values, base_values=np.full(len(expl.values), expl.base_value),
+    e = shap.Explanation(values=expl.values, base_values=expl.base_values(),
                          data=expl.data.to_numpy(), feature_names=expl.feature_names)
     plt.figure(figsize=(9, 7))
     shap.plots.beeswarm(e, max_display=top, show=False)
@@ -165,7 +236,8 @@ def fig_waterfall(expl: Explanation, customer_id: str, top: int = 12) -> plt.Fig
     import shap
 
     i = expl.data.index.get_loc(customer_id)
-    e = shap.Explanation(values=expl.values[i], base_values=expl.base_value, data=expl.data.iloc[i].to_numpy(),
+    e = shap.Explanation(values=expl.values[i], base_values=float(expl.base_values()[i]),
+                         data=expl.data.iloc[i].to_numpy(),
                          feature_names=expl.feature_names)
     plt.figure(figsize=(9, 6))
     shap.plots.waterfall(e, max_display=top, show=False)
@@ -284,6 +356,31 @@ def fig_el_breakdown(by_grade: pd.DataFrame, by_industry: pd.DataFrame) -> plt.F
     return fig
 
 
+def model_card_markdown(card: dict) -> str:
+    """The model card as Markdown: use, data, segments, features, performance, limitations, hashes."""
+    e = escape
+    perf = "\n".join(f"| {e(k)} | {v['n']:,} | {v['defaults']:,} | {v['auc']:.3f} | {v['gini']:.3f} | {v['ks']:.3f} | "
+                     f"{v['brier']:.4f} |" for k, v in card["performance"].items())
+    chall = "\n".join(f"| {e(c['candidate'])} | {c['rank_out_of_time']} | {c['auc']:.3f} | {c['brier']:.4f} |"
+                      for c in card["challengers"])
+    data = card["data"]
+    return "\n".join([
+        f"**Model:** {e(card['model'])}  ",
+        f"**Intended use:** {e(card['intended_use'])}  ",
+        f"**Data:** {e(data['source'])}; scoring date {e(data['as_of_date'])}; snapshots {e(', '.join(data['snapshots']))}; "
+        f"{data['fit_rows']:,} fit, {data['calibration_rows']:,} calibration, {data['validation_rows']:,} validation rows; "
+        f"label: {e(data['label'])}  ",
+        f"**Segments:** {e(card['segments'])}  ",
+        f"**Features ({len(card['features'])}):** {e(', '.join(card['features']))}  ",
+        "**Calibration:** " + "; ".join(f"{e(k)}: {e(v['method'])} (shift {v['shift']:+.3f})"
+                                         for k, v in card["calibration"].items()),
+        "", "| sample | n | defaults | AUC | Gini | KS | Brier |", "|---|---:|---:|---:|---:|---:|---:|", perf,
+        "", "| candidate | rank | AUC | Brier |", "|---|---:|---:|---:|", chall,
+        "", "**Limitations:**", *[f"- {e(x)}" for x in card["limitations"]],
+        "", "**Artifacts (SHA-256):**", *[f"- `{e(k)}`: `{e(v)}`" for k, v in card["artifacts"].items()],
+    ])
+
+
 def escape(value: object) -> str:
     """Text from the data or the params, made safe to put into HTML or Markdown output."""
     return html.escape(str(value), quote=True)
@@ -307,41 +404,66 @@ def index_page(run_dir: Path, params: RunParams) -> str:
 
     data = Path(run_dir) / "data"
     dq = read_json(data / "data_quality.json")
-    metrics = {m["sample"]: m for m in read_json(data / "validation.json")}
-    oot = metrics.get("out-of-time", {})
-    scores = pd.read_parquet(data / "scores.parquet")
-    limits = pd.read_parquet(data / "limits.parquet")
-    reserve = read_json(data / "reserve_summary.json")
-    by_grade = pd.read_parquet(data / "el_by_grade.parquet").set_index("grade")
-    by_ind = pd.read_parquet(data / "el_by_industry.parquet").set_index("industry")
-    headline = [
-        ("Scoring date", dq["as_of_date"]),
-        ("Customers scored", f"{len(scores):,}"),
-        ("Out-of-time AUC / Gini", f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
-        ("Out-of-time default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
-        ("Mean PD today", f"{scores['pd'].mean():.2%}"),
-        ("Total limits today → proposed → final",
-         f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f} → "
-         f"{limits.get('final_limit', limits['proposed_limit']).sum():,.0f}"),
-        ("Limits cut to zero (PD cut-off)", f"{int((limits['decided_by'] == 'pd_cutoff').sum()):,}"),
-        ("Customers on the watchlist",
-         f"{int(limits['on_watchlist'].sum()):,}" if "on_watchlist" in limits else "n/a"),
-        ("Exposure at default (final limits)", f"{reserve['ead']:,.0f}"),
-        ("12-month expected loss, gross → net of mitigation", f"{reserve['el_gross']:,.0f} → {reserve['el']:,.0f}"),
-        ("Provision, IFRS 9 matrix", _money(reserve.get("provision_matrix"))),
-        ("Lifetime ECL of receivables, PD-based", _money(reserve.get("lifetime_ecl"))),
-        (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
-         _money(reserve.get("reserve_recommended"))),
-        ("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"),
-    ]
+    skipped = read_json(data / "skipped.json") if (data / "skipped.json").is_file() else {}
+
+    def table(name: str) -> pd.DataFrame | None:
+        return pd.read_parquet(data / name) if (data / name).is_file() else None
+
+    metrics = {m["sample"]: m for m in read_json(data / "validation.json")} if (data / "validation.json").is_file() \
+        else {}
+    oot = metrics.get("out-of-time", metrics.get("holdout", {}))
+    scores, limits = table("scores.parquet"), table("limits.parquet")
+    reserve = read_json(data / "reserve_summary.json") if (data / "reserve_summary.json").is_file() else {}
+    by_grade, by_ind = table("el_by_grade.parquet"), table("el_by_industry.parquet")
+    watchlist = table("watchlist.parquet")
+    headline = [("Scoring date", dq["as_of_date"])]
+    if scores is not None:
+        headline += [
+            ("Customers scored", f"{len(scores):,}"),
+            (f"{oot.get('sample', 'out-of-time').capitalize()} AUC / Gini",
+             f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
+            (f"{oot.get('sample', 'out-of-time').capitalize()} default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
+            ("Mean PD today", f"{scores['pd'].mean():.2%}"),
+        ]
+    if limits is not None:
+        headline += [
+            ("Total limits today → proposed → final",
+             f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f} → "
+             f"{limits.get('final_limit', limits['proposed_limit']).sum():,.0f}"),
+            ("Limits cut to zero (PD cut-off)", f"{int((limits['decided_by'] == 'pd_cutoff').sum()):,}"),
+        ]
+    if watchlist is not None:
+        headline.append(("Customers on the watchlist", f"{len(watchlist):,}"))
+    if "ead" in reserve:
+        headline += [
+            ("Exposure at default (final limits)", f"{reserve['ead']:,.0f}"),
+            ("12-month expected loss, gross → net of mitigation", f"{reserve['el_gross']:,.0f} → {reserve['el']:,.0f}"),
+        ]
+    if reserve:
+        headline.append(("Provision, IFRS 9 matrix", _money(reserve.get("provision_matrix"))))
+    if "lifetime_ecl" in reserve:
+        headline += [
+            ("Lifetime ECL of receivables, PD-based", _money(reserve.get("lifetime_ecl"))),
+            (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
+             _money(reserve.get("reserve_recommended"))),
+        ]
+    headline.append(("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"))
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
     links = "\n".join(
         f'<li><a href="reports/{html.escape(s)}.html">{html.escape(title)}</a> '
-        f'(<a href="notebooks/{html.escape(s)}.ipynb">notebook</a>)</li>'
+        + (f"<strong>skipped</strong>: {html.escape(skipped[s])}" if s in skipped else
+           f'(<a href="notebooks/{html.escape(s)}.ipynb">notebook</a>)') + "</li>"
         for s, (title, _, _) in STAGES.items()
     )
-    fig1 = fig_grade_distribution(scores, params.grade_names)
-    fig2 = fig_el_breakdown(by_grade, by_ind)
+    images = []
+    if scores is not None:
+        images.append(("customers per grade", fig_grade_distribution(scores, params.grade_names)))
+    if by_grade is not None and by_ind is not None:
+        images.append(("expected loss by grade and industry",
+                       fig_el_breakdown(by_grade.set_index("grade"), by_ind.set_index("industry"))))
+    imgs = "\n".join(f'<img alt="{alt}" src="{fig_to_data_uri(fig)}">' for alt, fig in images)
+    files = [f'<a href="data/{n}">{n}</a>' for n in ("limits.csv", "decision_log.csv", "watchlist.csv")
+             if (data / n).is_file()]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>credit_lab run {html.escape(params.run_id)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -351,11 +473,10 @@ img{{max-width:100%}}</style></head><body>
 <p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
 <h2>Headline figures</h2><table>{rows}</table>
 <h2>Reports</h2><ol>{links}</ol>
-<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a>
-(all in one file: <a href="letters/letters_all.html">letters_all.html</a>). Decisions for spreadsheets:
-<a href="data/limits.csv">limits.csv</a>, <a href="data/decision_log.csv">decision_log.csv</a>.</p>
-<h2>Portfolio</h2><img alt="customers per grade" src="{fig_to_data_uri(fig1)}">
-<img alt="expected loss by grade and industry" src="{fig_to_data_uri(fig2)}">
+{'<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a> (all in one file: '
+ '<a href="letters/letters_all.html">letters_all.html</a>).</p>' if limits is not None else ''}
+<p>Tables for spreadsheets: {', '.join(files) or 'none in this run'}.</p>
+<h2>Portfolio</h2>{imgs}
 </body></html>
 """
 

@@ -21,7 +21,7 @@ import yaml
 
 from . import io
 from .config import RunParams, load_params, params_from_dict
-from .exceptions import CreditLabError, StageError
+from .exceptions import CreditLabError, StageError, StageSkipped
 from .explain import Explanation, explain, reason_codes
 from .features import build_features, build_training_set, data_cut_date, feature_names
 from .limits import reason_sentence, set_limits
@@ -95,6 +95,18 @@ class StageContext:
     def tables(self) -> dict[str, pd.DataFrame]:
         return {t: df for t in TABLES if (df := self.table(t)) is not None}
 
+    @property
+    def table_mode(self) -> bool:
+        return self.params.data.source == "table"
+
+    def skipped(self) -> dict[str, str]:
+        """Stages the data does not allow, each with the reason (decided by stages 01-02)."""
+        p = self.path("skipped.json")
+        return io.read_json(p) if p.is_file() else {}
+
+    def skip(self, stage: str, reason: str) -> None:
+        self.write_json("skipped.json", {**self.skipped(), stage: reason})
+
 
 # ---------------------------------------------------------------- 01 data quality
 
@@ -104,6 +116,8 @@ class DataQualityResult:
     as_of: pd.Timestamp
     summary: pd.DataFrame
     source: str
+    rules: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
@@ -120,27 +134,124 @@ def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
 
 
 def stage_data_quality(ctx: StageContext) -> DataQualityResult:
-    """Load the ledger, enforce the data contract, write the validated tables and quarantine."""
+    """Load the ledger (or customer table), enforce the data contract, write the validated tables
+    and the quarantine, and record which later stages the data allows."""
+    if ctx.table_mode:
+        return _table_data_quality(ctx)
+    from .exports import apply_input_rules, complete_customers, derive_defaults
+
     raw, source = _raw_tables(ctx.params)
+    rules = ctx.params.data.rules
+    raw, rule_report = apply_input_rules(raw, ctx.params.data)
     formats = {name: src.date_format for name, src in ctx.params.data.files.items()}
+    if rule_report.customers_derived:
+        formats["customers"] = None  # built with ISO dates
     validation = validate_ledger(raw, ctx.params.data.on_invalid, formats)
     as_of = (pd.Timestamp(ctx.params.data.as_of_date) if ctx.params.data.as_of_date
              else data_cut_date(validation.tables))
-    for name, table in validation.tables.items():
+    tables = validation.tables
+    if rule_report.customers_derived:
+        tables = complete_customers(tables, as_of, ctx.params.features.lookback_months)
+    if rules.derive_defaults_days_past_due is not None:
+        tables["defaults"] = derive_defaults(tables["invoices"], as_of, rules.derive_defaults_days_past_due)
+        validation.assumptions.append(
+            f"defaults derived from the invoices (data.rules.derive_defaults_days_past_due = "
+            f"{rules.derive_defaults_days_past_due}): {len(tables['defaults'])} customer(s) had an invoice that many "
+            "days past due before the data cut")
+    validation.tables = tables
+    for name, table in tables.items():
         ctx.write(f"{name}.parquet", table)
     ctx.write("quarantine.parquet", validation.quarantine)
+    if rule_report.credit_notes is not None:
+        ctx.write("credit_notes.parquet", rule_report.credit_notes.astype("string"))
+    ctx.write_json("skipped.json", {})
+    defaults = tables.get("defaults")
+    if defaults is None or len(defaults) == 0:
+        why = ("no outcome data: the ledger has no defaults table (or it is empty), so no PD model can be fitted "
+               "without inventing labels. Add data.files.defaults, or set data.rules.derive_defaults_days_past_due "
+               "(e.g. 90) to count a customer as defaulted when an invoice goes that far past due")
+        ctx.skip("03_model", why)
+        ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped: " + why.split(":")[0] + ")")
+    removed = rule_report.removed_rows()
+    counted_in = pd.Series(validation.row_counts_in)
     summary = pd.DataFrame({
-        "rows_in": pd.Series(validation.row_counts_in),
+        "rows_in": counted_in + pd.Series(removed).reindex(counted_in.index).fillna(0),
+        "rows_removed_by_rules": pd.Series(removed).reindex(counted_in.index).fillna(0),
         "rows_valid": pd.Series({k: len(v) for k, v in validation.tables.items()}),
     })
-    summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
+    summary["rows_quarantined"] = counted_in - summary["rows_valid"]
+    summary = summary.fillna(0).astype(int)
+    rules_frame = rule_report.frame()
     ctx.write_json("data_quality.json", {
         "as_of_date": as_of.date().isoformat(), "source": source,
         "rows": summary.reset_index(names="table").to_dict(orient="records"),
         "violations": [v.__dict__ for v in validation.violations],
         "assumptions": validation.assumptions,
+        "rules": rules_frame.to_dict(orient="records"),
     })
-    return DataQualityResult(validation, as_of, summary, source)
+    return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped())
+
+
+def _table_data_quality(ctx: StageContext) -> DataQualityResult:
+    from .table_mode import load_customer_table
+
+    tp = ctx.params.data.table
+    table = load_customer_table(tp, ctx.params.data.on_invalid)
+    if ctx.params.data.as_of_date:
+        as_of = pd.Timestamp(ctx.params.data.as_of_date)
+    elif table.date is not None and table.date.notna().any():
+        as_of = (table.date.max() + pd.offsets.MonthBegin(1)).normalize()
+    else:
+        as_of = pd.Timestamp.today().normalize()
+        table.notes.append(f"no date column and no data.as_of_date: letters and the review calendar are dated "
+                           f"today ({as_of.date()})")
+    ids = table.features.index
+    book = table.book.assign(sales_in_window=np.nan, tenure_months=np.nan, revenue_latest=np.nan,
+                             days_beyond_terms_mean=np.nan, is_new_customer=False)
+    customers = pd.DataFrame({
+        "customer_id": ids.to_numpy(dtype=object), "customer_name": ids.to_numpy(dtype=object),
+        "industry": table.book["industry"].to_numpy(), "region": table.book["region"].to_numpy(),
+        "payment_terms_days": tp.payment_terms_days, "credit_limit": table.book["credit_limit"].to_numpy(),
+        "insurance_cover_pct": 0.0, "insured_limit": 0.0, "guarantee_amount": 0.0, "collateral_value": 0.0,
+        "collateral_haircut": np.nan, "guarantor_pd": np.nan, "onboarding_date": pd.NaT, "last_review_date": pd.NaT,
+    })
+    ctx.write("customer_table.parquet", table.features.assign(
+        default_in_horizon=table.outcome,
+        observation_date=table.date if table.date is not None else pd.NaT).reset_index())
+    ctx.write("book.parquet", book.reset_index())
+    ctx.write("customers.parquet", customers)
+    ctx.write("quarantine.parquet", table.quarantine)
+    ctx.write_json("skipped.json", {})
+    labelled = table.outcome.dropna()
+    if tp.outcome is None or labelled.nunique() < 2:
+        why = ("no outcome column (data.table.outcome)" if tp.outcome is None else
+               f"the outcome column has only one outcome among the valid rows ({labelled.unique().tolist()})")
+        for stage in ("03_model", "04_scoring_explain", "05_limits", "06_risk_reserve"):
+            ctx.skip(stage, f"{why}: a PD needs defaults and non-defaults to learn from")
+    elif tp.limit_column is None:
+        ctx.skip("05_limits", "no current-limit column (data.table.limit_column): there is no limit to adjust and "
+                              "no demand to size a new one on")
+        if tp.balance_column is None:
+            ctx.skip("06_risk_reserve", "no limit or balance column (data.table.limit_column / balance_column): "
+                                        "there is no exposure to reserve for")
+    meta = {
+        "features": table.feature_names, "numeric": table.numeric, "categorical": table.categorical,
+        "special_codes": table.special, "rows_in": table.rows_in, "labelled": int(labelled.size),
+        "defaults": int(labelled.sum()), "has_date": table.date is not None,
+    }
+    ctx.write_json("table_features.json", meta)
+    summary = pd.DataFrame({"rows_in": [table.rows_in], "rows_valid": [len(table.features)]},
+                           index=pd.Index(["customer_table"]))
+    summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
+    ctx.write_json("data_quality.json", {
+        "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}",
+        "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
+        "assumptions": table.notes, "rules": [],
+    })
+    validation = LedgerValidation({"customer_table": table.features}, table.quarantine, [], table.notes,
+                                  {"customer_table": table.rows_in})
+    return DataQualityResult(validation, as_of, summary, f"customer table: {tp.path}", pd.DataFrame(),
+                             ctx.skipped())
 
 
 def _as_of(ctx: StageContext) -> pd.Timestamp:
@@ -151,66 +262,374 @@ def _as_of(ctx: StageContext) -> pd.Timestamp:
 
 @dataclass
 class FeaturesResult:
-    train: pd.DataFrame
+    train: pd.DataFrame | None
     current: pd.DataFrame
     as_of: pd.Timestamp
+    dictionary: pd.DataFrame | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)
 
 
 def stage_features(ctx: StageContext) -> FeaturesResult:
     """Point-in-time features of the training snapshots (with labels) and of today."""
+    if ctx.table_mode:
+        return _table_features(ctx)
     tables = ctx.tables()
     as_of = _as_of(ctx)
     lag = ctx.params.data.financials_publication_lag_days
-    train = build_training_set(tables, as_of, ctx.params.features, lag)
     current = build_features(tables, as_of, ctx.params.features, lag)
-    ctx.write("features_train.parquet", train.reset_index())
     ctx.write("features_current.parquet", current.reset_index())
-    return FeaturesResult(train, current, as_of)
+    train = None
+    if "03_model" not in ctx.skipped():
+        train = build_training_set(tables, as_of, ctx.params.features, lag)
+        ctx.write("features_train.parquet", train.reset_index())
+        labels = train["default_in_horizon"]
+        if labels.nunique() < 2:
+            why = (f"the training snapshots hold only one outcome ({int(labels.sum())} defaults in {len(labels)} "
+                   "rows): the ledger's defaults fall outside the training windows. Use more history or "
+                   "features.training_snapshots / label_horizon_months that cover the defaults")
+            ctx.skip("03_model", why)
+            ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped)")
+    from .features import feature_dictionary_frame
+
+    return FeaturesResult(train, current, as_of, feature_dictionary_frame(), ctx.skipped(), feature_names())
+
+
+def _table_features(ctx: StageContext) -> FeaturesResult:
+    from .table_mode import read_feature_dictionary, split_table
+
+    tp = ctx.params.data.table
+    meta = ctx.read_json("table_features.json")
+    table = ctx.read("customer_table.parquet").set_index("customer_id")
+    names = meta["features"]
+    for reserved in ("default_in_horizon", "sample", "snapshot_date"):
+        if reserved in names:
+            raise CreditLabError(f"data.table: feature column '{reserved}' has a name the workbench uses itself; "
+                                 "rename it in the file or add it to data.table.exclude")
+    current = table[names]
+    dictionary = read_feature_dictionary(tp.feature_dictionary, names)
+    for col, direction in tp.risk_direction.items():
+        if col in dictionary.index:
+            dictionary.loc[col, "risk_direction"] = direction
+    dictionary["kind"] = ["categorical" if f in meta["categorical"] else "numeric" for f in dictionary.index]
+    ctx.write("features_current.parquet", current.reset_index())
+    ctx.write("feature_dictionary.parquet", dictionary.reset_index())
+    train = None
+    if "03_model" not in ctx.skipped():
+        labelled = table["default_in_horizon"].dropna()
+        date = table["observation_date"] if meta["has_date"] else None
+        sample = split_table(labelled, date, tp.holdout_share, tp.calibration_share, ctx.params.seed)
+        train = table.loc[labelled.index, names].assign(
+            default_in_horizon=labelled.astype(int), sample=sample,
+            snapshot_date=date.reindex(labelled.index) if date is not None else pd.NaT)
+        ctx.write("features_train.parquet", train.reset_index())
+    return FeaturesResult(train, current, _as_of(ctx), dictionary.reset_index(), ctx.skipped(), names)
 
 
 # ---------------------------------------------------------------- 03 model
 
 @dataclass
 class ModelResult:
-    model: PDModel
+    model: Any
     metrics: list[ValidationMetrics]
     oot: pd.DataFrame
     grades_oot: pd.DataFrame
     artifact: dict[str, Any]
+    candidates: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
+    calibration: Any = None
+    binomial: pd.DataFrame | None = None
+    hosmer_lemeshow: Any = None
+    hosmer_lemeshow_grades: Any = None
+    calibration_table: pd.DataFrame | None = None
+    auc_by_period: pd.DataFrame | None = None
+    stability: pd.DataFrame | None = None
+    points: pd.DataFrame | None = None
+    model_card: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    oot_label: str = "out-of-time"
+
+
+def _require(ctx: StageContext, stage: str) -> None:
+    reason = ctx.skipped().get(stage)
+    if reason:
+        raise StageSkipped(f"stage {stage} is skipped for this data: {reason}")
+
+
+def _development(ctx: StageContext):
+    """Fit / calibration / validation samples, the features and the model's data-dependent settings."""
+    p = ctx.params
+    train = ctx.read("features_train.parquet").set_index("customer_id")
+    if not ctx.table_mode:
+        fit, cal, oot = split_development(train, p.model.oot_snapshots, seed=p.seed)
+        return fit, cal, oot, feature_names(), {}, "out-of-time", {}
+    from .table_mode import infer_risk_directions
+
+    meta = ctx.read_json("table_features.json")
+    names = meta["features"]
+    dictionary = ctx.read("feature_dictionary.parquet").set_index("feature")
+    fit, cal, oot = (train[train["sample"] == s] for s in ("fit", "calibration", "holdout"))
+    declared = {f: int(d) for f, d in dictionary["risk_direction"].dropna().items()}
+    numeric_fit = fit[names].copy()
+    for col, codes in meta["special_codes"].items():  # special codes say nothing about the direction
+        numeric_fit[col] = numeric_fit[col].where(~numeric_fit[col].isin(codes))
+    directions = infer_risk_directions(numeric_fit, fit["default_in_horizon"].to_numpy(), meta["numeric"], declared)
+    ctx.write("risk_directions.parquet", directions.reset_index())
+    kwargs = {"monotone": directions["risk_direction"].to_dict(), "categorical": meta["categorical"],
+              "special_codes": meta["special_codes"]}
+    label = "out-of-time" if meta["has_date"] else "holdout"
+    return fit, cal, oot, names, kwargs, label, {"risk_directions": directions["basis"].to_dict()}
+
+
+def _fit_candidates(ctx: StageContext, fit: pd.DataFrame, cal: pd.DataFrame, names: list[str], kwargs: dict,
+                    seed: int, families: tuple[str, ...] = ("gbm", "scorecard")) -> tuple[dict[str, Any], list[str]]:
+    """Every candidate model: GBM and scorecard, single and (ledger mode) segmented new/existing."""
+    from .champion import SEGMENT_COLUMN, CalibratedScorecard, SegmentedModel
+    from .features import FEATURE_DICTIONARY, new_customer_feature_names
+
+    p = ctx.params
+    monotone = kwargs.get("monotone") or {f: FEATURE_DICTIONARY[f].risk_direction for f in names
+                                          if f in FEATURE_DICTIONARY}
+    sc = p.score_scaling
+
+    def make(family: str, features: list[str]):
+        if family == "gbm":
+            return PDModel(features, p.model, random_state=seed, **kwargs)
+        return CalibratedScorecard(features, p.model, random_state=seed, categorical=kwargs.get("categorical"),
+                                   special_codes=kwargs.get("special_codes"), monotone=monotone, pdo=sc.pdo,
+                                   base_score=sc.base_score, base_odds=sc.base_odds)
+
+    y, y_cal = fit["default_in_horizon"], cal["default_in_horizon"]
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for family in families:
+        out[family] = make(family, names).fit(fit, y, cal, y_cal)
+    if ctx.table_mode or not p.model.segments:
+        return out, notes
+    for family in families:
+        models = {}
+        for segment, features in (("new", new_customer_feature_names()), ("existing", names)):
+            is_new = segment == "new"
+            f_rows = fit[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
+            c_rows = cal[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
+            n_def, c_def = int(y[f_rows].sum()), int(y_cal[c_rows].sum())
+            if n_def < p.model.min_segment_defaults or c_def < 2 or c_rows.sum() - c_def < 2:
+                if family == families[0]:
+                    notes.append(f"The {segment}-customer segment has {n_def} default(s) in its fit rows (below "
+                                 f"model.min_segment_defaults = {p.model.min_segment_defaults}) or {c_def} in its "
+                                 "calibration rows: it is scored by the single model.")
+                continue
+            models[segment] = make(family, features).fit(fit[f_rows], y[f_rows], cal[c_rows], y_cal[c_rows])
+        if models:
+            out[f"segmented {family}"] = SegmentedModel(models, fallback=out[family])
+    return out, notes
+
+
+def _champion_name(ctx: StageContext, candidates: dict[str, Any], cal: pd.DataFrame) -> str:
+    from .validation import auc
+
+    p = ctx.params.model
+    prefix = "segmented " if f"segmented {p.champion if p.champion != 'auto' else 'gbm'}" in candidates else ""
+    if p.champion != "auto":
+        return prefix + p.champion
+    y = cal["default_in_horizon"].to_numpy()
+    scores = {f: auc(y, candidates[prefix + f].predict_pd(cal)) for f in ("gbm", "scorecard")}
+    return prefix + max(scores, key=lambda f: (scores[f], f == "gbm"))
 
 
 def stage_model(ctx: StageContext) -> ModelResult:
-    """Train the monotone GBM, calibrate it, validate it out of time, save it with its hash."""
+    """Fit the candidate models, pick the champion, calibrate and validate it, write the model card."""
+    from . import validation as vl
+
+    _require(ctx, "03_model")
     p = ctx.params
-    train = ctx.read("features_train.parquet").set_index("customer_id")
-    fit, cal, oot = split_development(train, p.model.oot_snapshots, seed=p.seed)
-    names = feature_names()
-    model = PDModel(names, p.model, random_state=p.seed).fit(fit, fit["default_in_horizon"],
-                                                             cal, cal["default_in_horizon"])
-    metrics = []
-    for label, sample in (("development (fit)", fit), ("calibration", cal), ("out-of-time", oot)):
-        metrics.append(validation_metrics(label, sample["default_in_horizon"].to_numpy(), model.predict_pd(sample)))
+    fit, cal, oot, names, kwargs, oot_label, extra = _development(ctx)
+    candidates, notes = _fit_candidates(ctx, fit, cal, names, kwargs, p.seed)
+    champion_name = _champion_name(ctx, candidates, cal)
+    model = candidates[champion_name]
+    samples = {"development (fit)": fit, "calibration": cal, oot_label: oot}
+    metrics = [validation_metrics(label, s["default_in_horizon"].to_numpy(), model.predict_pd(s))
+               for label, s in samples.items()]
+    preds = {label: (s["default_in_horizon"].to_numpy(), {n: m.predict_pd(s) for n, m in candidates.items()})
+             for label, s in samples.items()}
+    from .champion import candidate_table
+
+    cand = candidate_table(preds, champion_name)
     oot_out = pd.DataFrame({
         "snapshot_date": oot["snapshot_date"], "default_in_horizon": oot["default_in_horizon"],
         "pd": model.predict_pd(oot),
     }, index=oot.index)
     oot_out["grade"] = assign_grades(oot_out["pd"].to_numpy(), p.master_scale)
-    grades_oot = grade_table(oot_out["grade"].to_numpy(), oot_out["pd"].to_numpy(),
-                             oot_out["default_in_horizon"].to_numpy(), p.master_scale)
+    y_oot, pd_oot = oot_out["default_in_horizon"].to_numpy(), oot_out["pd"].to_numpy()
+    grades_oot = grade_table(oot_out["grade"].to_numpy(), pd_oot, y_oot, p.master_scale)
+    segments = _segment_comparison(candidates, champion_name, oot) if not ctx.table_mode else None
+    binomial = vl.binomial_test_by_grade(oot_out["grade"], pd_oot, y_oot, grade_order=p.grade_names)
+    hl = vl.hosmer_lemeshow(y_oot, pd_oot, groups=10)
+    hl_grades = vl.hosmer_lemeshow(y_oot, pd_oot, by=oot_out["grade"].to_numpy())
+    cal_table = vl.calibration_table(y_oot, pd_oot, bins=10)
+    by_period = _auc_by_period(model, samples)
+    current = ctx.read("features_current.parquet").set_index("customer_id")
+    stability = _stability(model, fit, oot, current, names, kwargs.get("categorical", []), oot_label)
+    calib = _calibration_summary(model)
+    points = _points_table(candidates, champion_name)
     ctx.models_dir.mkdir(parents=True, exist_ok=True)
     sha = io.save_model(model, ctx.models_dir / "pd_model.pkl")
+    challenger_name = next((n for n in candidates if n != champion_name and
+                            n.split(" ")[-1] != champion_name.split(" ")[-1] and
+                            n.startswith("segmented") == champion_name.startswith("segmented")), None)
+    challenger_sha = (io.save_model(candidates[challenger_name], ctx.models_dir / "challenger_model.pkl")
+                      if challenger_name else None)
+    snapshots = [oot_label] if ctx.table_mode else sorted(
+        str(pd.Timestamp(s).date()) for s in ctx.read("features_train.parquet")["snapshot_date"].unique())
     artifact = {
-        "file": "models/pd_model.pkl", "sha256": sha, "features": names,
-        "monotone_constraints": dict(zip(model.features_, model.monotone_cst_)),
+        "file": "models/pd_model.pkl", "sha256": sha, "champion": champion_name, "features": names,
+        "features_used": model.features_,
+        "monotone_constraints": dict(zip(model.features_, model.monotone_cst_, strict=True)),
         "unused_features": model.unused_features_,
-        "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot),
-        "snapshots": sorted(str(pd.Timestamp(s).date()) for s in train["snapshot_date"].unique()),
-        "params": p.model.model_dump(mode="json"),
+        "challenger": ({"name": challenger_name, "file": "models/challenger_model.pkl", "sha256": challenger_sha}
+                       if challenger_name else None),
+        "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot), "validation_sample": oot_label,
+        "snapshots": snapshots, "params": p.model.model_dump(mode="json"), **extra,
     }
     io.write_json(ctx.models_dir / "pd_model.json", artifact)
     ctx.write("oot_predictions.parquet", oot_out.reset_index())
     ctx.write_json("validation.json", [m.__dict__ for m in metrics])
-    return ModelResult(model, metrics, oot_out, grades_oot, artifact)
+    ctx.write("candidates.parquet", cand)
+    if segments is not None:
+        ctx.write("segment_comparison.parquet", segments)
+    ctx.write("binomial_test.parquet", binomial.reset_index())
+    ctx.write("calibration_table.parquet", cal_table.reset_index(drop=True))
+    ctx.write("auc_by_period.parquet", by_period)
+    ctx.write("stability.parquet", stability)
+    if points is not None:
+        ctx.write("scorecard_points.parquet", points)
+        io.write_csv(ctx.path("scorecard_points.csv"), points)
+    card = _model_card(ctx, artifact, metrics, cand, calib, stability, notes, oot_label)
+    io.write_json(ctx.models_dir / "model_card.json", card)
+    return ModelResult(model, metrics, oot_out, grades_oot, artifact, cand, segments, calib, binomial, hl, hl_grades,
+                       cal_table, by_period, stability, points, card, notes, oot_label)
+
+
+def _segment_comparison(candidates: dict[str, Any], champion: str, oot: pd.DataFrame) -> pd.DataFrame | None:
+    """Segmented against single model of the champion's family on the same out-of-time rows."""
+    from .champion import SEGMENT_COLUMN
+    from .validation import auc, brier_score
+
+    family = champion.split(" ")[-1]
+    pair = {"single": candidates.get(family), "segmented": candidates.get(f"segmented {family}")}
+    if pair["segmented"] is None:
+        return None
+    y = oot["default_in_horizon"].to_numpy()
+    seg = np.where(oot[SEGMENT_COLUMN].fillna(False).to_numpy(dtype=bool), "new", "existing")
+    rows = []
+    for name, model in pair.items():
+        p = model.predict_pd(oot)
+        for label, mask in (("all", np.ones(len(y), bool)), ("new", seg == "new"), ("existing", seg == "existing")):
+            both = 0 < y[mask].sum() < mask.sum()
+            rows.append({"model": f"{name} {family}", "segment": label, "n": int(mask.sum()),
+                         "defaults": int(y[mask].sum()), "auc": auc(y[mask], p[mask]) if both else np.nan,
+                         "brier": brier_score(y[mask], p[mask]) if mask.any() else np.nan,
+                         "mean_pd": float(p[mask].mean()) if mask.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _auc_by_period(model, samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    from .validation import auc_by_period
+
+    frames = []
+    for label, s in samples.items():
+        if s["snapshot_date"].isna().all():
+            continue
+        period = pd.to_datetime(s["snapshot_date"]).dt.to_period("M").astype(str)
+        t = auc_by_period(s["default_in_horizon"].to_numpy(), model.predict_pd(s), period.to_numpy())
+        frames.append(t.reset_index().assign(sample=label))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["period", "n", "defaults", "auc", "note", "sample"])
+
+
+def _stability(model, fit: pd.DataFrame, oot: pd.DataFrame, current: pd.DataFrame, names: list[str],
+               categorical: list[str], oot_label: str) -> pd.DataFrame:
+    """PSI of the PD and CSI of every feature, development against out-of-time and today."""
+    from .validation import population_stability
+
+    frames = {"development": fit, oot_label: oot, "current population": current}
+    scored = {k: v[names].assign(pd=model.predict_pd(v)) for k, v in frames.items()}
+    # a feature never observed in development (e.g. no statements at all) has no bins to compare
+    observed = [f for f in names if fit[f].notna().any()]
+    table = population_stability(scored, "pd", observed, reference="development", categorical=categorical)
+    never = [{"sample": s, "variable": f, "measure": "CSI", "value": np.nan, "flag": "never observed in development"}
+             for s in list(frames)[1:] for f in names if f not in observed]
+    return pd.concat([table, pd.DataFrame(never)], ignore_index=True) if never else table
+
+
+def _calibration_summary(model) -> dict[str, Any]:
+    from .champion import SegmentedModel
+
+    parts = model.models | {"all (single)": model.fallback} if isinstance(model, SegmentedModel) else {"all": model}
+    out = {}
+    for segment, m in parts.items():
+        if m is None:
+            continue
+        c = m.calibrator_
+        out[segment] = {"method": c.method, "shift": float(c.shift), "target_mean": c.target_mean,
+                        "comparison": c.comparison.reset_index().to_dict(orient="records")}
+    return out
+
+
+def _points_table(candidates: dict[str, Any], champion: str) -> pd.DataFrame | None:
+    """The scorecard's points per bin (the segmented scorecard's per segment), as a plain table."""
+    segmented = champion.startswith("segmented")
+    card = candidates.get("segmented scorecard" if segmented else "scorecard")
+    if card is None:
+        return None
+    if not segmented:
+        return card.points_table().assign(segment="all")
+    frames = [m.points_table().assign(segment=seg) for seg, m in card.models.items()]
+    if len(card.models) < 2:
+        frames.append(card.fallback.points_table().assign(segment="other segments (single scorecard)"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _model_card(ctx: StageContext, artifact: dict, metrics: list[ValidationMetrics], cand: pd.DataFrame,
+                calib: dict, stability: pd.DataFrame, notes: list[str], oot_label: str) -> dict[str, Any]:
+    """Intended use, data window, segments, features, performance, limitations, artifact hashes."""
+    p = ctx.params
+    oot = metrics[-1]
+    shifted = stability[stability["flag"] == "significant shift"]
+    data_file = ctx.path("features_train.parquet")
+    limitations = list(notes) + [
+        f"Validated on the {oot_label} sample ({oot.n} rows, {oot.n_defaults} defaults); the grade-level tests have "
+        "little power where a grade holds few defaults.",
+        "PDs are calibrated to the development window's default rate" + (
+            f" and shifted to the long-run central tendency {p.model.central_tendency:.2%}."
+            if p.model.central_tendency else "; no long-run central tendency adjustment was requested."),
+    ]
+    if len(shifted):
+        limitations.append("Population shift (PSI/CSI above 0.25) against development in: " + ", ".join(
+            f"{v} ({smp})" for v, smp in zip(shifted["variable"], shifted["sample"], strict=True)))
+    return {
+        "model": artifact["champion"],
+        "intended_use": "12-month probability of default of business customers buying on credit terms, to set and "
+                        "review credit limits and size the risk reserve; not for consumer lending decisions.",
+        "data": {"source": ctx.read_json("data_quality.json")["source"], "as_of_date": _as_of(ctx).date().isoformat(),
+                 "snapshots": artifact["snapshots"], "fit_rows": artifact["fit_rows"],
+                 "calibration_rows": artifact["calibration_rows"], "validation_rows": artifact["oot_rows"],
+                 "label": "default within the horizon after the snapshot" if not ctx.table_mode
+                 else f"outcome column {p.data.table.outcome.column}"},
+        "segments": ("new customers (tenure < features.new_customer_months or no settled invoice) and existing "
+                     "customers, each with its own model" if artifact["champion"].startswith("segmented")
+                     else "one model for every customer"),
+        "features": artifact["features_used"],
+        "performance": {m.sample: {"auc": m.auc, "gini": m.gini, "ks": m.ks, "brier": m.brier, "n": m.n,
+                                   "defaults": m.n_defaults} for m in metrics},
+        "challengers": cand[cand["sample"] == oot_label][["candidate", "auc", "brier", "rank_out_of_time"]]
+        .to_dict(orient="records"),
+        "calibration": {k: {"method": v["method"], "shift": v["shift"]} for k, v in calib.items()},
+        "limitations": limitations,
+        "artifacts": {"pd_model.pkl": artifact["sha256"],
+                      **({"challenger_model.pkl": artifact["challenger"]["sha256"]} if artifact["challenger"] else {}),
+                      "features_train.parquet": io.sha256_file(data_file)},
+    }
 
 
 def load_pd_model(ctx: StageContext) -> PDModel:
@@ -225,34 +644,140 @@ class ScoringResult:
     scores: pd.DataFrame
     explanation: Explanation
     additivity_error: float
+    scorecard_points: pd.DataFrame | None = None
+    scorecard_name: str | None = None
+    reason_stability: dict[str, Any] = field(default_factory=dict)
+    unseen: dict[str, Any] = field(default_factory=dict)
 
 
 def stage_scoring(ctx: StageContext) -> ScoringResult:
-    """Score every current customer; SHAP values, additivity check, reason codes."""
+    """Score every current customer; exact explanations, additivity check, reason codes, their
+    stability under refitting with another seed, and the scorecard's points per customer."""
+    _require(ctx, "04_scoring_explain")
     p = ctx.params
     model = load_pd_model(ctx)
     current = ctx.read("features_current.parquet").set_index("customer_id")
     pd_ = model.predict_pd(current)
     expl, err = explain(model, current, p.explain.additivity_tolerance)
-    reasons = reason_codes(expl, p.explain.top_reasons)
+    phrases = None
+    if ctx.table_mode:
+        phrases = ctx.read("feature_dictionary.parquet").set_index("feature")["reason"].to_dict()
+        is_new = np.zeros(len(current), dtype=bool)
+    else:
+        is_new = current["is_new_customer"].to_numpy()
+    reasons = reason_codes(expl, p.explain.top_reasons, phrases)
     scores = pd.DataFrame({
         "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
-        "raw_log_odds": expl.output, "is_new_customer": current["is_new_customer"].to_numpy(),
+        "raw_log_odds": expl.output, "shap_base_value": expl.base_values(), "is_new_customer": is_new,
     }, index=current.index).join(reasons)
     ctx.write("scores.parquet", scores.reset_index())
     shap_frame = expl.frame()
     ctx.write("shap_values.parquet", shap_frame.reset_index())
-    ctx.write_json("explain.json", {"base_value": expl.base_value, "max_additivity_error": err,
-                                    "tolerance": p.explain.additivity_tolerance, "customers": len(scores)})
-    return ScoringResult(scores, expl, err)
+    points, card_name = _scorecard_points(ctx, current)
+    if points is not None:
+        ctx.write("scorecard_contributions.parquet", points.reset_index())
+    stability = _reason_stability(ctx, current, reasons, phrases)
+    unseen = _unseen_values(model, current)
+    ctx.write_json("explain.json", {
+        "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
+        "tolerance": p.explain.additivity_tolerance, "customers": len(scores), "reason_stability": stability,
+        "unseen_values": unseen, "scorecard": card_name})
+    return ScoringResult(scores, expl, err, points, card_name, stability, unseen)
+
+
+def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
+    """Categories (table mode) or bins (scorecard) met today that the fit data never had."""
+    from .champion import SegmentedModel
+
+    models = ([*model.models.values(), model.fallback] if isinstance(model, SegmentedModel) else [model])
+    out: dict[str, Any] = {}
+    for m in models:
+        if m is None:
+            continue
+        for holder in (getattr(m, "encoder_", None), getattr(m, "card_", None)):
+            if holder is not None and getattr(holder, "last_unseen_", None):
+                out.update({k: {kk: (vv if not isinstance(vv, np.generic) else vv.item()) for kk, vv in v.items()}
+                            for k, v in holder.last_unseen_.items()})
+    return out
+
+
+def _scorecard_points(ctx: StageContext, current: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None]:
+    """Each customer's exact points per variable from the scorecard (the champion or the challenger)."""
+    from .champion import SegmentedModel
+
+    meta = io.read_json(ctx.models_dir / "pd_model.json")
+    if meta["champion"].endswith("scorecard"):
+        card, name = load_pd_model(ctx), meta["champion"]
+    elif meta.get("challenger") and meta["challenger"]["name"].endswith("scorecard"):
+        ch = meta["challenger"]
+        card, name = io.load_model(ctx.run_dir / ch["file"], ch["sha256"]), ch["name"]
+    else:
+        return None, None
+    if isinstance(card, SegmentedModel):
+        seg = card.segment_of(current)
+        parts = []
+        for s in np.unique(seg):
+            sub = current.loc[seg == s]
+            parts.append(card.model_for(s).card_.explain_points(sub[card.model_for(s).features_]))
+        points = pd.concat(parts).reindex(current.index)
+        segment = pd.Series(seg, index=current.index)
+    else:
+        points = card.card_.explain_points(current[card.features_])
+        segment = pd.Series("all", index=current.index)
+    points = points.assign(total_score=points.sum(axis=1), segment=segment)
+    return points, name
+
+
+def _reason_stability(ctx: StageContext, current: pd.DataFrame, reasons: pd.DataFrame,
+                      phrases: dict[str, str] | None) -> dict[str, Any]:
+    """Top-3 reasons of today's customers under the champion refitted with another seed.
+
+    The other seed draws another fit/calibration split (and seeds the learners), so the
+    refitted model has seen different customers; the overlap of the two top-3 reason sets
+    per customer says how much the explanations depend on that draw.
+    """
+    from .table_mode import split_table
+
+    p = ctx.params
+    meta = io.read_json(ctx.models_dir / "pd_model.json")
+    other = (p.seed + 1) % 2**32
+    fit, cal, _, names, kwargs, _, _ = _development(ctx)
+    train = ctx.read("features_train.parquet").set_index("customer_id")
+    if ctx.table_mode:
+        tp = p.data.table
+        labelled = train["default_in_horizon"]
+        date = train["snapshot_date"] if train["snapshot_date"].notna().all() else None
+        sample = split_table(labelled, date, tp.holdout_share, tp.calibration_share, other)
+        fit, cal = train[sample == "fit"], train[sample == "calibration"]
+    else:
+        fit, cal, _ = split_development(train, p.model.oot_snapshots, seed=other)
+    family = meta["champion"].split(" ")[-1]
+    try:
+        refit, _ = _fit_candidates(ctx, fit, cal, names, kwargs, other, families=(family,))
+    except CreditLabError as err:
+        return {"computed": False, "reason": str(err)}
+    expl2, _ = explain(refit[meta["champion"]], current, p.explain.additivity_tolerance)
+    again = reason_codes(expl2, 3, phrases)
+    k = 3
+
+    def top(frame: pd.DataFrame) -> list[set]:
+        cols = [f"reason_{i}_feature" for i in range(1, k + 1) if f"reason_{i}_feature" in frame]
+        return [set(filter(None, row)) for row in frame[cols].itertuples(index=False)]
+
+    a, b = top(reasons), top(again)
+    overlap = np.array([len(x & y) / max(len(x), len(y), 1) for x, y in zip(a, b, strict=True)])
+    same_first = (reasons["reason_1_feature"].to_numpy() == again["reason_1_feature"].to_numpy())
+    return {"computed": True, "seeds": [p.seed, other], "customers": len(overlap),
+            "mean_top3_overlap": float(overlap.mean()), "share_identical_top3": float((overlap == 1).mean()),
+            "share_same_first_reason": float(same_first.mean())}
 
 
 def load_explanation(ctx: StageContext) -> Explanation:
     shap_frame = ctx.read("shap_values.parquet").set_index("customer_id")
     current = ctx.read("features_current.parquet").set_index("customer_id")
-    meta = ctx.read_json("explain.json")
     scores = ctx.read("scores.parquet").set_index("customer_id")
-    return Explanation(shap_frame.to_numpy(), meta["base_value"], current.loc[shap_frame.index, shap_frame.columns],
+    data = load_pd_model(ctx).matrix_frame(current).loc[shap_frame.index, shap_frame.columns]
+    return Explanation(shap_frame.to_numpy(), scores.loc[shap_frame.index, "shap_base_value"].to_numpy(), data,
                        scores.loc[shap_frame.index, "raw_log_odds"].to_numpy())
 
 
@@ -334,13 +859,34 @@ def _review(ctx: StageContext, result: "LimitsResult") -> None:
 
 
 def _scored_book(ctx: StageContext) -> pd.DataFrame:
-    current = ctx.read("features_current.parquet").set_index("customer_id")
+    current = (ctx.read("book.parquet") if ctx.table_mode else ctx.read("features_current.parquet")
+               ).set_index("customer_id")
     scores = ctx.read("scores.parquet").set_index("customer_id")
     customers = ctx.read("customers.parquet").set_index("customer_id")
     cols = ["customer_name", "payment_terms_days", "insurance_cover_pct", "insured_limit", "guarantee_amount"]
     return (scores.join(current[["industry", "region", "credit_limit", "receivables_open", "sales_in_window",
                                  "tenure_months", "revenue_latest", "days_beyond_terms_mean"]])
             .join(customers[cols]))
+
+
+def _monitoring_only(ctx: StageContext) -> LimitsResult:
+    """Without a PD model: early-warning signals and the watchlist from payment behaviour alone."""
+    from . import review as rv
+
+    p = ctx.params
+    as_of = _as_of(ctx)
+    why = ctx.skipped()["04_scoring_explain"]
+    signal_settings = rv.SignalSettings(**{"grade_order": tuple(p.grade_names), **p.review.signals})
+    warning = rv.signals_as_of(ctx.tables(), as_of, as_of - pd.DateOffset(months=p.review.compare_months),
+                               signal_settings, p.features, p.data.financials_publication_lag_days)
+    ctx.write("signals.parquet", warning.signals.reset_index())
+    ctx.write("watchlist.parquet", warning.watchlist.reset_index())
+    io.write_csv(ctx.path("watchlist.csv"), warning.watchlist.reset_index())
+    notes = [f"Limits are not proposed: {why}. Early-warning signals and the watchlist come from payment "
+             "behaviour alone (no PD migration signal); the signal backtest needs defaults and is not run."]
+    result = LimitsResult(None, "monitoring only (no PD model)", notes=notes, watchlist=warning.watchlist)
+    ctx.write_json("monitoring.json", {"watchlist": len(warning.watchlist), "notes": notes})
+    return result
 
 
 def stage_limits(ctx: StageContext) -> LimitsResult:
@@ -351,6 +897,9 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     binding constraints with their shadow prices and the efficient frontier; ``rules``
     takes the tightest of the capacity, grade and single-name caps.
     """
+    _require(ctx, "05_limits")
+    if "04_scoring_explain" in ctx.skipped():
+        return _monitoring_only(ctx)
     p = ctx.params
     book = _scored_book(ctx)
     keep = ["customer_name", "industry", "region", "pd", "grade", "reason_1", "reason_2", "reason_3"]
@@ -362,12 +911,19 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         from .limits import optimize_book, purchase_statistics
         from .optimize import efficient_frontier
 
-        invoices = ctx.read("invoices.parquet")
-        purchases = purchase_statistics(invoices, _as_of(ctx), p.features.lookback_months, book.index)
         features = ctx.read("features_current.parquet").set_index("customer_id")
+        if ctx.table_mode:
+            # No orders on record: demand is sized on today's limit (the basis column says so),
+            # and no behaviour hints (the table's features are not ledger behaviour).
+            purchases = pd.DataFrame(columns=["monthly_purchases_mean", "monthly_purchases_cv", "months_observed"],
+                                     index=book.index, dtype=float)
+            model = None
+        else:
+            invoices = ctx.read("invoices.parquet")
+            purchases = purchase_statistics(invoices, _as_of(ctx), p.features.lookback_months, book.index)
+            model = load_pd_model(ctx)
         table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed,
-                                               model=load_pd_model(ctx), features=features,
-                                               master_scale=p.master_scale)
+                                               model=model, features=features, master_scale=p.master_scale)
         out = book[keep].join(table)
         out["explanation"] = [reason_sentence(row) for _, row in out.iterrows()]
         frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
@@ -380,7 +936,15 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
                               notes=list(table.attrs.get("notes", [])))
         for note in result.notes:
             logger.warning(note)
-    _review(ctx, result)
+    if ctx.table_mode:
+        limits = result.limits
+        limits["final_limit"] = limits["proposed_limit"]
+        limits["final_change"] = limits["final_limit"] - limits["current_limit"]
+        limits["adjustment_rule"], limits["approver"], limits["on_watchlist"] = "", "", False
+        result.notes.append("Table mode: early-warning signals, adjustment rules, approvals and the review calendar "
+                            "need the invoice ledger's history and are not run; final limits are the proposals.")
+    else:
+        _review(ctx, result)
     ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
     io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())
@@ -450,23 +1014,90 @@ def _mitigation_frame(book: pd.DataFrame, ead: pd.Series, r) -> pd.DataFrame:
     }, index=book.index)
 
 
+def _provision_matrix(ctx: StageContext, invoices: pd.DataFrame, defaults: pd.DataFrame | None,
+                      as_of: pd.Timestamp, notes: list[str]):
+    """The IFRS 9 provision matrix, on a shorter history (said in ``notes``) when the ledger is short."""
+    from .provisions import ProvisionSettings, provision_from_ledger
+
+    pr = ctx.params.reserve.provisions
+    settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
+                                 history_months=pr.history_months, outcome_months=pr.outcome_months,
+                                 scenarios={k: tuple(v) for k, v in pr.scenarios.items()})
+    try:
+        return provision_from_ledger(invoices, as_of, settings, defaults)
+    except CreditLabError as err:
+        first = invoices["invoice_date"].min()
+        available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
+        if 3 <= available < pr.history_months:
+            provision = provision_from_ledger(invoices, as_of, replace(settings, history_months=int(available)),
+                                              defaults)
+            notes.append(f"The ledger's history is too short for reserve.provisions.history_months = "
+                         f"{pr.history_months}; the loss rates rest on the {available} month-ends available.")
+            return provision
+        notes.append(f"Provision matrix not computed: {err}")
+        return None
+
+
+def _provisions_only(ctx: StageContext) -> ReserveResult:
+    """Without PDs: the ageing of today's receivables and the IFRS 9 provision matrix."""
+    as_of = _as_of(ctx)
+    invoices = ctx.read("invoices.parquet")
+    notes = [f"PD-based expected loss, the loss distribution, concentration capital and stress tests need a PD "
+             f"model and are not computed: {ctx.skipped()['04_scoring_explain']}."]
+    provision = _provision_matrix(ctx, invoices, ctx.table("defaults"), as_of, notes)
+    exposures = _ageing(invoices, as_of, ctx.params.reserve.provisions.bucket_edges)
+    totals = {"receivables_open": float(exposures["receivables_open"].sum()),
+              "customers_with_open_receivables": int((exposures["receivables_open"] > 0).sum()),
+              "provision_matrix": float(provision.allowance) if provision is not None else float("nan")}
+    if provision is not None:
+        ctx.write("provision_matrix.parquet", provision.matrix.reset_index())
+    ctx.write("ageing.parquet", exposures.reset_index())
+    ctx.write_json("reserve_summary.json", totals)
+    return ReserveResult(exposures, None, None, totals, provision, notes=notes)
+
+
+def _ageing(invoices: pd.DataFrame, as_of: pd.Timestamp, edges: tuple[int, ...]) -> pd.DataFrame:
+    """Open receivables per customer at ``as_of`` by days-past-due bucket (not yet due = 'current')."""
+    t = np.datetime64(as_of, "ns")
+    issued, paid = invoices["invoice_date"].to_numpy(), invoices["paid_date"].to_numpy()
+    open_ = (issued < t) & (np.isnat(paid) | (paid >= t))
+    inv = invoices.loc[open_]
+    dpd = (t - inv["due_date"].to_numpy()) / np.timedelta64(1, "D")
+    labels = ["current"] + [f"{lo + 1}-{hi}" for lo, hi in zip(edges[:-1], edges[1:])] + [f">{edges[-1]}"]
+    bucket = np.where(dpd <= edges[0], 0, np.searchsorted(np.asarray(edges), dpd, side="left"))
+    frame = pd.DataFrame({"customer_id": inv["customer_id"].to_numpy(), "bucket": np.asarray(labels)[bucket],
+                          "amount": inv["amount"].to_numpy(dtype=float)})
+    table = frame.pivot_table(index="customer_id", columns="bucket", values="amount", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=labels, fill_value=0.0)
+    table["receivables_open"] = table.sum(axis=1)
+    return table.sort_values("receivables_open", ascending=False)
+
+
 def stage_reserve(ctx: StageContext) -> ReserveResult:
     """Expected loss gross and net of mitigation, the IFRS 9 provision matrix, lifetime ECL and
     its reconciliation with the matrix, and concentration, on the final limits."""
     from .concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
     from .mitigation import MitigationSettings, mitigate
     from .portfolio_loss import recommended_reserve
-    from .provisions import (ProvisionSettings, collection_delay_days, expected_loss_table,
-                             expected_months_to_collection, lifetime_ecl, provision_from_ledger, reconcile)
+    from .provisions import (collection_delay_days, expected_loss_table, expected_months_to_collection,
+                             lifetime_ecl, reconcile)
 
+    _require(ctx, "06_risk_reserve")
+    if "04_scoring_explain" in ctx.skipped():
+        return _provisions_only(ctx)
     p, r = ctx.params, ctx.params.reserve
     as_of = _as_of(ctx)
     book = _scored_book(ctx)
     customers = ctx.read("customers.parquet").set_index("customer_id")
     book = book.join(customers[["collateral_value", "collateral_haircut", "guarantor_pd"]])
-    limits = ctx.read("limits.parquet").set_index("customer_id")
-    # The limits customers get: the proposal after the adjustment rules.
-    final_limit = limits["final_limit"].reindex(book.index).astype(float)
+    notes: list[str] = []
+    if ctx.path("limits.parquet").is_file():
+        limits = ctx.read("limits.parquet").set_index("customer_id")
+        # The limits customers get: the proposal after the adjustment rules.
+        final_limit = limits["final_limit"].reindex(book.index).astype(float)
+    else:
+        final_limit = book["receivables_open"].astype(float)
+        notes.append("No limits were set (stage 05 skipped): exposure is today's drawn balance.")
     ead = exposure_at_default(book["receivables_open"].astype(float), final_limit, r.ccf)
     mitigation_inputs = _mitigation_frame(book, ead, r)
     mitigation = mitigate(mitigation_inputs, MitigationSettings(
@@ -480,26 +1111,15 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     by_industry = el_summary(exposures, "industry")
 
     # Accounting view: the receivables open today.
-    invoices = ctx.read("invoices.parquet")
-    defaults = ctx.table("defaults")
-    pr = r.provisions
-    settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
-                                 history_months=pr.history_months, outcome_months=pr.outcome_months,
-                                 scenarios={k: tuple(v) for k, v in pr.scenarios.items()})
-    notes: list[str] = []
     provision = ecl = recon = el_tables = None
-    try:
-        provision = provision_from_ledger(invoices, as_of, settings, defaults)
-    except CreditLabError as err:
-        first = invoices["invoice_date"].min()
-        available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
-        if available >= 3 and available < pr.history_months:
-            settings = replace(settings, history_months=int(available))
-            provision = provision_from_ledger(invoices, as_of, settings, defaults)
-            notes.append(f"The ledger's history is too short for reserve.provisions.history_months = "
-                         f"{pr.history_months}; the loss rates rest on the {available} month-ends available.")
-        else:
-            notes.append(f"Provision matrix not computed: {err}")
+    if ctx.table_mode:
+        invoices = defaults = None
+        notes.append("Table mode: the IFRS 9 provision matrix needs the invoice ledger's ageing history and is "
+                     "not computed; the reserve rests on the PD-based loss distribution.")
+    else:
+        invoices = ctx.read("invoices.parquet")
+        defaults = ctx.table("defaults")
+        provision = _provision_matrix(ctx, invoices, defaults, as_of, notes)
     if provision is not None:
         items = provision.items
         exposure = items.groupby("customer_id")["outstanding"].sum()
@@ -683,12 +1303,12 @@ def _loss_distribution(exposures: pd.DataFrame, r, seed: int, contributions: boo
     return fast_loss(portfolio, seed=seed, levels=levels, contributions=contributions)
 
 
-STAGES: dict[str, tuple[str, Callable[[StageContext], Any], str]] = {
+STAGES: dict[str, tuple[str, Callable[[StageContext], Any], str | tuple[str, ...]]] = {
     "01_data_quality": ("Data quality", stage_data_quality, "data_quality.json"),
     "02_features": ("Features", stage_features, "features_current.parquet"),
     "03_model": ("PD model", stage_model, "validation.json"),
     "04_scoring_explain": ("Scoring and explanations", stage_scoring, "scores.parquet"),
-    "05_limits": ("Limits", stage_limits, "limits.parquet"),
+    "05_limits": ("Limits", stage_limits, ("limits.parquet", "monitoring.json")),
     "06_risk_reserve": ("Risk reserve", stage_reserve, "reserve_summary.json"),
 }
 
@@ -718,8 +1338,10 @@ def open_stage(stage: str, run_dir: str | Path, params_file: str | Path,
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     for name, (_, func, marker) in STAGES.items():
         if name == stage:
+            _require(ctx, stage)
             break
-        if ctx.path(marker).is_file():
+        markers = (marker,) if isinstance(marker, str) else marker
+        if any(ctx.path(m).is_file() for m in markers) or name in ctx.skipped():
             continue
         if not build_missing_upstream:
             raise StageError(f"stage {stage} needs {marker} from stage {name}, which is missing in {ctx.run_dir}")

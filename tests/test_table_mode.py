@@ -1,0 +1,215 @@
+"""Table mode: a customer-level table (outcome, limit, balance, features) through every stage."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_lab import stages
+from credit_lab.config import CustomerTableParams, load_params
+from credit_lab.exceptions import ParamsError, SchemaError
+from credit_lab.table_mode import (
+    CategoryEncoder,
+    infer_risk_directions,
+    load_customer_table,
+    read_feature_dictionary,
+    split_table,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+TEMPLATE = ROOT / "params" / "table_template.yaml"
+
+
+def _params(path, **kw) -> CustomerTableParams:
+    base = {"path": str(path), "id_column": "id", "outcome": {"column": "y"}}
+    base.update(kw)
+    return CustomerTableParams.model_validate(base)
+
+
+def _write(tmp_path, frame: pd.DataFrame) -> Path:
+    p = tmp_path / "t.csv"
+    frame.to_csv(p, index=False)
+    return p
+
+
+def test_outcome_any_two_valued_coding(tmp_path):
+    p = _write(tmp_path, pd.DataFrame({"id": ["a", "b", "c", "d"], "y": ["Bad", "good", " bad", "GOOD"],
+                                       "x": [1, 2, 3, 4]}))
+    t = load_customer_table(_params(p, outcome={"column": "y", "bad_values": ["bad"], "good_values": ["good"]}))
+    assert t.outcome.tolist() == [1, 0, 1, 0]
+
+
+def test_outcome_zero_one_needs_no_declaration_and_reads_1_0_as_1(tmp_path):
+    p = _write(tmp_path, pd.DataFrame({"id": ["a", "b", "c"], "y": ["1.0", "0", "1"], "x": [1, 2, 3]}))
+    assert load_customer_table(_params(p)).outcome.tolist() == [1, 0, 1]
+
+
+def test_outcome_with_three_values_shows_them(tmp_path):
+    p = _write(tmp_path, pd.DataFrame({"id": list("abcd"), "y": ["yes", "no", "maybe", "no"], "x": [1, 2, 3, 4]}))
+    with pytest.raises(SchemaError, match=r"3 distinct values .*'maybe'"):
+        load_customer_table(_params(p))
+    coded = _params(p, outcome={"column": "y", "bad_values": ["yes"], "good_values": ["no"]})
+    with pytest.raises(SchemaError, match=r"value\(s\) \['maybe'\] outside the declared coding"):
+        load_customer_table(coded)
+    t = load_customer_table(coded, on_invalid="quarantine")
+    assert t.quarantine["key"].tolist() == ["c"]
+    assert t.quarantine["reasons"].tolist() == ["y:outcome_coding"]
+
+
+def test_unquoted_yaml_yes_is_refused_with_the_fix():
+    with pytest.raises(ParamsError, match="quote it"):
+        load_params(TEMPLATE, overrides={"data": {"source": "table", "table": {
+            "path": "x.csv", "outcome": {"column": "y", "bad_values": [True], "good_values": ["no"]}}}})
+
+
+def test_wrong_column_names_closest_match(tmp_path):
+    p = _write(tmp_path, pd.DataFrame({"id": ["a"], "y": [1], "credit_limit": [5.0]}))
+    with pytest.raises(SchemaError, match=r"'credit_limt' is not in .*closest: 'credit_limit'.*available columns"):
+        load_customer_table(_params(p, limit_column="credit_limt"))
+
+
+def test_missing_codes_and_undeclared_text_in_a_numeric_column(tmp_path):
+    frame = pd.DataFrame({"id": [f"c{i}" for i in range(40)], "y": [i % 2 for i in range(40)],
+                          "income": [str(100 + i) for i in range(38)] + ["?", "?"]})
+    p = _write(tmp_path, frame)
+    with pytest.raises(SchemaError, match=r"'income' holds numbers except 2 value\(s\) \{'\?': 2\}.*missing_values"):
+        load_customer_table(_params(p))
+    t = load_customer_table(_params(p, missing_values=["?"]))
+    assert t.numeric == ["income"] and t.features["income"].isna().sum() == 2
+    assert any("income: 2 value(s) declared as missing" in n for n in t.notes)
+
+
+def test_categories_as_text_and_as_declared_numeric_codes(tmp_path):
+    frame = pd.DataFrame({"id": list("abcdef"), "y": [0, 1, 0, 1, 0, 0], "purpose": ["car", "tv", "car", "tv", "x", "x"],
+                          "code": [1, 2, 1, 2, 3, 3], "amount": [1.5, 2, 3, 4, 5, 6]})
+    t = load_customer_table(_params(_write(tmp_path, frame), categorical=["code"]))
+    assert sorted(t.categorical) == ["code", "purpose"] and t.numeric == ["amount"]
+    assert t.features["code"].tolist() == ["1", "2", "1", "2", "3", "3"]
+
+
+def test_special_codes_found_and_kept_for_the_model_to_treat(tmp_path):
+    frame = pd.DataFrame({"id": list("abcd"), "y": [0, 1, 0, 1], "months": [3, 9999, 5, 9999]})
+    t = load_customer_table(_params(_write(tmp_path, frame), special_codes={"months": [9999]}))
+    assert t.special == {"months": [9999.0]} and t.features["months"].tolist() == [3, 9999, 5, 9999]
+
+
+def test_wrong_date_format_shows_an_example(tmp_path):
+    frame = pd.DataFrame({"id": list("ab"), "y": [0, 1], "x": [1, 2], "d": ["31/12/2024", "15/06/2024"]})
+    with pytest.raises(SchemaError, match=r"no value of 'd' matches .*e\.g\. '31/12/2024'.*date_format"):
+        load_customer_table(_params(_write(tmp_path, frame), date_column="d"))
+
+
+def test_bad_rows_fail_or_are_quarantined_with_reasons(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "a", "b", "c", None, "d"], "y": [0, 1, 0, 1, 0, 1],
+                          "lim": ["5", "5", "-1", "x", "2", "7"], "f": [1, 2, 3, 4, 5, 6]})
+    p = _write(tmp_path, frame)
+    with pytest.raises(SchemaError, match=r"5 row\(s\) break the table's rules"):
+        load_customer_table(_params(p, limit_column="lim"))
+    t = load_customer_table(_params(p, limit_column="lim"), on_invalid="quarantine")
+    reasons = dict(zip(t.quarantine["row_number"], t.quarantine["reasons"], strict=True))
+    assert reasons == {1: "id:unique", 2: "id:unique", 3: "lim:range", 4: "lim:type", 5: "id:not_null"}
+    assert t.features.index.tolist() == ["d"] and t.book["credit_limit"].tolist() == [7.0]
+
+
+def test_feature_dictionary_file(tmp_path):
+    p = tmp_path / "dict.csv"
+    pd.DataFrame({"feature": ["a", "zzz"], "description": ["the a", "unknown"], "risk_direction": [-1, 1],
+                  "reason": ["low a", "x"]}).to_csv(p, index=False)
+    d = read_feature_dictionary(str(p), ["a", "b"])
+    assert d.loc["a", ["description", "risk_direction", "reason"]].tolist() == ["the a", -1, "low a"]
+    assert d.loc["b", "description"] == "b" and np.isnan(d.loc["b", "risk_direction"])
+    pd.DataFrame({"feature": ["a"], "risk_direction": [2]}).to_csv(p, index=False)
+    with pytest.raises(SchemaError, match="risk_direction must be -1, 0 or 1"):
+        read_feature_dictionary(str(p), ["a"])
+
+
+def test_risk_direction_inferred_from_data_only_when_clear():
+    rng = np.random.default_rng(0)
+    n = 4000
+    X = pd.DataFrame({"risky": rng.normal(size=n), "safe": rng.normal(size=n), "noise": rng.normal(size=n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2 + X["risky"] - X["safe"])))).astype(int)
+    d = infer_risk_directions(X, y.to_numpy(), ["risky", "safe", "noise"], {"noise": 0})
+    assert d["risk_direction"].to_dict() == {"risky": 1, "safe": -1, "noise": 0}
+    assert d.loc["noise", "basis"] == "declared"
+    independent = infer_risk_directions(X[["noise"]], y.to_numpy(), ["noise"], {})
+    assert independent.loc["noise", "risk_direction"] == 0
+
+
+def test_category_encoder_orders_by_default_rate_and_reports_unseen():
+    X = pd.DataFrame({"c": ["a"] * 50 + ["b"] * 50 + ["z"] * 50})
+    y = np.r_[np.zeros(45), np.ones(5), np.zeros(25), np.ones(25), np.zeros(50)]
+    enc = CategoryEncoder(["c"]).fit(X, y)
+    coded = enc.transform(pd.DataFrame({"c": ["z", "a", "b", "new", None]}))
+    assert coded["c"].tolist()[:3] == [0.0, 1.0, 2.0] and np.isnan(coded["c"].iloc[3])
+    assert enc.last_unseen_ == {"c": {"count": 1, "examples": ["new"]}}
+
+
+def test_split_is_stratified_seeded_and_latest_rows_are_out_of_time():
+    ids = pd.Index([f"c{i}" for i in range(1000)])
+    y = pd.Series(([1] * 100 + [0] * 900), index=ids)
+    s1 = split_table(y, None, 0.3, 0.2, seed=1)
+    assert s1.equals(split_table(y, None, 0.3, 0.2, seed=1))
+    assert (s1 == "holdout").sum() == 300 and y[s1 == "holdout"].sum() == 30
+    date = pd.Series(pd.date_range("2024-01-01", periods=1000, freq="D"), index=ids)
+    s2 = split_table(y, date, 0.3, 0.2, seed=1)
+    assert date[s2 == "holdout"].min() > date[s2 != "holdout"].max()
+
+
+def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
+    run = tmp_path / "run"
+    results = {}
+    for stage, (_, func, _) in stages.STAGES.items():
+        ctx = stages.open_stage(stage, run, TEMPLATE, build_missing_upstream=False)
+        results[stage] = func(ctx)
+    dq = results["01_data_quality"]
+    rows_in = len(pd.read_csv(DATA / "customer_table.csv"))
+    assert dq.summary.loc["customer_table", "rows_in"] == rows_in
+    q = dq.validation.quarantine
+    assert dq.summary.loc["customer_table", "rows_valid"] + len(q) == rows_in
+    assert set(q["reasons"]) == {"client:unique", "credit_limit:range", "defaulted:outcome_coding"}
+    assert results["03_model"].metrics[-1].sample == "out-of-time"
+    assert results["03_model"].metrics[-1].auc > 0.6
+    scores = results["04_scoring_explain"].scores
+    assert len(scores) == rows_in - len(q) and results["04_scoring_explain"].additivity_error < 1e-9
+    # the dictionary's phrase is the reason a customer reads
+    assert "uses most of the limit" in set(scores["reason_1"])
+    limits = results["05_limits"].limits
+    assert limits["final_limit"].notna().all() and (limits["final_limit"] >= 0).all()
+    assert results["06_risk_reserve"].totals["reserve_recommended"] > results["06_risk_reserve"].totals["el"] > 0
+
+
+def test_no_outcome_column_skips_model_stages_with_the_reason(tmp_path):
+    frame = pd.DataFrame({"id": list("abcd"), "x": [1, 2, 3, 4]})
+    path = _write(tmp_path, frame)
+    params = tmp_path / "p.yaml"
+    params.write_text(f"data:\n  source: table\n  table:\n    path: {path}\n    id_column: id\n")
+    run = tmp_path / "run"
+    stages.stage_data_quality(stages.open_stage("01_data_quality", run, params))
+    stages.stage_features(stages.open_stage("02_features", run, params))
+    with pytest.raises(stages.StageSkipped, match="no outcome column"):
+        stages.open_stage("03_model", run, params)
+
+
+def test_headerless_space_separated_file_with_column_names(tmp_path):
+    # the shape of UCI's german.data: no header, runs of spaces, outcome 1 = good, 2 = bad
+    p = tmp_path / "german.data"
+    p.write_text("A11 6 A34 1169 1\nA12  48 A32 5951 2\nA14 12 A34 2096 1\n")
+    params = _params(p, id_column=None, separator=" ", column_names=["status", "months", "history", "amount", "risk"],
+                     outcome={"column": "risk", "bad_values": [2], "good_values": [1]})
+    t = load_customer_table(params)
+    assert t.outcome.tolist() == [0, 1, 0] and t.features["amount"].tolist() == [1169, 5951, 2096]
+    assert t.categorical == ["status", "history"] and t.features.index.tolist() == ["1", "2", "3"]
+
+
+def test_excel_with_a_title_row_above_the_header(tmp_path):
+    # the shape of the UCI credit-card .xls: a first row of codes, the names in the second row
+    p = tmp_path / "cards.xlsx"
+    frame = pd.DataFrame([["X1", "X2", "Y"], ["LIMIT_BAL", "AGE", "default payment next month"],
+                          [20000, 24, 1], [120000, 26, 0], [90000, 34, 0]])
+    frame.to_excel(p, header=False, index=False)
+    params = _params(p, id_column=None, header_row=1, limit_column="LIMIT_BAL",
+                     outcome={"column": "default payment next month"})
+    t = load_customer_table(params)
+    assert t.outcome.tolist() == [1, 0, 0] and t.book["credit_limit"].tolist() == [20000, 120000, 90000]
