@@ -67,7 +67,7 @@ class CalibratedScorecard:
             monotonic=monotonic,
         ).fit(X[candidates], y)
         self.features_ = list(self.card_.features_)
-        self.monotone_cst_ = [int(-np.sign(c)) if c else 0 for c in self.card_.coef_]
+        self.monotone_cst_ = [int(-np.sign(c)) if c else 0 for c in self.card_.coef_.to_numpy()]
         self.calibrator_ = fit_calibration(self.raw_log_odds(X_cal), y_cal, self.params, self.random_state)
         return self
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .exceptions import ExplanationError
 from .features import FEATURE_DICTIONARY
-__all__ = ["Explanation", "explain", "tree_shap", "check_additivity", "reason_codes"]
+__all__ = ["Explanation", "explain", "tree_shap", "check_additivity", "reason_codes", "grouped_reason_codes"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def _explain_segmented(model, X: pd.DataFrame, tolerance: float) -> tuple[Explan
     values = np.zeros((len(X), len(cols)))
     base = np.zeros(len(X))
     output = np.zeros(len(X))
-    data = pd.DataFrame(np.nan, index=X.index, columns=cols)
+    # a feature one segment's model does not use still shows its value (its contribution is 0)
+    data = X.reindex(columns=cols).apply(pd.to_numeric, errors="coerce").astype(float)
     for name in np.unique(seg):
         rows = np.flatnonzero(seg == name)
         sub, _ = explain(model.model_for(name), X.iloc[rows], tolerance)
@@ -164,4 +165,51 @@ def reason_codes(expl: Explanation, top: int = 3, phrases: dict[str, str] | None
         out[f"reason_{k + 1}"] = texts
         out[f"reason_{k + 1}_feature"] = np.where(top_vals[:, k] > 0, top_feat[:, k], "")
         out[f"reason_{k + 1}_log_odds"] = np.where(top_vals[:, k] > 0, top_vals[:, k], 0.0)
+    return pd.DataFrame(out, index=expl.data.index)
+
+
+def grouped_reason_codes(expl: Explanation, groups: dict[str, tuple[str, str, tuple[str, ...]]], top: int = 3,
+                         phrases: dict[str, str] | None = None) -> pd.DataFrame:
+    """Reason codes by reason group: the groups whose summed contributions raise the PD most.
+
+    ``groups`` maps a group to ``(reason, what is missing, features)``; a group's contribution
+    is the sum of its features' (exact, additive) contributions, so the grouped reasons still
+    add up to the model output. Features in no group are their own group (``phrases`` or the
+    feature dictionary give their reason). A group raising the PD while none of its features is
+    known reads "missing information on ...". Columns: ``reason_k`` (the text), ``reason_k_group``,
+    ``reason_k_feature`` (the group's largest adverse feature) and ``reason_k_log_odds``.
+    """
+    names = expl.feature_names
+    members: dict[str, list[int]] = {}
+    texts: dict[str, tuple[str, str]] = {}
+    placed: set[str] = set()
+    for key, (reason, missing, feats) in groups.items():
+        idx = [names.index(f) for f in feats if f in names]
+        if idx:
+            members[key], texts[key] = idx, (reason, missing)
+            placed.update(names[i] for i in idx)
+    for i, f in enumerate(names):
+        if f not in placed:
+            spec = FEATURE_DICTIONARY.get(f)
+            reason = (phrases or {}).get(f) or (spec.reason if spec else f)
+            members[f], texts[f] = [i], (reason, spec.description if spec else f)
+    keys = list(members)
+    vals = np.column_stack([expl.values[:, members[k]].sum(axis=1) for k in keys])
+    known = np.column_stack([(~np.isnan(expl.data.to_numpy(dtype=float)[:, members[k]])).any(axis=1) for k in keys])
+    order = np.argsort(-vals, axis=1, kind="stable")[:, :top]
+    rows = np.arange(len(vals))[:, None]
+    top_vals, top_keys, top_known = vals[rows, order], np.array(keys, dtype=object)[order], known[rows, order]
+    out: dict[str, object] = {}
+    for k in range(min(top, len(keys))):
+        adverse = top_vals[:, k] > 0
+        out[f"reason_{k + 1}"] = [
+            "" if not a else (texts[g][0] if kn else f"missing information on {texts[g][1]}")
+            for a, g, kn in zip(adverse, top_keys[:, k], top_known[:, k], strict=True)]
+        out[f"reason_{k + 1}_group"] = np.where(adverse, top_keys[:, k], "")
+        feature = []
+        for i, (a, g) in enumerate(zip(adverse, top_keys[:, k], strict=True)):
+            cols = members[g]
+            feature.append(names[cols[int(np.argmax(expl.values[i, cols]))]] if a else "")
+        out[f"reason_{k + 1}_feature"] = feature
+        out[f"reason_{k + 1}_log_odds"] = np.where(adverse, top_vals[:, k], 0.0)
     return pd.DataFrame(out, index=expl.data.index)

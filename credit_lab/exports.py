@@ -117,6 +117,8 @@ def apply_input_rules(raw: dict[str, pd.DataFrame], data: DataParams) -> tuple[d
                 "paid_amount from amount", "invoices", int(paid.sum()),
                 "the export has no paid amount: an invoice with a settlement date is taken as paid in full"))
         tables["invoices"] = inv
+    for name, table in list(tables.items()):
+        tables[name] = _empty_optional_cells(table, name, report)
     if rules.customers_from_invoices:
         if inv is None:
             raise SchemaError("data.rules.customers_from_invoices needs an invoices table")
@@ -129,6 +131,31 @@ def apply_input_rules(raw: dict[str, pd.DataFrame], data: DataParams) -> tuple[d
             f"{rules.region_column or '(none: unknown)'}, credit limit = peak month-end open receivables of the "
             "last 12 months (the exposure actually run)"))
     return tables, report
+
+
+def _empty_optional_cells(df: pd.DataFrame, table: str, report: RuleReport) -> pd.DataFrame:
+    """Empty cells of an optional column with a documented default take that default, counted.
+
+    E.g. an export's ``disputed`` left blank on most invoices: blank means not disputed, and the
+    data-quality report says how many cells were read that way.
+    """
+    from .schema import SCHEMAS
+
+    schema = SCHEMAS.get(table)
+    if schema is None:
+        return df
+    for col in schema.columns:
+        if col.required or col.nullable or col.default_when_absent is None or col.name not in df.columns:
+            continue
+        raw = df[col.name]
+        empty = raw.isna() | (raw.astype("string").str.strip() == "").fillna(False)
+        if empty.any():
+            df = df.assign(**{col.name: raw.astype(object).where(~empty, str(col.default_when_absent))})
+            report.effects.append(RuleEffect(
+                "empty optional cells", table, int(empty.sum()),
+                f"{col.name}: empty cells read as the documented default {col.default_when_absent!r} "
+                f"({col.description})"))
+    return df
 
 
 def _customers_from_invoices(inv: pd.DataFrame, rules: LedgerRules, date_format: str | None) -> pd.DataFrame:

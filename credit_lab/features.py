@@ -22,6 +22,7 @@ from .config import FeatureParams
 __all__ = [
     "FeatureSpec",
     "FEATURE_DICTIONARY",
+    "REASON_GROUPS",
     "feature_names",
     "new_customer_feature_names",
     "monotone_constraints",
@@ -115,6 +116,32 @@ _SPECS = (
 )
 
 FEATURE_DICTIONARY: dict[str, FeatureSpec] = {s.name: s for s in _SPECS}
+
+# Reason groups: features that say the same thing to a customer (late payment measured five ways)
+# are one reason. A group's contribution is the sum of its features' exact contributions, so
+# grouped reasons still add up to the model output, name each cause once, and do not flip
+# between near-identical features when the model is refitted.
+REASON_GROUPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # group: (reason when it raises the PD, what is missing when none of its features is known, features)
+    "late_payment": ("pays invoices late", "payment punctuality",
+                     ("days_beyond_terms_mean", "days_beyond_terms_max", "share_late_30", "share_late_60",
+                      "share_late_90", "lateness_trend")),
+    "overdue_balance": ("has overdue unpaid invoices", "the open balance",
+                        ("max_days_past_due_open", "overdue_share_of_open", "dso_days")),
+    "disputes": ("disputes many invoices", "disputes", ("dispute_rate",)),
+    "limit_use": ("uses most of or goes over its credit limit", "use of the limit", ("utilisation", "limit_breaches")),
+    "liquidity": ("weak liquidity", "liquidity", ("current_ratio", "quick_ratio")),
+    "leverage": ("high leverage or a weak Altman Z'' score", "leverage", ("liabilities_to_assets", "altman_z2")),
+    "profitability": ("low profitability", "profitability", ("ebitda_margin", "interest_coverage", "return_on_assets")),
+    "statements": ("financial statements missing or out of date", "financial statements",
+                   ("financials_age_months", "has_financials")),
+    "size_growth": ("small or shrinking company", "size and growth", ("revenue_growth", "log_revenue")),
+    "relationship": ("short relationship with little payment history", "the relationship",
+                     ("tenure_months", "has_payment_history", "invoice_count")),
+    "ordering": ("ordering pattern changed", "ordering", ("orders_per_month", "ordering_trend")),
+    "industry": ("weak or deteriorating industry outlook", "the industry outlook",
+                 ("industry_outlook", "industry_outlook_change")),
+}
 
 
 def feature_names() -> list[str]:

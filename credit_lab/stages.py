@@ -22,7 +22,7 @@ import yaml
 from . import io
 from .config import RunParams, load_params, params_from_dict
 from .exceptions import CreditLabError, StageError, StageSkipped
-from .explain import Explanation, explain, reason_codes
+from .explain import Explanation, explain, grouped_reason_codes, reason_codes
 from .features import build_features, build_training_set, data_cut_date, feature_names
 from .limits import reason_sentence, set_limits
 from .models import (
@@ -659,13 +659,9 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     current = ctx.read("features_current.parquet").set_index("customer_id")
     pd_ = model.predict_pd(current)
     expl, err = explain(model, current, p.explain.additivity_tolerance)
-    phrases = None
-    if ctx.table_mode:
-        phrases = ctx.read("feature_dictionary.parquet").set_index("feature")["reason"].to_dict()
-        is_new = np.zeros(len(current), dtype=bool)
-    else:
-        is_new = current["is_new_customer"].to_numpy()
-    reasons = reason_codes(expl, p.explain.top_reasons, phrases)
+    phrases, groups = _reason_wording(ctx)
+    is_new = (np.zeros(len(current), dtype=bool) if ctx.table_mode else current["is_new_customer"].to_numpy())
+    reasons = grouped_reason_codes(expl, groups, p.explain.top_reasons, phrases)
     scores = pd.DataFrame({
         "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
         "raw_log_odds": expl.output, "shap_base_value": expl.base_values(), "is_new_customer": is_new,
@@ -676,13 +672,27 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     points, card_name = _scorecard_points(ctx, current)
     if points is not None:
         ctx.write("scorecard_contributions.parquet", points.reset_index())
-    stability = _reason_stability(ctx, current, reasons, phrases)
+    stability = _reason_stability(ctx, current, expl, phrases, groups)
     unseen = _unseen_values(model, current)
     ctx.write_json("explain.json", {
         "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
         "tolerance": p.explain.additivity_tolerance, "customers": len(scores), "reason_stability": stability,
         "unseen_values": unseen, "scorecard": card_name})
     return ScoringResult(scores, expl, err, points, card_name, stability, unseen)
+
+
+def _reason_wording(ctx: StageContext) -> tuple[dict[str, str] | None, dict[str, tuple[str, str, tuple[str, ...]]]]:
+    """Reason phrases per feature and reason groups: the ledger's dictionary, or the table's file."""
+    if not ctx.table_mode:
+        from .features import REASON_GROUPS
+
+        return None, REASON_GROUPS
+    d = ctx.read("feature_dictionary.parquet").set_index("feature")
+    groups: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    if "group" in d:
+        for g, part in d.dropna(subset=["group"]).groupby("group", sort=False):
+            groups[str(g)] = (f"unfavourable {g}", str(g), tuple(part.index))
+    return d["reason"].to_dict(), groups
 
 
 def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
@@ -728,48 +738,56 @@ def _scorecard_points(ctx: StageContext, current: pd.DataFrame) -> tuple[pd.Data
     return points, name
 
 
-def _reason_stability(ctx: StageContext, current: pd.DataFrame, reasons: pd.DataFrame,
-                      phrases: dict[str, str] | None) -> dict[str, Any]:
+def _reason_stability(ctx: StageContext, current: pd.DataFrame, expl: Explanation, phrases: dict[str, str] | None,
+                      groups: dict) -> dict[str, Any]:
     """Top-3 reasons of today's customers under the champion refitted with another seed.
 
     The other seed draws another fit/calibration split (and seeds the learners), so the
     refitted model has seen different customers; the overlap of the two top-3 reason sets
-    per customer says how much the explanations depend on that draw.
+    per customer says how much the explanations depend on that draw. Reported for the
+    reason groups customers read, and for single features.
     """
     from .table_mode import split_table
 
     p = ctx.params
     meta = io.read_json(ctx.models_dir / "pd_model.json")
     other = (p.seed + 1) % 2**32
-    fit, cal, _, names, kwargs, _, _ = _development(ctx)
+    _, _, _, names, kwargs, _, _ = _development(ctx)
     train = ctx.read("features_train.parquet").set_index("customer_id")
     if ctx.table_mode:
         tp = p.data.table
-        labelled = train["default_in_horizon"]
         date = train["snapshot_date"] if train["snapshot_date"].notna().all() else None
-        sample = split_table(labelled, date, tp.holdout_share, tp.calibration_share, other)
+        sample = split_table(train["default_in_horizon"], date, tp.holdout_share, tp.calibration_share, other)
         fit, cal = train[sample == "fit"], train[sample == "calibration"]
     else:
         fit, cal, _ = split_development(train, p.model.oot_snapshots, seed=other)
     family = meta["champion"].split(" ")[-1]
     try:
         refit, _ = _fit_candidates(ctx, fit, cal, names, kwargs, other, families=(family,))
-    except CreditLabError as err:
+        expl2, _ = explain(refit[meta["champion"]], current, p.explain.additivity_tolerance)
+    except (CreditLabError, KeyError) as err:
         return {"computed": False, "reason": str(err)}
-    expl2, _ = explain(refit[meta["champion"]], current, p.explain.additivity_tolerance)
-    again = reason_codes(expl2, 3, phrases)
-    k = 3
 
-    def top(frame: pd.DataFrame) -> list[set]:
-        cols = [f"reason_{i}_feature" for i in range(1, k + 1) if f"reason_{i}_feature" in frame]
-        return [set(filter(None, row)) for row in frame[cols].itertuples(index=False)]
+    def overlap(a: pd.DataFrame, b: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+        cols = [f"reason_{i}_{col}" for i in range(1, 4) if f"reason_{i}_{col}" in a]
+        sa = [set(filter(None, r)) for r in a[cols].itertuples(index=False)]
+        sb = [set(filter(None, r)) for r in b[cols].itertuples(index=False)]
+        share = np.array([len(x & y) / max(len(x), len(y), 1) for x, y in zip(sa, sb, strict=True)])
+        return share, a[cols[0]].to_numpy() == b[cols[0]].to_numpy()
 
-    a, b = top(reasons), top(again)
-    overlap = np.array([len(x & y) / max(len(x), len(y), 1) for x, y in zip(a, b, strict=True)])
-    same_first = (reasons["reason_1_feature"].to_numpy() == again["reason_1_feature"].to_numpy())
-    return {"computed": True, "seeds": [p.seed, other], "customers": len(overlap),
-            "mean_top3_overlap": float(overlap.mean()), "share_identical_top3": float((overlap == 1).mean()),
-            "share_same_first_reason": float(same_first.mean())}
+    out: dict[str, Any] = {"computed": True, "seeds": [p.seed, other], "customers": len(current)}
+    # the riskiest fifth: the customers whose reasons are sent with a cut or refused limit
+    risky = expl.output >= np.quantile(expl.output, 0.8)
+    for label, a, b, col in (
+            ("reason groups", grouped_reason_codes(expl, groups, 3, phrases),
+             grouped_reason_codes(expl2, groups, 3, phrases), "group"),
+            ("features", reason_codes(expl, 3, phrases), reason_codes(expl2, 3, phrases), "feature")):
+        share, first = overlap(a, b, col)
+        for scope, rows in (("all customers", slice(None)), ("riskiest 20%", risky)):
+            out[f"{label}, {scope}"] = {"mean_top3_overlap": float(share[rows].mean()),
+                                        "share_identical_top3": float((share[rows] == 1).mean()),
+                                        "share_same_first_reason": float(first[rows].mean())}
+    return out
 
 
 def load_explanation(ctx: StageContext) -> Explanation:

@@ -128,7 +128,7 @@ def _outcome(raw: pd.Series, params: CustomerTableParams) -> tuple[pd.Series, np
     coding = params.outcome
     text = raw.astype("string").str.strip()
     present = text.notna() & (text != "")
-    norm = pd.Series([_norm(v) if p else "" for v, p in zip(text.fillna(""), present)], index=raw.index)
+    norm = _normalized(text.where(present)).fillna("")
     counts = norm[present.to_numpy()].value_counts()
     bad = {_norm(v) for v in coding.bad_values}
     good = {_norm(v) for v in coding.good_values}
@@ -277,7 +277,7 @@ def _type_features(df: pd.DataFrame, names: list[str], params: CustomerTablePara
     for col in names:
         raw = df[col]
         text = raw.astype("string").str.strip()
-        norm = text.map(lambda v: _norm(v) if v is not None and v is not pd.NA else None, na_action="ignore")
+        norm = _normalized(text)
         codes = global_missing | {_norm(v) for v in params.missing_codes.get(col, [])}
         is_code = norm.isin(codes).fillna(False).to_numpy()
         if is_code.any():
@@ -285,7 +285,7 @@ def _type_features(df: pd.DataFrame, names: list[str], params: CustomerTablePara
         text = text.mask(is_code | (text == "").fillna(False).to_numpy())
         specials = {_norm(v) for v in params.special_codes.get(col, [])}
         if col in params.categorical:
-            out[col] = text.map(_norm, na_action="ignore").astype(object)
+            out[col] = _normalized(text).astype(object)
             categorical.append(col)
             continue
         values = _numbers(text)
@@ -307,10 +307,17 @@ def _type_features(df: pd.DataFrame, names: list[str], params: CustomerTablePara
                 f"{col}), or list '{col}' under data.table.categorical")
         if n_present == 0:
             raise SchemaError(f"data.table: feature column '{col}' is empty in every row; add it to data.table.exclude")
-        out[col] = text.map(_norm, na_action="ignore").astype(object)
+        out[col] = _normalized(text).astype(object)
         categorical.append(col)
     frame = pd.DataFrame(out, index=df.index)
     return frame, numeric, categorical, special
+
+
+def _normalized(text: pd.Series) -> pd.Series:
+    """:func:`_norm` of every cell, computed once per distinct value (missing stays missing)."""
+    values = text.dropna().unique()
+    mapping = {v: _norm(v) for v in values}
+    return text.astype(object).map(mapping)
 
 
 def _is_number(text: str) -> bool:
@@ -322,7 +329,7 @@ def _is_number(text: str) -> bool:
 
 
 def read_feature_dictionary(path: str | None, features: list[str]) -> pd.DataFrame:
-    """The feature dictionary: a file with feature, description[, risk_direction, reason], else names.
+    """The feature dictionary: a file with feature, description[, risk_direction, reason, group], else names.
 
     Returns one row per feature with ``description``, ``risk_direction`` (declared, or NaN)
     and ``reason`` (the reason-code phrase used when the feature raises a PD).
@@ -345,6 +352,8 @@ def read_feature_dictionary(path: str | None, features: list[str]) -> pd.DataFra
     if "reason" in given:
         reason = given.loc[known, "reason"]
         table.loc[known, "reason"] = reason.where(reason.notna(), table.loc[known, "reason"])
+    if "group" in given:  # reason group: features that say the same thing are one reason
+        table["group"] = given["group"].reindex(table.index)
     if "risk_direction" in given:
         direction = pd.to_numeric(given.loc[known, "risk_direction"], errors="coerce")
         wrong = direction.dropna()[~direction.dropna().isin([-1, 0, 1])]

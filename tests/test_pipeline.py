@@ -180,3 +180,21 @@ def test_help_documents_every_command():
     for command in ("run", "validate", "verify"):
         assert command in proc.stdout
     assert "PARAMS" in cli("run", "--help").stdout
+
+
+def test_model_card_matches_the_artifacts_and_the_validation_it_describes(smoke_run):
+    run_dir, _ = smoke_run
+    card = json.loads((run_dir / "models" / "model_card.json").read_text())
+    for name, sha in card["artifacts"].items():
+        path = run_dir / ("models" if name.endswith(".pkl") else "data") / name
+        assert io.sha256_file(path) == sha, name
+    oot = {m["sample"]: m for m in json.loads((run_dir / "data" / "validation.json").read_text())}["out-of-time"]
+    assert card["performance"]["out-of-time"]["auc"] == oot["auc"]
+    cand = pd.read_parquet(run_dir / "data" / "candidates.parquet")
+    champion = cand.loc[cand["role"] == "champion", "candidate"].unique().tolist()
+    assert champion == [card["model"]] and {"gbm", "scorecard"} <= set(cand["candidate"])
+    points = pd.read_csv(run_dir / "data" / "scorecard_points.csv", encoding="utf-8-sig")
+    assert {"feature", "bin", "woe", "points"} <= set(points.columns) and len(points) > 10
+    html = (run_dir / "reports" / "03_model.html").read_text()
+    for heading in ("Champion and challengers", "Hosmer-Lemeshow", "Population stability", "Model card"):
+        assert heading in html, heading
