@@ -1041,19 +1041,32 @@ def _provision_matrix(ctx: StageContext, invoices: pd.DataFrame, defaults: pd.Da
     settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
                                  history_months=pr.history_months, outcome_months=pr.outcome_months,
                                  scenarios={k: tuple(v) for k, v in pr.scenarios.items()})
-    try:
-        return provision_from_ledger(invoices, as_of, settings, defaults)
-    except CreditLabError as err:
-        first = invoices["invoice_date"].min()
-        available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
-        if 3 <= available < pr.history_months:
-            provision = provision_from_ledger(invoices, as_of, replace(settings, history_months=int(available)),
-                                              defaults)
-            notes.append(f"The ledger's history is too short for reserve.provisions.history_months = "
-                         f"{pr.history_months}; the loss rates rest on the {available} month-ends available.")
-            return provision
-        notes.append(f"Provision matrix not computed: {err}")
-        return None
+    tried: list[str] = []
+    first = invoices["invoice_date"].min()
+    available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
+    for _ in range(2 + len(settings.bucket_edges)):
+        try:
+            provision = provision_from_ledger(invoices, as_of, settings, defaults)
+        except CreditLabError as err:
+            if "had no balance" in str(err) and len(settings.bucket_edges) > 1:
+                # an ageing bucket this ledger never reaches has no loss rate to measure: merge it
+                # into the one before, and say so
+                edges = settings.bucket_edges
+                settings = replace(settings, bucket_edges=edges[:-1])
+                tried.append(f"no balance ever reached {edges[-1]}+ days past due at a month-end with a known "
+                             f"outcome, so that bucket is merged into the one before (bucket edges {list(edges[:-1])})")
+                continue
+            if 3 <= available < settings.history_months:
+                settings = replace(settings, history_months=int(available))
+                tried.append(f"the ledger's history is too short for reserve.provisions.history_months = "
+                             f"{pr.history_months}; the loss rates rest on the {available} month-ends available")
+                continue
+            notes.append(f"Provision matrix not computed: {err}")
+            return None
+        notes.extend(f"Provision matrix: {t}." for t in tried)
+        return provision
+    notes.append("Provision matrix not computed: " + "; ".join(tried))
+    return None
 
 
 def _provisions_only(ctx: StageContext) -> ReserveResult:
