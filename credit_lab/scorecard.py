@@ -512,13 +512,8 @@ def optimal_binning(x: pd.Series | Sequence, y: Any, *, categorical: bool = Fals
             kinds.append("range")
             goods.append(int(pg[i:j].sum()))
             bads.append(int(pb[i:j].sum()))
-    missing_bin = None
-    if missing.any():
-        missing_bin = len(labels)
-        labels.append("missing")
-        kinds.append("missing")
-        goods.append(int((yy[missing] == 0).sum()))
-        bads.append(int((yy[missing] == 1).sum()))
+    missing_bin = _append_bin("missing", "missing", yy[missing], labels, kinds, goods, bads) \
+        if missing.any() else None
     special_bins: dict = {}
     for c in dict.fromkeys(num_codes):
         hit = vals == c
@@ -584,13 +579,8 @@ def _bin_categorical(s: pd.Series, yy: np.ndarray, feature: str, missing: np.nda
                     other_bin = k
                 for u in p[1]:
                     category_bins[values[u]] = k
-    missing_bin = None
-    if missing.any():
-        missing_bin = len(labels)
-        labels.append("missing")
-        kinds.append("missing")
-        goods.append(int((yy[missing] == 0).sum()))
-        bads.append(int((yy[missing] == 1).sum()))
+    missing_bin = _append_bin("missing", "missing", yy[missing], labels, kinds, goods, bads) \
+        if missing.any() else None
     special_bins: dict = {}
     for u in special_idx:
         special_bins[values[u]] = len(labels)
@@ -609,6 +599,16 @@ def _bin_categorical(s: pd.Series, yy: np.ndarray, feature: str, missing: np.nda
 # --------------------------------------------------------------------------------------------
 # The scorecard
 # --------------------------------------------------------------------------------------------
+
+def _append_bin(label: str, kind: str, y_in_bin: np.ndarray, labels: list, kinds: list, goods: list,
+                bads: list) -> int:
+    """Add one bin (e.g. the missing values') with its good and bad counts; return its index."""
+    labels.append(label)
+    kinds.append(kind)
+    goods.append(int((y_in_bin == 0).sum()))
+    bads.append(int((y_in_bin == 1).sum()))
+    return len(labels) - 1
+
 
 def _closest(name: str, options: list[str]) -> str:
     match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
