@@ -167,9 +167,13 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     ctx.write_json("skipped.json", {})
     defaults = tables.get("defaults")
     if defaults is None or len(defaults) == 0:
+        dpd = rules.derive_defaults_days_past_due
         why = ("no outcome data: the ledger has no defaults table (or it is empty), so no PD model can be fitted "
                "without inventing labels. Add data.files.defaults, or set data.rules.derive_defaults_days_past_due "
-               "(e.g. 90) to count a customer as defaulted when an invoice goes that far past due")
+               "(e.g. 90) to count a customer as defaulted when an invoice goes that far past due"
+               if dpd is None else
+               f"no outcome data: no invoice was ever {dpd} days past due (data.rules.derive_defaults_days_past_due), "
+               "so there is no default to learn from; a lower threshold or a defaults file would give outcomes")
         ctx.skip("03_model", why)
         ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped: " + why.split(":")[0] + ")")
     removed = rule_report.removed_rows()
