@@ -51,6 +51,7 @@ def test_export_messes_each_handled_or_quarantined_and_every_row_counted(tmp_pat
     rules = result.rules.set_index("rule")["rows"]
     assert rules["exact_duplicate_invoices: keep_one"] == 2
     assert rules["credit_notes: set_aside"] == 2
+    assert rules["empty optional cells"] == 3  # blank dispute flags read as 'not disputed', counted
     assert len(pd.read_parquet(run / "data" / "credit_notes.parquet")) == 2
     reasons = result.validation.quarantine.groupby("reasons").size().to_dict()
     # a reused invoice number (other content): both copies; a settlement before the invoice date

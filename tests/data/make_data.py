@@ -9,7 +9,8 @@
 * ``erp_invoices.csv`` — ledger mode: an invoice export in the shape of an ERP's
   accounts-receivable report (month/day/year dates, Yes/No disputes, Paper/Electronic
   flags, settled date empty = open), with exact duplicate rows, a reused invoice
-  number, a settlement before the invoice date and credit notes (negative amounts).
+  number, a settlement before the invoice date, credit notes (negative amounts) and
+  blank dispute flags.
 
 Run: ``.venv/bin/python tests/data/make_data.py``
 """
@@ -96,7 +97,9 @@ def erp_invoices(n_customers: int = 60, seed: int = 11) -> pd.DataFrame:
     bad_settlement = frame.iloc[[150]].copy()
     bad_settlement["invoiceNumber"] = "999001"
     bad_settlement["SettledDate"] = "01/01/2020"
-    return pd.concat([frame, exact_copies, reused, credit_notes, bad_settlement], ignore_index=True)
+    frame = pd.concat([frame, exact_copies, reused, credit_notes, bad_settlement], ignore_index=True)
+    frame.loc[[10, 20, 30], "Disputed"] = ""  # an optional flag left blank
+    return frame
 
 
 if __name__ == "__main__":
