@@ -62,7 +62,7 @@ def check_additivity(values: np.ndarray, base_value: float, output: np.ndarray, 
     return worst
 
 
-def explain(model, X: pd.DataFrame, tolerance: float = 1e-6) -> tuple[Explanation, float]:
+def explain(model, X: pd.DataFrame, tolerance: float = 1e-6, engine: str = "fast") -> tuple[Explanation, float]:
     """Exact explanation of ``model``'s raw log-odds for the rows of ``X``, checked for additivity.
 
     Trees (:class:`~credit_lab.models.PDModel`) get their exact SHAP values; the scorecard its
@@ -71,37 +71,40 @@ def explain(model, X: pd.DataFrame, tolerance: float = 1e-6) -> tuple[Explanatio
     the model that scored it (a feature another segment's model does not use contributes 0
     there, and each customer keeps its own model's base value).
 
+    ``engine="shap"`` computes tree SHAP values with ``shap.TreeExplainer`` instead of the fast
+    exact algorithm (the reference the report compares against).
+
     Returns the explanation and the max additivity error found.
     """
     from .champion import SegmentedModel
 
     if isinstance(model, SegmentedModel):
-        return _explain_segmented(model, X, tolerance)
+        return _explain_segmented(model, X, tolerance, engine)
     if getattr(model, "family", "gbm") == "scorecard":
         expl = model.card_.explanation(X[model.features_])
         output = model.raw_log_odds(X)
         err = check_additivity(expl.values, expl.base_value, output, tolerance)
         return Explanation(expl.values, float(expl.base_value), expl.data, output), err
     data = model.matrix_frame(X)
-    values, base = tree_shap(model.gbm_, data.to_numpy())
+    values, base = tree_shap(model.gbm_, data.to_numpy(), engine)
     output = model.raw_log_odds(X)
     err = check_additivity(values, base, output, tolerance)
     return Explanation(values=values, base_value=base, data=data, output=output), err
 
 
-def tree_shap(tree_model, matrix: np.ndarray) -> tuple[np.ndarray, float]:
+def tree_shap(tree_model, matrix: np.ndarray, engine: str = "fast") -> tuple[np.ndarray, float]:
     """Exact (path-dependent) SHAP values of a tree ensemble and its expected value.
 
-    Uses :class:`credit_lab.fast_shap.FastTreeExplainer` (the same values as
-    ``shap.TreeExplainer``, faster) where available, else ``shap.TreeExplainer``.
+    ``engine="fast"``: :class:`credit_lab.fast_shap.FastTreeExplainer` (the same values as
+    ``shap.TreeExplainer``, faster); ``"shap"``: ``shap.TreeExplainer`` itself.
     """
-    try:
+    if engine == "fast":
         from .fast_shap import FastTreeExplainer
-    except ImportError:  # pragma: no cover - the fast module ships with the package
-        FastTreeExplainer = None
-    if FastTreeExplainer is not None:
+
         explainer = FastTreeExplainer(tree_model)
         return np.asarray(explainer.shap_values(matrix), dtype=float), float(explainer.expected_value)
+    if engine != "shap":
+        raise ValueError(f"engine must be 'fast' or 'shap', got {engine!r}")
     import shap  # imported here: it is slow to import and only this stage needs it
 
     explainer = shap.TreeExplainer(tree_model)
@@ -111,7 +114,7 @@ def tree_shap(tree_model, matrix: np.ndarray) -> tuple[np.ndarray, float]:
     return values, float(np.ravel(explainer.expected_value)[-1])
 
 
-def _explain_segmented(model, X: pd.DataFrame, tolerance: float) -> tuple[Explanation, float]:
+def _explain_segmented(model, X: pd.DataFrame, tolerance: float, engine: str = "fast") -> tuple[Explanation, float]:
     cols = model.features_
     seg = model.segment_of(X)
     values = np.zeros((len(X), len(cols)))
@@ -121,7 +124,7 @@ def _explain_segmented(model, X: pd.DataFrame, tolerance: float) -> tuple[Explan
     data = X.reindex(columns=cols).apply(pd.to_numeric, errors="coerce").astype(float)
     for name in np.unique(seg):
         rows = np.flatnonzero(seg == name)
-        sub, _ = explain(model.model_for(name), X.iloc[rows], tolerance)
+        sub, _ = explain(model.model_for(name), X.iloc[rows], tolerance, engine)
         pos = [cols.index(f) for f in sub.feature_names]
         values[np.ix_(rows, pos)] = sub.values
         base[rows] = sub.base_values()

@@ -652,6 +652,7 @@ class ScoringResult:
     scorecard_name: str | None = None
     reason_stability: dict[str, Any] = field(default_factory=dict)
     unseen: dict[str, Any] = field(default_factory=dict)
+    shap_reference: dict[str, Any] = field(default_factory=dict)
 
 
 def stage_scoring(ctx: StageContext) -> ScoringResult:
@@ -677,12 +678,25 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     if points is not None:
         ctx.write("scorecard_contributions.parquet", points.reset_index())
     stability = _reason_stability(ctx, current, expl, phrases, groups)
+    reference = _shap_reference_check(model, current, expl, p.explain.additivity_tolerance)
     unseen = _unseen_values(model, current)
     ctx.write_json("explain.json", {
         "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
         "tolerance": p.explain.additivity_tolerance, "customers": len(scores), "reason_stability": stability,
-        "unseen_values": unseen, "scorecard": card_name})
-    return ScoringResult(scores, expl, err, points, card_name, stability, unseen)
+        "unseen_values": unseen, "scorecard": card_name, "shap_reference": reference})
+    return ScoringResult(scores, expl, err, points, card_name, stability, unseen, reference)
+
+
+def _shap_reference_check(model, current: pd.DataFrame, expl: Explanation, tolerance: float,
+                          rows: int = 500) -> dict[str, Any]:
+    """The run's tree SHAP values against ``shap.TreeExplainer`` on the first ``rows`` customers."""
+    if getattr(model, "family", "") == "scorecard":
+        return {"checked": False, "reason": "the champion is a scorecard: its contributions are exact by construction"}
+    sample = current.iloc[:rows]
+    ref, _ = explain(model, sample, tolerance, engine="shap")
+    ours = expl.frame().loc[sample.index, ref.feature_names].to_numpy()
+    return {"checked": True, "customers": len(sample), "reference": "shap.TreeExplainer",
+            "max_abs_difference": float(np.max(np.abs(ours - ref.values), initial=0.0))}
 
 
 def _reason_wording(ctx: StageContext) -> tuple[dict[str, str] | None, dict[str, tuple[str, str, tuple[str, ...]]]]:

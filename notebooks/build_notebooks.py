@@ -87,7 +87,7 @@ a seeded holdout), which no choice ever looked at.""", [
 "04_scoring_explain": ("4. Scoring and explanations", """Every current customer gets a calibrated PD, a grade on the master
 scale and score points. SHAP values explain the model's log-odds exactly: the run stops if base value plus
 the sum of a customer's SHAP values differs from the model output by more than the tolerance.""", [
-    ("code", "result = stages.stage_scoring(ctx)\nscores, expl = result.scores, result.explanation\ndisplay(Markdown(f\"**Customers scored:** {len(scores):,}  \\n**Max additivity error:** {result.additivity_error:.2e} (tolerance {ctx.params.explain.additivity_tolerance:g})\"))"),
+    ("code", "result = stages.stage_scoring(ctx)\nscores, expl = result.scores, result.explanation\nref = result.shap_reference\ndisplay(Markdown(f\"**Customers scored:** {len(scores):,}  \\n**Max additivity error:** {result.additivity_error:.2e} (tolerance {ctx.params.explain.additivity_tolerance:g})  \\n\" + (f\"**Against shap.TreeExplainer** on {ref['customers']} customers: max abs difference {ref['max_abs_difference']:.1e}\" if ref.get('checked') else f\"**Reference check:** {ref.get('reason', '')}\")))"),
     ("md", "## Grades"),
     ("code", "fig = reporting.fig_grade_distribution(scores, ctx.params.grade_names)\ndisplay(scores.groupby('grade')[['pd', 'score']].agg(['count', 'mean']).round(4))"),
     ("md", "## Global explanation"),

@@ -120,3 +120,13 @@ def test_grouped_reasons_sum_their_features_and_name_missing_information():
     assert r.loc["A", "reason_1_feature"] == "late_max" and r.loc["A", "reason_2"] == "weak ratio"
     assert r.loc["B", "reason_1"] == "missing information on payment punctuality"
     assert r.loc["B", "reason_2"] == ""  # ratio lowers B's PD: not a reason
+
+
+def test_fast_explanations_equal_shap_tree_explainer_for_every_segment(fitted):
+    X, _, _, segmented, _, _, _ = fitted
+    fast, _ = explain(segmented, X.head(300))
+    ref, _ = explain(segmented, X.head(300), engine="shap")
+    assert np.max(np.abs(fast.values - ref.values)) <= 1e-9
+    assert np.allclose(fast.base_values(), ref.base_values(), atol=1e-12)
+    with pytest.raises(ValueError, match="engine"):
+        explain(fitted[2], X.head(5), engine="lime")

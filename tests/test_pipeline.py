@@ -198,3 +198,11 @@ def test_model_card_matches_the_artifacts_and_the_validation_it_describes(smoke_
     html = (run_dir / "reports" / "03_model.html").read_text()
     for heading in ("Champion and challengers", "Hosmer-Lemeshow", "Population stability", "Model card"):
         assert heading in html, heading
+
+
+def test_run_checks_its_shap_values_against_shap_tree_explainer(smoke_run):
+    run_dir, _ = smoke_run
+    meta = json.loads((run_dir / "data" / "explain.json").read_text())
+    ref = meta["shap_reference"]
+    assert ref["checked"] and ref["customers"] == 500 and ref["max_abs_difference"] <= 1e-9
+    assert "Against shap.TreeExplainer" in (run_dir / "reports" / "04_scoring_explain.html").read_text()
