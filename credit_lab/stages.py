@@ -502,6 +502,9 @@ def stage_model(ctx: StageContext) -> ModelResult:
     if segments is not None:
         ctx.write("segment_comparison.parquet", segments)
     ctx.write("binomial_test.parquet", binomial.reset_index())
+    ctx.write_json("hosmer_lemeshow.json", {
+        name: {"statistic": r.statistic, "dof": r.dof, "p_value": r.p_value}
+        for name, r in (("pd_deciles", hl), ("grades", hl_grades))})
     ctx.write("calibration_table.parquet", cal_table.reset_index(drop=True))
     ctx.write("auc_by_period.parquet", by_period)
     ctx.write("stability.parquet", stability)
