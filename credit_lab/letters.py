@@ -46,7 +46,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def letter_html(row: pd.Series, customer_id: str, as_of: pd.Timestamp, settings: LetterSettings) -> str:
+def letter_html(row: pd.Series | dict, customer_id: str, as_of: pd.Timestamp, settings: LetterSettings) -> str:
     """One letter as an HTML fragment (an ``<article>``), all data escaped."""
     cur = settings.currency + " " if settings.currency else ""
     old, new = float(row["current_limit"]), float(row["proposed_limit"])
@@ -99,7 +99,8 @@ def letters_for(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSetti
     chosen = limits.loc[relevant].sort_index()
     pages: dict[str, str] = {}
     bodies, links = [], []
-    for n, (customer_id, row) in enumerate(chosen.iterrows(), start=1):
+    for n, (customer_id, row) in enumerate(zip(chosen.index, chosen.to_dict(orient="records"), strict=True),
+                                            start=1):
         body = letter_html(row, str(customer_id), as_of, settings)
         fname = f"letter_{n:05d}.html"
         pages[fname] = _PAGE.format(title=_e(f"Credit limit: {row.get('customer_name') or customer_id}"), body=body)

@@ -255,7 +255,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     return table, result, problem
 
 
-def reason_sentence(row: pd.Series) -> str:
+def reason_sentence(row: pd.Series | dict) -> str:
     """One plain-language sentence: the limit, what decided it, the main risk factors, the hint."""
     factors = [r for r in (row.get("reason_1"), row.get("reason_2"), row.get("reason_3")) if isinstance(r, str) and r]
     text = row["limit_reason"]
