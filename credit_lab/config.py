@@ -136,6 +136,11 @@ class CustomerTableParams(_Strict):
     region_column: str | None = Field(None, description="second concentration dimension; null = one region")
     date_column: str | None = Field(
         None, description="observation date; given: the latest rows are the out-of-time sample")
+    tenure_column: str | None = Field(
+        None, description="months on book; given: customers below features.new_customer_months get their own model")
+    history_features: list[str] = Field(
+        default_factory=list, description="features a new customer cannot have yet (payment history): the "
+                                          "new-customer model leaves them out")
     date_format: str | None = Field(None, description="strftime format of date_column, e.g. %d/%m/%Y")
     features: list[str] = Field(default_factory=list, description="feature columns; empty = all other columns")
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")

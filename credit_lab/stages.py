@@ -210,8 +210,11 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
         table.notes.append(f"no date column and no data.as_of_date: letters and the review calendar are dated "
                            f"today ({as_of.date()})")
     ids = table.features.index
-    book = table.book.assign(sales_in_window=np.nan, tenure_months=np.nan, revenue_latest=np.nan,
-                             days_beyond_terms_mean=np.nan, is_new_customer=False)
+    tenure = table.book["tenure_months"] if "tenure_months" in table.book else pd.Series(np.nan, index=table.book.index)
+    # with a tenure column, short-tenure (or unknown-tenure) customers are the new-customer segment
+    is_new = (tenure.isna() | (tenure < ctx.params.features.new_customer_months)) if tp.tenure_column else False
+    book = table.book.assign(sales_in_window=np.nan, tenure_months=tenure, revenue_latest=np.nan,
+                             days_beyond_terms_mean=np.nan, is_new_customer=is_new)
     customers = pd.DataFrame({
         "customer_id": ids.to_numpy(dtype=object), "customer_name": ids.to_numpy(dtype=object),
         "industry": table.book["industry"].to_numpy(), "region": table.book["region"].to_numpy(),
@@ -306,11 +309,12 @@ def _table_features(ctx: StageContext) -> FeaturesResult:
     meta = ctx.read_json("table_features.json")
     table = ctx.read("customer_table.parquet").set_index("customer_id")
     names = meta["features"]
-    for reserved in ("default_in_horizon", "sample", "snapshot_date"):
+    for reserved in ("default_in_horizon", "sample", "snapshot_date", "is_new_customer"):
         if reserved in names:
             raise CreditLabError(f"data.table: feature column '{reserved}' has a name the workbench uses itself; "
                                  "rename it in the file or add it to data.table.exclude")
-    current = table[names]
+    segment = ctx.read("book.parquet").set_index("customer_id")["is_new_customer"].reindex(table.index)
+    current = table[names].assign(is_new_customer=segment.fillna(False).astype(bool))
     dictionary = read_feature_dictionary(tp.feature_dictionary, names)
     for col, direction in tp.risk_direction.items():
         if col in dictionary.index:
@@ -323,7 +327,7 @@ def _table_features(ctx: StageContext) -> FeaturesResult:
         labelled = table["default_in_horizon"].dropna()
         date = table["observation_date"] if meta["has_date"] else None
         sample = split_table(labelled, date, tp.holdout_share, tp.calibration_share, ctx.params.seed)
-        train = table.loc[labelled.index, names].assign(
+        train = current.loc[labelled.index].assign(
             default_in_horizon=labelled.astype(int), sample=sample,
             snapshot_date=date.reindex(labelled.index) if date is not None else pd.NaT)
         ctx.write("features_train.parquet", train.reset_index())
@@ -408,11 +412,15 @@ def _fit_candidates(ctx: StageContext, fit: pd.DataFrame, cal: pd.DataFrame, nam
     notes: list[str] = []
     for family in families:
         out[family] = make(family, names).fit(fit, y, cal, y_cal)
-    if ctx.table_mode or not p.model.segments:
+    if not p.model.segments or (ctx.table_mode and p.data.table.tenure_column is None):
         return out, notes
+    if ctx.table_mode:
+        new_features = [f for f in names if f not in p.data.table.history_features]
+    else:
+        new_features = new_customer_feature_names()
     for family in families:
         models = {}
-        for segment, features in (("new", new_customer_feature_names()), ("existing", names)):
+        for segment, features in (("new", new_features), ("existing", names)):
             is_new = segment == "new"
             f_rows = fit[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
             c_rows = cal[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
@@ -466,7 +474,7 @@ def stage_model(ctx: StageContext) -> ModelResult:
     oot_out["grade"] = assign_grades(oot_out["pd"].to_numpy(), p.master_scale)
     y_oot, pd_oot = oot_out["default_in_horizon"].to_numpy(), oot_out["pd"].to_numpy()
     grades_oot = grade_table(oot_out["grade"].to_numpy(), pd_oot, y_oot, p.master_scale)
-    segments = _segment_comparison(candidates, champion_name, oot) if not ctx.table_mode else None
+    segments = _segment_comparison(candidates, champion_name, oot)
     binomial = vl.binomial_test_by_grade(oot_out["grade"], pd_oot, y_oot, grade_order=p.grade_names)
     hl = vl.hosmer_lemeshow(y_oot, pd_oot, groups=10)
     hl_grades = vl.hosmer_lemeshow(y_oot, pd_oot, by=oot_out["grade"].to_numpy())
@@ -623,8 +631,10 @@ def _model_card(ctx: StageContext, artifact: dict, metrics: list[ValidationMetri
                  "calibration_rows": artifact["calibration_rows"], "validation_rows": artifact["oot_rows"],
                  "label": "default within the horizon after the snapshot" if not ctx.table_mode
                  else f"outcome column {p.data.table.outcome.column}"},
-        "segments": ("new customers (tenure < features.new_customer_months or no settled invoice) and existing "
-                     "customers, each with its own model" if artifact["champion"].startswith("segmented")
+        "segments": ((f"new customers ({p.data.table.tenure_column} below features.new_customer_months, or "
+                      "unknown) and existing customers, each with its own model" if ctx.table_mode else
+                      "new customers (tenure < features.new_customer_months or no settled invoice) and existing "
+                      "customers, each with its own model") if artifact["champion"].startswith("segmented")
                      else "one model for every customer"),
         "features": artifact["features_used"],
         "performance": {m.sample: {"auc": m.auc, "gini": m.gini, "ks": m.ks, "brier": m.brier, "n": m.n,
@@ -668,7 +678,7 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     pd_ = model.predict_pd(current)
     expl, err = explain(model, current, p.explain.additivity_tolerance)
     phrases, groups = _reason_wording(ctx)
-    is_new = (np.zeros(len(current), dtype=bool) if ctx.table_mode else current["is_new_customer"].to_numpy())
+    is_new = current["is_new_customer"].to_numpy()
     reasons = grouped_reason_codes(expl, groups, p.explain.top_reasons, phrases)
     scores = pd.DataFrame({
         "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
@@ -693,7 +703,7 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
 def _shap_reference_check(model, current: pd.DataFrame, expl: Explanation, tolerance: float,
                           rows: int = 500) -> dict[str, Any]:
     """The run's tree SHAP values against ``shap.TreeExplainer`` on the first ``rows`` customers."""
-    if getattr(model, "family", "") == "scorecard":
+    if getattr(model, "family", "").endswith("scorecard"):
         return {"checked": False, "reason": "the champion is a scorecard: its contributions are exact by construction"}
     sample = current.iloc[:rows]
     ref, _ = explain(model, sample, tolerance, engine="shap")

@@ -111,6 +111,7 @@ def _check_named(df: pd.DataFrame, params: CustomerTableParams) -> None:
     named = {"id_column": [params.id_column], "limit_column": [params.limit_column],
              "balance_column": [params.balance_column], "industry_column": [params.industry_column],
              "region_column": [params.region_column], "date_column": [params.date_column],
+             "tenure_column": [params.tenure_column], "history_features": params.history_features,
              "outcome.column": [params.outcome.column if params.outcome else None],
              "features": params.features, "exclude": params.exclude, "categorical": params.categorical,
              "missing_codes": list(params.missing_codes), "special_codes": list(params.special_codes),
@@ -224,6 +225,11 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
         book[target] = values
     if params.balance_column is None:
         notes.append("no balance column: every customer's drawn balance is taken as 0")
+    if params.tenure_column is not None:
+        tenure = _numbers(df[params.tenure_column])
+        flag((tenure.isna() & df[params.tenure_column].notna()).to_numpy(), f"{params.tenure_column}:type")
+        flag((tenure < 0).fillna(False).to_numpy(), f"{params.tenure_column}:range")
+        book["tenure_months"] = tenure
     for target, col in (("industry", params.industry_column), ("region", params.region_column)):
         book[target] = (df[col].astype("string").str.strip().fillna("unknown") if col is not None else "all")
 

@@ -170,6 +170,10 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     assert dq.summary.loc["customer_table", "rows_valid"] + len(q) == rows_in
     assert set(q["reasons"]) == {"client:unique", "credit_limit:range", "defaulted:outcome_coding"}
     assert results["03_model"].metrics[-1].sample == "out-of-time"
+    # a tenure column gives the new/existing segments; a segment short of defaults falls back, said in a note
+    assert results["03_model"].segments is not None and set(results["03_model"].segments["segment"]) == {
+        "all", "new", "existing"}
+    assert any("new-customer segment" in n for n in results["03_model"].notes)
     assert results["03_model"].metrics[-1].auc > 0.6
     scores = results["04_scoring_explain"].scores
     assert len(scores) == rows_in - len(q) and results["04_scoring_explain"].additivity_error < 1e-9

@@ -33,7 +33,10 @@ def customer_table(n: int = 1500, seed: int = 7) -> pd.DataFrame:
     employment = rng.choice([1, 2, 3, 4, 5], n)
     since_delinquency = rng.integers(1, 60, n).astype(float)
     never = rng.random(n) < 0.4
-    logit = (-3.8 + 4.0 * utilisation + 0.9 * late - 0.02 * (age - 40) - 0.3 * (np.log(income) - 10.3)
+    months_on_book = rng.integers(1, 120, n)
+    new_customer = months_on_book < 12
+    late = np.where(new_customer, 0, late)  # no payment history yet
+    logit = (-3.8 + 0.5 * new_customer + 4.0 * utilisation + 0.9 * late - 0.02 * (age - 40) - 0.3 * (np.log(income) - 10.3)
              + np.select([purpose == "business", purpose == "education"], [0.6, 0.4], 0.0) - 0.15 * employment
              + np.where(never, -0.5, 0.0))
     default = rng.random(n) < 1 / (1 + np.exp(-logit))
@@ -46,7 +49,7 @@ def customer_table(n: int = 1500, seed: int = 7) -> pd.DataFrame:
         "defaulted": np.where(default, "yes", "no"),
         "credit_limit": limit, "balance": balance,
         "age": age.astype(str), "income": income.astype(str), "utilisation": np.round(utilisation, 4),
-        "late_payments": late, "purpose": purpose, "employment_code": employment,
+        "late_payments": late, "months_on_book": months_on_book, "purpose": purpose, "employment_code": employment,
         "months_since_delinquency": np.where(never, 9999, since_delinquency).astype(int),
         "branch": rng.choice(["north", "south", "east"], n),
     })
