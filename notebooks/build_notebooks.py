@@ -23,7 +23,8 @@ ctx = stages.open_stage("{stage}", run_dir, params_file, build_missing_upstream)
 books = {
 "01_data_quality": ("1. Data quality", """The ledger is checked against its data contract: columns, types, ranges, unique keys,
 references between tables and row rules. Nothing is dropped or imputed silently: invalid rows either stop
-the run or are quarantined and listed below with their reasons.""", [
+the run or are quarantined and listed below with their reasons. In table mode the same holds for the customer table:
+ids, outcome coding, limit and balance, dates.""", [
     ("code", "result = stages.stage_data_quality(ctx)\ndisplay(Markdown(f\"**Source:** {reporting.escape(result.source)}  \\n**Scoring date (as of):** {result.as_of.date()}\"))"),
     ("md", "## Rows per table"),
     ("code", "display(result.summary)"),
@@ -31,7 +32,7 @@ the run or are quarantined and listed below with their reasons.""", [
     ("code", "violations = pd.DataFrame([v.__dict__ for v in result.validation.violations])\ndisplay(violations if len(violations) else Markdown(\"No violations: every row meets the contract.\"))"),
     ("md", "## Quarantined rows (first 50)"),
     ("code", "q = result.validation.quarantine\ndisplay(q.head(50) if len(q) else Markdown(\"No row was quarantined.\"))"),
-    ("md", "## Declared assumptions\nOptional columns that were not supplied take these documented values."),
+    ("md", "## Declared assumptions\nOptional columns that were not supplied take these documented values; in table mode, the codes declared as missing and the outcome coding."),
     ("code", "display(Markdown(\"\\n\".join(f\"- {a}\" for a in result.validation.assumptions) or \"None: every optional column was supplied.\"))"),
     ("md", "## Declared rules for the export's messes\nWhat each rule in `data.rules` and each declared word list did, with row counts."),
     ("code", "display(result.rules if len(result.rules) else Markdown(\"No declared rule applied.\"))"),
@@ -42,20 +43,22 @@ the run or are quarantined and listed below with their reasons.""", [
 ]),
 "02_features": ("2. Point-in-time features", """Features are computed as of each snapshot date from records dated strictly before it:
 payment behaviour, financial ratios, operations and industry prospects. The label is a default within the
-horizon after the snapshot. Missing values stay missing.""", [
+horizon after the snapshot. Missing values stay missing. In table mode (`data.source: table`) the features
+are the table's columns as given (declared codes set to missing) and the label is its outcome column.""", [
     ("code", "result = stages.stage_features(ctx)\ntrain, current = result.train, result.current\nnames = result.feature_names\ndisplay(Markdown((f\"**Training rows:** {len(train):,} ({train['default_in_horizon'].sum():,} defaults); \" if train is not None else \"**No training set** (no outcomes); \") + f\"**today's population:** {len(current):,} customers as of {result.as_of.date()}\"))"),
     ("md", "## Feature dictionary\nRisk direction +1: a higher value means riskier (the model is constrained that way); -1: safer; 0: no constraint; empty: inferred from the data when the model is fitted."),
     ("code", "display(result.dictionary)"),
     ("md", "## Default rate per training snapshot (ledger mode)"),
-    ("code", "fig = reporting.fig_default_rate_by_snapshot(train) if train is not None and train['snapshot_date'].notna().all() else None"),
+    ("code", "fig = reporting.fig_default_rate_by_snapshot(train) if train is not None and not ctx.table_mode else None"),
     ("md", "## Today's population: summary statistics"),
     ("code", "display(current[names].describe(include='all').T)"),
     ("code", "fig = reporting.fig_missing_share(current, names)"),
 ]),
 "03_model": ("3. PD model: candidates, calibration and validation", """Two model families behind one interface: a
 gradient-boosted classifier with monotone constraints from the feature dictionary, and a WoE scorecard
-(optimal monotone binning, IV selection, logistic regression, points per bin). In ledger mode new customers
-(short tenure or no payment history) and existing customers get separate models with their own features.
+(optimal monotone binning, IV selection, logistic regression, points per bin). In ledger mode (and in table mode
+with `data.table.tenure_column`) new customers (short tenure or no payment history) and existing customers get
+separate models with their own features.
 Models are fitted on the earlier snapshots, calibrated on a held-out set of customers (Platt or isotonic,
 chosen by cross-validated Brier score) and validated on the out-of-time sample (table mode without a date:
 a seeded holdout), which no choice ever looked at.""", [
