@@ -140,7 +140,7 @@ def fit_calibration(raw: np.ndarray, y, params: ModelParams, seed: int = 0):
     for the report). ``params.central_tendency`` then shifts the log-odds so the mean PD over
     the sample equals the long-run default rate.
     """
-    from .validation import _fit_isotonic, _fit_platt, central_tendency_adjustment, choose_calibration
+    from .validation import choose_calibration
 
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)
@@ -148,19 +148,8 @@ def fit_calibration(raw: np.ndarray, y, params: ModelParams, seed: int = 0):
     if folds < 2:
         raise CreditLabError(f"the calibration sample has {int(y.sum())} default(s) in {len(y)} rows; at least 2 "
                              "defaults and 2 non-defaults are needed to calibrate")
-    choice = choose_calibration(raw, y, folds=folds, seed=seed)
-    if params.calibration != "auto" and choice.method != params.calibration:
-        choice.method = params.calibration
-        choice.comparison["chosen"] = choice.comparison.index == params.calibration
-        if params.calibration == "platt":
-            choice.platt_coef, choice.isotonic_knots = _fit_platt(raw, y), None
-        else:
-            choice.platt_coef, choice.isotonic_knots = None, _fit_isotonic(raw, y)
-    if params.central_tendency is not None:
-        base = np.clip(choice._base(raw), 1e-5, 1 - 1e-5)
-        choice.shift = central_tendency_adjustment(base, params.central_tendency).shift
-        choice.target_mean = params.central_tendency
-    return choice
+    return choose_calibration(raw, y, folds=folds, seed=seed, target_mean=params.central_tendency,
+                              method=params.calibration)
 
 
 def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share: float = 0.25,

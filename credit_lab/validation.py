@@ -1112,7 +1112,7 @@ class CalibrationChoice:
 
 
 def choose_calibration(raw: Any, y: Any, folds: int = 5, seed: int = 0,
-                       target_mean: float | None = None) -> CalibrationChoice:
+                       target_mean: float | None = None, method: str = "auto") -> CalibrationChoice:
     """Choose between Platt scaling and isotonic regression on a calibration sample.
 
     Both maps are fitted ``folds`` times (stratified folds drawn with ``seed``) and
@@ -1132,11 +1132,16 @@ def choose_calibration(raw: Any, y: Any, folds: int = 5, seed: int = 0,
         Long-run central tendency (e.g. from params). When given, the chosen map
         is followed by the log-odds shift of :func:`central_tendency_adjustment`
         that makes the mean PD over this sample equal it.
+    method : {'auto', 'platt', 'isotonic'}
+        ``auto`` keeps the map with the lower out-of-fold Brier score; ``platt`` or
+        ``isotonic`` fits that one (the comparison of both is still reported).
 
     Returns
     -------
     CalibrationChoice
     """
+    if method not in ("auto", "platt", "isotonic"):
+        raise ValidationInputError(f"method must be 'auto', 'platt' or 'isotonic'; got {method!r}")
     r = _scores(raw, "raw")
     y = _outcomes(y)
     _same_length(raw=r, y=y)
@@ -1157,7 +1162,8 @@ def choose_calibration(raw: Any, y: Any, folds: int = 5, seed: int = 0,
         "brier": [brier_score(y, oof[m]) for m in oof],
         "log_loss": [log_loss(y, oof[m]) for m in oof],
     }, index=pd.Index(list(oof), name="method"))
-    method = "platt" if comparison.at["platt", "brier"] <= comparison.at["isotonic", "brier"] else "isotonic"
+    if method == "auto":
+        method = "platt" if comparison.at["platt", "brier"] <= comparison.at["isotonic", "brier"] else "isotonic"
     comparison["chosen"] = comparison.index == method
     choice = CalibrationChoice(method=method, comparison=comparison,
                                oof=pd.DataFrame({**oof, "fold": fold}), target_mean=target_mean)
