@@ -7,7 +7,10 @@ not know this package.
 
 from __future__ import annotations
 
+import difflib
+
 __all__ = [
+    "closest_hint",
     "StageSkipped",
     "CreditLabError",
     "ParamsError",
@@ -64,3 +67,9 @@ class InputTooLargeError(CreditLabError, MemoryError):
 
 class StageSkipped(StageError):
     """The data does not allow this stage (e.g. no outcomes for a PD model); the message says why."""
+
+
+def closest_hint(name: str, options: list[str], label: str = "closest") -> str:
+    """`` (closest: 'x')`` naming the option most like ``name``, or "" when none is close: for error messages."""
+    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
+    return f" ({label}: '{match[0]}')" if match else ""

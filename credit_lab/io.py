@@ -10,7 +10,6 @@ been checked against the one recorded when they were written.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 
 from .config import DataParams, TableSource
-from .exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError
+from .exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError, closest_hint
 from .schema import SCHEMAS
 
 __all__ = [
@@ -153,11 +152,6 @@ def write_csv(path: str | Path, df: pd.DataFrame) -> None:
     atomic_write_bytes(path, data)
 
 
-def _closest(name: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f" (closest: '{match[0]}')" if match else ""
-
-
 ProgressCallback = Callable[[int, int, int], None]
 """``progress(rows_read, bytes_done, bytes_total)``, called while a table is read."""
 
@@ -215,7 +209,7 @@ def read_table(name: str, source: TableSource, progress: ProgressCallback | None
         ours_name, theirs = absent[0]
         raise SchemaError(
             f"table '{name}': column '{theirs}' (mapped to '{ours_name}') is not in {str(path)!r}"
-            f"{_closest(theirs, list(df.columns))}; available columns: {', '.join(df.columns)}"
+            f"{closest_hint(theirs, list(df.columns))}; available columns: {', '.join(df.columns)}"
         )
     rename = {theirs: ours_name for ours_name, theirs in source.columns.items()}
     clash = [ours_name for theirs, ours_name in rename.items() if ours_name in df.columns and ours_name != theirs]

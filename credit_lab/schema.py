@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .exceptions import SchemaError
+from .exceptions import SchemaError, closest_hint
 
 __all__ = [
     "Column",
@@ -462,10 +462,7 @@ def validate_table(
     missing = [c.name for c in schema.columns if c.required and c.name not in df.columns]
     if missing:
         available = ", ".join(map(str, df.columns)) or "(none)"
-        import difflib
-
-        close = difflib.get_close_matches(missing[0], [str(c) for c in df.columns], n=1, cutoff=0.5)
-        hint = f" (closest to '{missing[0]}': '{close[0]}')" if close else ""
+        hint = closest_hint(missing[0], list(df.columns), label=f"closest to '{missing[0]}'")
         raise SchemaError(
             f"table '{schema.name}': required column(s) {missing} missing; available columns: {available}{hint}. "
             f"Add the column to the file or map your column name to it in params "

@@ -48,7 +48,6 @@ Conventions
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,7 +60,7 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from .exceptions import CreditLabError
+from .exceptions import CreditLabError, closest_hint
 from .io import load_model, save_model
 
 __all__ = [
@@ -610,11 +609,6 @@ def _append_bin(label: str, kind: str, y_in_bin: np.ndarray, labels: list, kinds
     return len(labels) - 1
 
 
-def _closest(name: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f" (closest: '{match[0]}')" if match else ""
-
-
 class WoEScorecard:
     """Logistic-regression scorecard on WoE-binned features, with a PDO points table.
 
@@ -690,7 +684,7 @@ class WoEScorecard:
             if unknown:
                 raise ScorecardInputError(
                     f"{label} names feature '{unknown[0]}' which is not in features"
-                    f"{_closest(str(unknown[0]), self.features)}; add it to features or fix the name"
+                    f"{closest_hint(str(unknown[0]), self.features)}; add it to features or fix the name"
                 )
         if not (self.pdo > 0 and self.base_odds > 0):
             raise ScorecardInputError(f"pdo={self.pdo} and base_odds={self.base_odds} must both be > 0")
@@ -716,7 +710,7 @@ class WoEScorecard:
         if absent:
             cols = [str(c) for c in X.columns]
             raise ScorecardInputError(
-                f"X lacks feature column '{absent[0]}'{_closest(str(absent[0]), cols)}"
+                f"X lacks feature column '{absent[0]}'{closest_hint(str(absent[0]), cols)}"
                 f"{f' and {len(absent) - 1} more' if len(absent) > 1 else ''}; "
                 f"available columns: {', '.join(cols[:30])}"
             )

@@ -10,7 +10,6 @@ stop the run, with ``data.on_invalid: fail``); every count is reported.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .config import CustomerTableParams
-from .exceptions import InputFileError, SchemaError
+from .exceptions import InputFileError, SchemaError, closest_hint
 
 __all__ = ["CustomerTable", "load_customer_table", "read_feature_dictionary", "infer_risk_directions",
            "CategoryEncoder", "split_table", "BOOK_COLUMNS"]
@@ -37,11 +36,6 @@ def _norm(value: object) -> str:
     if np.isfinite(number) and number == int(number) and abs(number) < 2**53:
         return str(int(number))
     return repr(number)
-
-
-def _closest(name: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f" (closest: '{match[0]}')" if match else ""
 
 
 @dataclass
@@ -120,7 +114,7 @@ def _check_named(df: pd.DataFrame, params: CustomerTableParams) -> None:
     for key, names in named.items():
         for name in names:
             if name is not None and name not in df.columns:
-                raise SchemaError(f"data.table.{key}: column '{name}' is not in {params.path}{_closest(name, cols)}; "
+                raise SchemaError(f"data.table.{key}: column '{name}' is not in {params.path}{closest_hint(name, cols)}; "
                                   f"available columns: {', '.join(cols)}")
 
 
