@@ -492,7 +492,7 @@ def stage_model(ctx: StageContext) -> ModelResult:
     challenger_sha = (io.save_model(candidates[challenger_name], ctx.models_dir / "challenger_model.pkl")
                       if challenger_name else None)
     snapshots = [oot_label] if ctx.table_mode else sorted(
-        str(pd.Timestamp(s).date()) for s in ctx.read("features_train.parquet")["snapshot_date"].unique())
+        str(pd.Timestamp(s).date()) for s in pd.concat([fit, cal, oot])["snapshot_date"].unique())
     artifact = {
         "file": "models/pd_model.pkl", "sha256": sha, "champion": champion_name, "features": names,
         "features_used": model.features_,
@@ -501,7 +501,10 @@ def stage_model(ctx: StageContext) -> ModelResult:
         "challenger": ({"name": challenger_name, "file": "models/challenger_model.pkl", "sha256": challenger_sha}
                        if challenger_name else None),
         "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot), "validation_sample": oot_label,
-        "snapshots": snapshots, "params": p.model.model_dump(mode="json"), **extra,
+        "snapshots": snapshots, "params": p.model.model_dump(mode="json"),
+        # what the data decided about the candidates (table mode: directions, categories, codes),
+        # so a refit (reason stability) uses the same settings without re-deriving them
+        "model_settings": kwargs, **extra,
     }
     io.write_json(ctx.models_dir / "pd_model.json", artifact)
     ctx.write("oot_predictions.parquet", oot_out.reset_index())
@@ -783,7 +786,7 @@ def _reason_stability(ctx: StageContext, current: pd.DataFrame, expl: Explanatio
     p = ctx.params
     meta = io.read_json(ctx.models_dir / "pd_model.json")
     other = (p.seed + 1) % 2**32
-    _, _, _, names, kwargs, _, _ = _development(ctx)
+    names, kwargs = meta["features"], meta["model_settings"]
     train = ctx.read("features_train.parquet").set_index("customer_id")
     if ctx.table_mode:
         tp = p.data.table
