@@ -680,6 +680,7 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     current = ctx.read("features_current.parquet").set_index("customer_id")
     pd_ = model.predict_pd(current)
     expl, err = explain(model, current, p.explain.additivity_tolerance)
+    unseen = _unseen_values(model, current)
     phrases, groups = _reason_wording(ctx)
     is_new = current["is_new_customer"].to_numpy()
     reasons = grouped_reason_codes(expl, groups, p.explain.top_reasons, phrases)
@@ -690,12 +691,11 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     ctx.write("scores.parquet", scores.reset_index())
     shap_frame = expl.frame()
     ctx.write("shap_values.parquet", shap_frame.reset_index())
-    points, card_name = _scorecard_points(ctx, current)
+    points, card_name = _scorecard_points(ctx, current, model)
     if points is not None:
         ctx.write("scorecard_contributions.parquet", points.reset_index())
     stability = _reason_stability(ctx, current, expl, phrases, groups)
     reference = _shap_reference_check(model, current, expl, p.explain.additivity_tolerance)
-    unseen = _unseen_values(model, current)
     ctx.write_json("explain.json", {
         "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
         "tolerance": p.explain.additivity_tolerance, "customers": len(scores), "reason_stability": stability,
@@ -730,14 +730,17 @@ def _reason_wording(ctx: StageContext) -> tuple[dict[str, str] | None, dict[str,
 
 
 def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
-    """Categories (table mode) or bins (scorecard) met today that the fit data never had."""
+    """Categories (table mode) or bins (scorecard) met today that the fit data never had.
+
+    Read right after ``model`` explained ``current``: each model that scored some of these
+    customers then holds the unseen values of its own rows.
+    """
     from .champion import SegmentedModel
 
-    models = ([*model.models.values(), model.fallback] if isinstance(model, SegmentedModel) else [model])
+    models = ([model.model_for(s) for s in np.unique(model.segment_of(current))]
+              if isinstance(model, SegmentedModel) else [model])
     out: dict[str, Any] = {}
     for m in models:
-        if m is None:
-            continue
         for holder in (getattr(m, "encoder_", None), getattr(m, "card_", None)):
             if holder is not None and getattr(holder, "last_unseen_", None):
                 out.update({k: {kk: (vv if not isinstance(vv, np.generic) else vv.item()) for kk, vv in v.items()}
@@ -745,13 +748,13 @@ def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _scorecard_points(ctx: StageContext, current: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None]:
+def _scorecard_points(ctx: StageContext, current: pd.DataFrame, champion) -> tuple[pd.DataFrame | None, str | None]:
     """Each customer's exact points per variable from the scorecard (the champion or the challenger)."""
     from .champion import SegmentedModel
 
     meta = io.read_json(ctx.models_dir / "pd_model.json")
     if meta["champion"].endswith("scorecard"):
-        card, name = load_pd_model(ctx), meta["champion"]
+        card, name = champion, meta["champion"]
     elif meta.get("challenger") and meta["challenger"]["name"].endswith("scorecard"):
         ch = meta["challenger"]
         card, name = io.load_model(ctx.run_dir / ch["file"], ch["sha256"]), ch["name"]

@@ -182,6 +182,13 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     limits = results["05_limits"].limits
     assert limits["final_limit"].notna().all() and (limits["final_limit"] >= 0).all()
     assert results["06_risk_reserve"].totals["reserve_recommended"] > results["06_risk_reserve"].totals["el"] > 0
+    # a category the fit data never had, far down today's table: scored, and counted over every customer
+    ctx = stages.open_stage("04_scoring_explain", run, TEMPLATE, build_missing_upstream=False)
+    current = ctx.read("features_current.parquet")
+    current.loc[current.index[-3:], "purpose"] = "yacht"
+    ctx.write("features_current.parquet", current)
+    unseen = stages.stage_scoring(ctx).unseen
+    assert unseen["purpose"]["count"] == 3 and unseen["purpose"]["examples"] == ["yacht"]
 
 
 def test_no_outcome_column_skips_model_stages_with_the_reason(tmp_path):
