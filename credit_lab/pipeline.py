@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 from . import io
 from .config import RunParams, load_params
 from .exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
-from .stages import STAGES, params_snapshot
+from .stages import STAGES, StageContext, params_snapshot
 
 __all__ = ["RunResult", "run", "verify_run", "load_run_model", "notebooks_dir", "KERNEL_NAME"]
 
@@ -192,11 +192,6 @@ def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path
             f"stage {stage} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}"
         ) from None
-
-
-def _skip_reason(run_dir: Path, stage: str) -> str | None:
-    path = run_dir / "data" / "skipped.json"
-    return io.read_json(path).get(stage) if path.is_file() else None
 
 
 def _skipped_page(target: Path, title: str, reason: str) -> None:
@@ -367,7 +362,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
             for stage, (title, _, _) in STAGES.items():
                 t0 = time.perf_counter()
                 executed = staging / "notebooks" / f"{stage}.ipynb"
-                skipped = _skip_reason(staging, stage)
+                skipped = StageContext(staging, params).skipped().get(stage)
                 if skipped:
                     # The data does not allow this stage (decided by stages 01-02): say so, don't fail.
                     _skipped_page(staging / "reports" / f"{stage}.html", title, skipped)
