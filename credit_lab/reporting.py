@@ -400,11 +400,11 @@ def fig_to_data_uri(fig: plt.Figure) -> str:
 
 def index_page(run_dir: Path, params: RunParams) -> str:
     """The run's front page: headline figures and links to every report."""
-    from .stages import STAGES
+    from .stages import STAGES, StageContext
 
     data = Path(run_dir) / "data"
     dq = read_json(data / "data_quality.json")
-    skipped = read_json(data / "skipped.json") if (data / "skipped.json").is_file() else {}
+    skipped = StageContext(Path(run_dir), params).skipped()
 
     def table(name: str) -> pd.DataFrame | None:
         return pd.read_parquet(data / name) if (data / name).is_file() else None
