@@ -11,11 +11,11 @@ export (``invoice_id, customer_id, invoice_date, due_date, amount, paid_date, pa
 disputed``; dates as ``%d.%m.%Y``; a few broken rows) and a customers CSV, then, each in a fresh
 subprocess:
 
-* ``new``: ``credit_lab.io.read_table`` (columnar, streaming, progress logged) and
-  ``credit_lab.schema.validate_ledger`` on the result;
+* ``new``: ``credit_lab.data.io.read_table`` (columnar, streaming, progress logged) and
+  ``credit_lab.data.contract.validate_ledger`` on the result;
 * ``old``: the previous reader, ``pd.read_csv(path, dtype=str, skipinitialspace=True)`` on the whole
   file, then the same (new) ``validate_ledger``;
-* ``old-full``: the previous reader and the previous ``validate_ledger`` (``credit_lab/schema.py`` as
+* ``old-full``: the previous reader and the previous ``validate_ledger`` (``credit_lab/data/contract.py`` as
   of commit ``6831fec``, taken from git; skipped when git does not have it).
 
 The three must agree (row counts, quarantine, dtypes, sum of amounts), or the script stops.
@@ -134,17 +134,17 @@ def child(mode: str, cust_path: str, inv_path: str) -> dict:
 
     import pandas as pd
 
-    from credit_lab.config import TableSource
-    from credit_lab.io import read_table
-    from credit_lab.schema import validate_ledger
+    from credit_lab.core.config import TableSource
+    from credit_lab.data.io import read_table
+    from credit_lab.data.contract import validate_ledger
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="    %(message)s")
     if mode == "old-full":  # the validation as it was before the columnar reader, from git
         import importlib.util
         import tempfile
 
-        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:credit_lab/schema.py"], capture_output=True, text=True,
-                             cwd=ROOT, check=True).stdout.replace("from .exceptions", "from credit_lab.exceptions")
+        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:credit_lab/data/contract.py"], capture_output=True, text=True,
+                             cwd=ROOT, check=True).stdout.replace("from .exceptions", "from credit_lab.core.exceptions")
         tmp = Path(tempfile.mkdtemp()) / "old_schema.py"
         tmp.write_text(src, encoding="utf-8")
         spec = importlib.util.spec_from_file_location("old_schema", tmp)
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()
     results = {}
     modes = ["new"] if args.skip_old else ["new", "old"]
-    if not args.skip_old and subprocess.run(["git", "cat-file", "-e", f"{OLD_COMMIT}:credit_lab/schema.py"],
+    if not args.skip_old and subprocess.run(["git", "cat-file", "-e", f"{OLD_COMMIT}:credit_lab/data/contract.py"],
                                             cwd=ROOT, capture_output=True, check=False).returncode == 0:
         modes.append("old-full")
     for mode in modes:

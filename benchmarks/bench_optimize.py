@@ -1,4 +1,4 @@
-"""Benchmark: exact limit optimization (credit_lab.optimize) against HiGHS on the same LP.
+"""Benchmark: exact limit optimization (credit_lab.limits.optimizer) against HiGHS on the same LP.
 
 Usage::
 
@@ -53,7 +53,7 @@ def child(solver: str, size: int, seed: int, repeats: int) -> dict:
 
     import numpy as np
 
-    from credit_lab.optimize import (
+    from credit_lab.limits.optimizer import (
         build_problem,
         constraint_violations,
         optimize_limits,

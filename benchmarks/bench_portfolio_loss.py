@@ -1,4 +1,4 @@
-"""Benchmark: portfolio loss distribution (credit_lab.portfolio_loss) on 100,000 obligors.
+"""Benchmark: portfolio loss distribution (credit_lab.risk.loss_distribution) on 100,000 obligors.
 
 Usage::
 
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from credit_lab.portfolio_loss import LossPortfolio, fast_loss, large_portfolio_loss, monte_carlo_loss
+from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, large_portfolio_loss, monte_carlo_loss
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "reference_portfolio_loss.json"
@@ -96,7 +96,7 @@ def compute_reference(pf: LossPortfolio) -> dict:
         entry["density_at_var"] = float(fine.diagnostics["density_at_var"][q])
         levels[str(q)] = entry
     ref = {
-        "method": "credit_lab.portfolio_loss.fast_loss (conditional FFT + IS-RQMC + control variate)",
+        "method": "credit_lab.risk.loss_distribution.fast_loss (conditional FFT + IS-RQMC + control variate)",
         "settings": REF_SETTINGS, "coarse_grid_points": REF_SETTINGS["grid_points"] // 2,
         "seed": REFERENCE_SEED, "portfolio_seed": PORTFOLIO_SEED, "portfolio_fingerprint": fingerprint(pf),
         "error_bound": "95% sampling half-width (Student t, 15 df, 16 randomisations) + |2^17 - 2^16 lattice|",

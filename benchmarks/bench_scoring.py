@@ -55,9 +55,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from credit_lab.champion import CalibratedScorecard
-    from credit_lab.config import ModelParams
-    from credit_lab.models import PDModel
+    from credit_lab.models.champion import CalibratedScorecard
+    from credit_lab.core.config import ModelParams
+    from credit_lab.models.gbm import PDModel
 
     X, y = synthetic(60_000, args.seed)
     fit, cal = slice(0, 50_000), slice(50_000, 60_000)

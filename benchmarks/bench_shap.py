@@ -1,4 +1,4 @@
-"""Benchmark: exact SHAP of a credit GBM, ``credit_lab.fast_shap.FastTreeExplainer`` vs ``shap.TreeExplainer``.
+"""Benchmark: exact SHAP of a credit GBM, ``credit_lab.models.fast_shap.FastTreeExplainer`` vs ``shap.TreeExplainer``.
 
 Usage::
 
@@ -41,7 +41,7 @@ import numpy as np
 import shap
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from credit_lab.fast_shap import FastTreeExplainer
+from credit_lab.models.fast_shap import FastTreeExplainer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_shap.json"
@@ -106,7 +106,7 @@ sys.path.insert(0, {here!r})
 from bench_shap import reference_model, credit_data
 model, _ = reference_model({n_train})
 X, _ = credit_data(100, 1)
-from credit_lab.fast_shap import FastTreeExplainer
+from credit_lab.models.fast_shap import FastTreeExplainer
 start = time.perf_counter()
 FastTreeExplainer(model).shap_values(X)
 print(time.perf_counter() - start)

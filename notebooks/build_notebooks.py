@@ -15,7 +15,8 @@ build_missing_upstream: bool = True  # on its own: compute missing earlier stage
 SETUP = '''import warnings
 import pandas as pd
 from IPython.display import display, Markdown
-from credit_lab import reporting, stages
+from credit_lab.report import figures as reporting
+from credit_lab.run import stages
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.max_columns", 30, "display.width", 200)
 ctx = stages.open_stage("{stage}", run_dir, params_file, build_missing_upstream)'''
@@ -70,7 +71,7 @@ a seeded holdout), which no choice ever looked at.""", [
     ("md", "## Validation metrics of the champion\nAUC, Gini, Kolmogorov-Smirnov and Brier score per sample; out-of-time is the one that counts."),
     ("code", "display(reporting.metrics_table(result.metrics))\ny_oot, pd_oot = result.oot['default_in_horizon'].to_numpy(), result.oot['pd'].to_numpy()\nfig = reporting.fig_roc(y_oot, pd_oot, result.oot_label)"),
     ("code", "fig = reporting.fig_cap(y_oot, pd_oot, result.oot_label)"),
-    ("code", "from credit_lab.models import score_points\nfig = reporting.fig_score_distribution(y_oot, score_points(pd_oot, ctx.params.score_scaling))"),
+    ("code", "from credit_lab.models.gbm import score_points\nfig = reporting.fig_score_distribution(y_oot, score_points(pd_oot, ctx.params.score_scaling))"),
     ("md", "## Calibration\nThe map from raw log-odds to PD chosen on the calibration sample (out-of-fold Brier and log loss of both), and the long-run central-tendency shift if `model.central_tendency` is set."),
     ("code", "for segment, c in result.calibration.items():\n    display(Markdown(f\"**{segment}:** {c['method']}, central-tendency shift {c['shift']:+.4f} log-odds\"))\n    display(pd.DataFrame(c['comparison']).round(5))"),
     ("md", "## Master scale, binomial test and Hosmer-Lemeshow (out-of-time)\nPer grade: defaults against the grade's mean PD, one-sided exact binomial test (traffic light: green not rejected at 95%, yellow rejected at 95%, red rejected at 99.9%) and the Jeffreys test."),

@@ -25,7 +25,7 @@ def pytest_sessionstart(session):
 
 def cli(*args, cwd=ROOT, timeout=900):
     """Run the credit-lab command in a new process, as a user would."""
-    return subprocess.run([sys.executable, "-m", "credit_lab.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "credit_lab.run.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout)
 
 
@@ -40,14 +40,14 @@ def smoke_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_ledger():
-    from credit_lab.synth import generate_ledger
+    from credit_lab.data.synthetic import generate_ledger
 
     return generate_ledger(n_customers=300, n_months=24, seed=11)
 
 
 @pytest.fixture()
 def small_tables(small_ledger):
-    from credit_lab.schema import validate_ledger
+    from credit_lab.data.contract import validate_ledger
 
     raw = {t: getattr(small_ledger, t).copy() for t in
            ("customers", "invoices", "financials", "defaults", "industry_outlook")}

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.champion import CalibratedScorecard, SegmentedModel, candidate_table
-from credit_lab.config import ModelParams
-from credit_lab.explain import Explanation, explain, grouped_reason_codes
-from credit_lab.models import PDModel, fit_calibration
-from credit_lab.validation import auc
+from credit_lab.models.champion import CalibratedScorecard, SegmentedModel, candidate_table
+from credit_lab.core.config import ModelParams
+from credit_lab.models.explain import Explanation, explain, grouped_reason_codes
+from credit_lab.models.gbm import PDModel, fit_calibration
+from credit_lab.models.validation import auc
 
 
 def _data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

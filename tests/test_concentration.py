@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from credit_lab import concentration
-from credit_lab.concentration import (
+from credit_lab.risk import concentration
+from credit_lab.risk.concentration import (
     ConcentrationInputError,
     ConcentrationSettings,
     cap_utilization,
@@ -21,7 +21,7 @@ from credit_lab.concentration import (
     granularity_adjustment,
     hhi,
 )
-from credit_lab.exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 
 def test_docstring_examples_run():

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from credit_lab.config import RunParams, load_params, params_from_dict
-from credit_lab.exceptions import ParamsError
+from credit_lab.core.config import RunParams, load_params, params_from_dict
+from credit_lab.core.exceptions import ParamsError
 
 ROOT = Path(__file__).resolve().parent.parent
 

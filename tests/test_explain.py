@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.exceptions import ExplanationError
-from credit_lab.explain import Explanation, check_additivity, explain, reason_codes
+from credit_lab.core.exceptions import ExplanationError
+from credit_lab.models.explain import Explanation, check_additivity, explain, reason_codes
 from tests.test_models import fitted, make_data
 
 

@@ -15,8 +15,8 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression
 
-from credit_lab import fast_shap
-from credit_lab.fast_shap import FastTreeExplainer
+from credit_lab.models import fast_shap
+from credit_lab.models.fast_shap import FastTreeExplainer
 
 TOL = 1e-9
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.config import FeatureParams
-from credit_lab.features import (
+from credit_lab.core.config import FeatureParams
+from credit_lab.features.point_in_time import (
     FEATURE_DICTIONARY,
     build_features,
     build_labels,
@@ -12,7 +12,7 @@ from credit_lab.features import (
     monotone_constraints,
     training_snapshots,
 )
-from credit_lab.schema import validate_ledger
+from credit_lab.data.contract import validate_ledger
 from tests.conftest import tiny_customers, tiny_invoices
 
 SNAP = pd.Timestamp("2023-04-01")

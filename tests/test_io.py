@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab import io
-from credit_lab.config import DataParams, TableSource
-from credit_lab.exceptions import ArtifactIntegrityError, InputFileError, SchemaError
+from credit_lab.data import io
+from credit_lab.core.config import DataParams, TableSource
+from credit_lab.core.exceptions import ArtifactIntegrityError, InputFileError, SchemaError
 from tests.conftest import tiny_customers
 
 
@@ -78,7 +78,7 @@ def test_csv_export_neutralises_formulas_but_not_numbers(tmp_path):
 
 
 def test_input_that_would_not_fit_in_memory_is_refused_before_reading(tmp_path, monkeypatch):
-    from credit_lab.exceptions import InputTooLargeError
+    from credit_lab.core.exceptions import InputTooLargeError
 
     path = tmp_path / "invoices.csv"
     path.write_text("invoice_id\n" + "I1\n" * 2000)

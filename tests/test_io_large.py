@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab import io
-from credit_lab import schema as sch
-from credit_lab.config import TableSource
-from credit_lab.exceptions import InputFileError
-from credit_lab.schema import SCHEMAS, validate_ledger, validate_table
+from credit_lab.data import io
+from credit_lab.data import contract as sch
+from credit_lab.core.config import TableSource
+from credit_lab.core.exceptions import InputFileError
+from credit_lab.data.contract import SCHEMAS, validate_ledger, validate_table
 from tests.conftest import tiny_invoices
 
 N_CUSTOMERS = 50
@@ -66,7 +66,7 @@ def test_same_table_and_validation_as_the_old_reader(tmp_path, caplog, leading_s
     _customers_csv(cust_path)
     _messy_invoices_csv(inv_path, leading_spaces=leading_spaces)
     fmt = "%m/%d/%Y"
-    with caplog.at_level(logging.INFO, logger="credit_lab.io"):
+    with caplog.at_level(logging.INFO, logger="credit_lab.data.io"):
         new = {"customers": io.read_table("customers", TableSource(path=str(cust_path))),
                "invoices": io.read_table("invoices", TableSource(path=str(inv_path), date_format=fmt))}
     how = "pandas" if leading_spaces else "columnar"
@@ -97,7 +97,7 @@ def test_progress_is_reported_per_block_and_ends_at_the_file_size(tmp_path, monk
     monkeypatch.setattr(io, "_CSV_BLOCK_BYTES", 1 << 14)
     monkeypatch.setattr(io, "_PROGRESS_SECONDS", 0.0)
     calls = []
-    with caplog.at_level(logging.INFO, logger="credit_lab.io"):
+    with caplog.at_level(logging.INFO, logger="credit_lab.data.io"):
         df = io.read_table("invoices", TableSource(path=str(path)), progress=lambda *a: calls.append(a))
     assert len(calls) > 5
     rows, done, total = zip(*calls)

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from credit_lab.letters import LetterSettings, letters_for
+from credit_lab.limits.letters import LetterSettings, letters_for
 
 AS_OF = pd.Timestamp("2026-01-01")
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credit_lab.config import LimitParams
-from credit_lab.limits import set_limits
+from credit_lab.core.config import LimitParams
+from credit_lab.limits.setting import set_limits
 
 P = LimitParams()  # own equity 50M x 5% = 2.5M single-name cap; grade E cap 1M; cut-off 0.20
 
@@ -67,8 +67,8 @@ def test_no_limit_exceeds_any_cap(rows):
 
 # ------------------------------------------------------------------ portfolio optimization glue
 
-from credit_lab.limits import optimization_inputs, optimize_book, purchase_statistics  # noqa: E402
-from credit_lab.optimize import constraint_violations  # noqa: E402
+from credit_lab.limits.setting import optimization_inputs, optimize_book, purchase_statistics  # noqa: E402
+from credit_lab.limits.optimizer import constraint_violations  # noqa: E402
 
 
 def test_purchase_statistics_hand_worked():
@@ -112,10 +112,10 @@ def test_optimization_inputs_take_need_from_orders_then_revenue_then_limit():
 
 def test_optimized_book_meets_every_constraint(small_tables):
     """On a scored synthetic book: all constraints hold on the output, recomputed independently."""
-    from credit_lab.config import FeatureParams
-    from credit_lab.features import build_features
-    from credit_lab.models import assign_grades
-    from credit_lab.config import RunParams
+    from credit_lab.core.config import FeatureParams
+    from credit_lab.features.point_in_time import build_features
+    from credit_lab.models.gbm import assign_grades
+    from credit_lab.core.config import RunParams
 
     as_of = pd.Timestamp("2025-01-01")
     feats = build_features(small_tables, as_of, FeatureParams())
@@ -145,7 +145,7 @@ def test_optimized_book_meets_every_constraint(small_tables):
 
 
 def test_infeasible_budget_names_the_params_keys(small_tables):
-    from credit_lab.optimize import InfeasibleLimitsError
+    from credit_lab.limits.optimizer import InfeasibleLimitsError
 
     book = _book().drop(index="D")
     purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, 500.0, 100.0],
@@ -157,8 +157,8 @@ def test_infeasible_budget_names_the_params_keys(small_tables):
 
 
 def test_hints_name_the_behaviour_that_raises_the_limit():
-    from credit_lab.config import RunParams
-    from credit_lab.models import assign_grades
+    from credit_lab.core.config import RunParams
+    from credit_lab.models.gbm import assign_grades
     from tests.test_models import fitted
 
     model = fitted()  # PD rises with days_beyond_terms_mean, falls with tenure; dispute_rate is noise
@@ -181,7 +181,7 @@ def test_hints_name_the_behaviour_that_raises_the_limit():
     assert table.loc["LATE", "hint_pd"] < book.loc["LATE", "pd"]
     assert table.loc["LATE", "hint_limit"] > table.loc["LATE", "proposed_limit"]
     assert table.loc["PUNCTUAL", "hint"] == ""  # nothing in its own behaviour to improve
-    from credit_lab.limits import reason_sentence
+    from credit_lab.limits.setting import reason_sentence
 
     sentence = reason_sentence(table.loc["LATE"].copy())
     assert "Paying within terms would lower the PD to" in sentence and f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 from scipy.stats import lognorm
 
-from credit_lab.exceptions import CreditLabError
-from credit_lab.optimize import (
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.limits.optimizer import (
     DECIDED_BY,
     InfeasibleLimitsError,
     LimitPolicy,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from credit_lab import io
-from credit_lab.pipeline import verify_run
-from credit_lab.stages import STAGES
+from credit_lab.data import io
+from credit_lab.run.pipeline import verify_run
+from credit_lab.run.stages import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def test_verify_catches_changed_added_and_missing_files(smoke_run, tmp_path):
 
 def _write_ledger_files(folder: Path) -> dict:
     """A small ledger in the shape of an export: other column names, US dates."""
-    from credit_lab.synth import generate_ledger
+    from credit_lab.data.synthetic import generate_ledger
 
     ledger = generate_ledger(n_customers=400, n_months=24, seed=3)
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from credit_lab import io, pipeline
-from credit_lab.exceptions import OutputFolderError
+from credit_lab.data import io
+from credit_lab.run import pipeline
+from credit_lab.core.exceptions import OutputFolderError
 from tests.conftest import ROOT, cli
 
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -45,7 +46,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
 def test_kill_mid_stage_and_concurrent_runs(outputs_copy):
     out = outputs_copy
     good_before = _snapshot(out / "smoke")
-    runner = [sys.executable, "-m", "credit_lab.cli", "run", str(SMOKE), "--output-dir", str(out)]
+    runner = [sys.executable, "-m", "credit_lab.run.cli", "run", str(SMOKE), "--output-dir", str(out)]
     first = subprocess.Popen(runner, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _wait_for(out / ".staging" / "smoke" / "notebooks" / "02_features.ipynb", first)
@@ -60,7 +61,7 @@ def test_kill_mid_stage_and_concurrent_runs(outputs_copy):
     assert io.read_json(out / ".staging" / "smoke" / "manifest.json")["status"] == "running"
 
     # two runs with different ids at once: both succeed; they also retire the killed run's folder
-    procs = [subprocess.Popen([sys.executable, "-m", "credit_lab.cli", "run", str(SMOKE), "--output-dir", str(out),
+    procs = [subprocess.Popen([sys.executable, "-m", "credit_lab.run.cli", "run", str(SMOKE), "--output-dir", str(out),
                                "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for rid in ("alpha", "beta")]
     for p in procs:
@@ -103,8 +104,8 @@ def test_rewritten_manifest_and_edited_log_are_detected(outputs_copy):
 
 
 def test_a_run_model_loads_only_from_a_verified_run_folder(outputs_copy):
-    from credit_lab.exceptions import ArtifactIntegrityError
-    from credit_lab.models import PDModel
+    from credit_lab.core.exceptions import ArtifactIntegrityError
+    from credit_lab.models.gbm import PDModel
 
     run_dir = outputs_copy / "smoke"
     assert isinstance(pipeline.load_run_model(run_dir), PDModel)
@@ -151,7 +152,7 @@ def test_hostile_names_ids_and_params_are_escaped_everywhere(tmp_path):
     import pandas as pd
     import yaml
 
-    from credit_lab.synth import generate_ledger
+    from credit_lab.data.synthetic import generate_ledger
 
     ledger = generate_ledger(n_customers=400, n_months=24, seed=4)
     cust, inv = ledger.customers.copy(), ledger.invoices.copy()
@@ -214,7 +215,7 @@ def test_cell_timeout_comes_from_params_and_a_timeout_fails_the_stage(tmp_path, 
     import papermill
     import yaml
 
-    from credit_lab.exceptions import StageError
+    from credit_lab.core.exceptions import StageError
 
     seen = {}
 

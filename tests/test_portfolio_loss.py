@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from credit_lab.exceptions import CreditLabError
-from credit_lab.portfolio_loss import (
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.risk.loss_distribution import (
     LossModelError,
     LossPortfolio,
     basel_correlation,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.reserve import el_summary, exposure_at_default
+from credit_lab.risk.expected_loss import el_summary, exposure_at_default
 
 
 def test_ead_draws_the_ccf_share_of_the_undrawn_limit():

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.exceptions import CreditLabError, ParamsError
-from credit_lab.review import (
+from credit_lab.core.exceptions import CreditLabError, ParamsError
+from credit_lab.limits.review import (
     APPROVER_LEVELS,
     SIGNAL_NAMES,
     AdjustmentRule,
@@ -250,8 +250,8 @@ def test_backtest_snapshots_monthly_and_errors():
 
 @pytest.fixture(scope="module")
 def ledger():
-    from credit_lab.schema import validate_ledger
-    from credit_lab.synth import generate_ledger
+    from credit_lab.data.contract import validate_ledger
+    from credit_lab.data.synthetic import generate_ledger
 
     L = generate_ledger(n_customers=400, n_months=30, seed=3)
     tables = validate_ledger({t: getattr(L, t) for t in

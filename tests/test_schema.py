@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.exceptions import SchemaError
-from credit_lab.schema import SCHEMAS, validate_ledger, validate_table
+from credit_lab.core.exceptions import SchemaError
+from credit_lab.data.contract import SCHEMAS, validate_ledger, validate_table
 from tests.conftest import tiny_customers, tiny_invoices
 
 

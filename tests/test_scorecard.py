@@ -13,8 +13,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from credit_lab.exceptions import ArtifactIntegrityError
-from credit_lab.scorecard import WoEScorecard, optimal_binning
+from credit_lab.core.exceptions import ArtifactIntegrityError
+from credit_lab.models.scorecard import WoEScorecard, optimal_binning
 
 LN2 = math.log(2.0)
 
@@ -299,7 +299,7 @@ def test_explain_is_additive_and_matches_the_regression(card, portfolio):
     assert expl.values.shape == contrib.shape and expl.base_value == base
     np.testing.assert_array_equal(expl.output, raw)
     assert expl.data["utilisation"].isna().sum() == (X["utilisation"] == -999).sum()  # special = no information
-    from credit_lab.explain import reason_codes
+    from credit_lab.models.explain import reason_codes
 
     first = reason_codes(expl, top=2)["reason_1_feature"].to_numpy()
     top = np.array(card.features_)[contrib.to_numpy().argmax(axis=1)]

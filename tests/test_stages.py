@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from credit_lab import stages
-from credit_lab.exceptions import StageError
+from credit_lab.run import stages
+from credit_lab.core.exceptions import StageError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -20,7 +20,7 @@ DECISIONS = ("scores.parquet", "limits.parquet", "expected_loss.parquet", "shap_
 
 _RUN_ALL = """
 import sys
-from credit_lab import stages
+from credit_lab.run import stages
 ctx = stages.open_stage("06_risk_reserve", sys.argv[1], sys.argv[2], True)
 stages.stage_reserve(ctx)
 """
@@ -50,7 +50,7 @@ def test_unknown_stage_and_tampered_model_are_refused(tmp_path):
     ctx = stages.open_stage("04_scoring_explain", tmp_path, SMOKE)  # builds 01-03 in-process
     model = ctx.models_dir / "pd_model.pkl"
     model.write_bytes(model.read_bytes()[:-1] + b"\x00")
-    from credit_lab.exceptions import ArtifactIntegrityError
+    from credit_lab.core.exceptions import ArtifactIntegrityError
 
     with pytest.raises(ArtifactIntegrityError, match="will not be loaded"):
         stages.stage_scoring(ctx)
@@ -98,7 +98,7 @@ def test_reserve_stage_numbers_are_consistent(tmp_path):
 
 
 def test_reserve_waterfall_explains_the_change_since_a_previous_run(tmp_path):
-    from credit_lab.config import params_from_dict
+    from credit_lab.core.config import params_from_dict
 
     ctx = stages.open_stage("06_risk_reserve", tmp_path / "run", SMOKE)
     base = stages.stage_reserve(ctx)

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from credit_lab.stress import StressInputError, StressScenario, stressed_book
+from credit_lab.risk.stress import StressInputError, StressScenario, stressed_book
 
 
 def book():

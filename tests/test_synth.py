@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.synth import DEFAULT_PARAMS, Ledger, SynthParams, generate_ledger
+from credit_lab.data.synthetic import DEFAULT_PARAMS, Ledger, SynthParams, generate_ledger
 
 TABLES = ("customers", "financials", "invoices", "defaults", "industry_outlook")
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab import stages
-from credit_lab.config import CustomerTableParams, load_params
-from credit_lab.exceptions import ParamsError, SchemaError
-from credit_lab.table_mode import (
+from credit_lab.run import stages
+from credit_lab.core.config import CustomerTableParams, load_params
+from credit_lab.core.exceptions import ParamsError, SchemaError
+from credit_lab.data.table_mode import (
     CategoryEncoder,
     infer_risk_directions,
     load_customer_table,

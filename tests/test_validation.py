@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from sklearn.metrics import log_loss as sk_log_loss
 
-from credit_lab import validation as v
-from credit_lab.exceptions import CreditLabError
-from credit_lab.models import ks_statistic, validation_metrics
+from credit_lab.models import validation as v
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.gbm import ks_statistic, validation_metrics
 
 matplotlib.use("Agg")
 

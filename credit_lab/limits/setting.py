@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .config import LimitParams
+from credit_lab.core.config import LimitParams
 
 __all__ = ["LIMIT_DRIVERS", "capacity_cap", "set_limits"]
 
@@ -117,7 +117,7 @@ def purchase_statistics(invoices: pd.DataFrame, as_of: pd.Timestamp, lookback_mo
 
 def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float
                         ) -> tuple[pd.DataFrame, pd.Series]:
-    """Per-customer inputs of :func:`credit_lab.optimize.build_problem`, and the basis of each demand.
+    """Per-customer inputs of :func:`credit_lab.limits.optimizer.build_problem`, and the basis of each demand.
 
     The purchase need over the payment terms is lognormal with mean = monthly purchases x terms
     in months, and a CV from the customer's own month-to-month variation scaled to the terms
@@ -126,7 +126,7 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
     revenue (``revenue_cap_pct`` of it) and failing that from today's limit; customers with none
     of the three cannot be given a limit by the optimizer and are reported.
     """
-    from .optimize import irb_capital_rate
+    from credit_lab.limits.optimizer import irb_capital_rate
 
     terms_months = book["payment_terms_days"].astype(float) / _DAYS_PER_MONTH
     monthly = purchases["monthly_purchases_mean"].reindex(book.index)
@@ -161,7 +161,7 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
 
 def limit_policy(params: LimitParams, inputs: pd.DataFrame):
     """The optimizer's policy from params; relative budgets are measured on today's limits."""
-    from .optimize import LimitPolicy
+    from credit_lab.limits.optimizer import LimitPolicy
 
     current = inputs["current_limit"]
     el_today = float((inputs["pd"] * inputs["lgd"] * current).sum())
@@ -199,7 +199,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     With ``model``, ``features`` and ``master_scale`` it also says which behaviour would raise
     each limit most (:func:`improvement_hints`), in ``hint`` / ``hint_pd`` / ``hint_limit``.
     """
-    from .optimize import DECIDED_BY, InfeasibleLimitsError, build_problem, optimize_limits
+    from credit_lab.limits.optimizer import DECIDED_BY, InfeasibleLimitsError, build_problem, optimize_limits
 
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
     known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
@@ -308,8 +308,8 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
     DataFrame indexed like ``inputs`` with ``hint``, ``hint_pd``, ``hint_limit`` (empty /
     NaN where no behaviour raises the limit by at least ``min_gain``).
     """
-    from .models import assign_grades
-    from .optimize import build_problem, irb_capital_rate, single_customer_optimum
+    from credit_lab.models.gbm import assign_grades
+    from credit_lab.limits.optimizer import build_problem, irb_capital_rate, single_customer_optimum
 
     ids = pd.Index(problem.customer_ids)
     feats = features.loc[ids]

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import CustomerTableParams
-from .exceptions import InputFileError, SchemaError, closest_hint
+from credit_lab.core.config import CustomerTableParams
+from credit_lab.core.exceptions import InputFileError, SchemaError, closest_hint
 
 __all__ = ["CustomerTable", "load_customer_table", "read_feature_dictionary", "infer_risk_directions",
            "CategoryEncoder", "split_table", "BOOK_COLUMNS"]

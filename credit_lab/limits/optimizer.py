@@ -72,7 +72,7 @@ and 2 only decide how small the working set can be. The working-set duals are th
 shadow prices; the gap to the Lagrangian bound at those prices is reported as a
 certificate (:attr:`LimitResult.duality_gap`).
 
-Errors derive from :class:`credit_lab.exceptions.CreditLabError`.
+Errors derive from :class:`credit_lab.core.exceptions.CreditLabError`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from scipy.special import ndtr, ndtri
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = [
     "DECIDED_BY",
@@ -370,7 +370,7 @@ def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: 
     ndarray
         Capital per unit of EAD, >= 0. Multiply by ``ccf`` for ``ul_rate`` per unit of limit.
     """
-    from .portfolio_loss import irb_capital  # the one implementation of the IRB formula
+    from credit_lab.risk.loss_distribution import irb_capital  # the one implementation of the IRB formula
 
     p = np.clip(np.asarray(pd_, dtype=float), pd_floor, 1.0 - 1e-12)
     k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=max(float(maturity_years), 1.0))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = ["StressScenario", "StressInputError", "DEFAULT_SCENARIOS", "stressed_book"]
 

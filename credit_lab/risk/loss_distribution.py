@@ -48,7 +48,7 @@ from scipy.interpolate import CubicSpline
 from scipy.special import ndtr, ndtri
 from scipy.stats import qmc
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 try:  # numba ships with shap, a dependency; without it the kernels run (slowly) as Python.
     import numba

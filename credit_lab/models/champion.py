@@ -2,8 +2,8 @@
 
 Every PD model here answers ``fit(X, y, X_cal, y_cal)``, ``raw_log_odds(X)``,
 ``predict_pd(X)``, ``features_`` and is explained exactly by
-:func:`credit_lab.explain.explain` (SHAP for trees, point contributions for the
-scorecard); :func:`credit_lab.io.save_model` / ``load_model`` save and load any of them
+:func:`credit_lab.models.explain.explain` (SHAP for trees, point contributions for the
+scorecard); :func:`credit_lab.data.io.save_model` / ``load_model`` save and load any of them
 with their hash. :class:`SegmentedModel` routes new customers (short tenure or no
 payment history) and existing customers to models with their own feature sets.
 """
@@ -15,9 +15,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .config import ModelParams
-from .exceptions import CreditLabError
-from .models import fit_calibration
+from credit_lab.core.config import ModelParams
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.gbm import fit_calibration
 
 __all__ = ["CalibratedScorecard", "SegmentedModel", "SEGMENT_COLUMN", "candidate_table"]
 
@@ -27,7 +27,7 @@ SEGMENT_COLUMN = "is_new_customer"
 
 
 class CalibratedScorecard:
-    """The WoE scorecard (:class:`credit_lab.scorecard.WoEScorecard`) with a held-out calibration.
+    """The WoE scorecard (:class:`credit_lab.models.scorecard.WoEScorecard`) with a held-out calibration.
 
     The scorecard's logistic output is its raw log-odds (what its point contributions add
     up to); the calibration map fitted on the calibration sample turns it into the PD,
@@ -49,7 +49,7 @@ class CalibratedScorecard:
         self.scaling = (pdo, base_score, base_odds)
 
     def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame, y_cal) -> "CalibratedScorecard":
-        from .scorecard import WoEScorecard
+        from credit_lab.models.scorecard import WoEScorecard
 
         y, y_cal = np.asarray(y, dtype=int), np.asarray(y_cal, dtype=int)
         observed = X.reindex(columns=self.features).notna().any(axis=0)
@@ -168,7 +168,7 @@ def candidate_table(samples: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
         candidates are ranked on (out-of-time or holdout).
     champion : the candidate the run uses.
     """
-    from .validation import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
+    from credit_lab.models.validation import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
 
     rows = []
     for sample, (y, preds) in samples.items():

@@ -80,7 +80,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = [
     "DEFAULT_BUCKET_EDGES",
@@ -841,7 +841,7 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
 
     Examples
     --------
-    >>> from credit_lab.synth import generate_ledger
+    >>> from credit_lab.data.synthetic import generate_ledger
     >>> L = generate_ledger(n_customers=200, n_months=24, seed=1)
     >>> res = provision_from_ledger(L.invoices, L.end_date, ProvisionSettings(history_months=12))
     >>> bool(res.allowance > 0)

@@ -1,7 +1,7 @@
 """WoE credit scorecard with exact optimal monotone binning.
 
 A classic application scorecard, next to the gradient-boosted
-:class:`credit_lab.models.PDModel`:
+:class:`credit_lab.models.gbm.PDModel`:
 
 1. every feature is binned by :func:`optimal_binning`: numeric features are cut
    into up to ``max_prebins`` quantile pre-bins, which are then merged by an
@@ -15,7 +15,7 @@ A classic application scorecard, next to the gradient-boosted
    logistic regression is fitted on the WoE matrix; features whose coefficient
    has the wrong sign are dropped one at a time and the model refitted;
 3. coefficients and WoE become a points table (points-to-double-odds scaling,
-   the convention of :func:`credit_lab.models.score_points`), exportable as a
+   the convention of :func:`credit_lab.models.gbm.score_points`), exportable as a
    plain table, and every score decomposes exactly into per-variable points.
 
 Conventions
@@ -60,8 +60,8 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from .exceptions import CreditLabError, closest_hint
-from .io import load_model, save_model
+from credit_lab.core.exceptions import CreditLabError, closest_hint
+from credit_lab.data.io import load_model, save_model
 
 __all__ = [
     "Binning",
@@ -850,13 +850,13 @@ class WoEScorecard:
         return pd.DataFrame(self._contributions(X), index=X.index, columns=self.features_), self.intercept_
 
     def explanation(self, X: pd.DataFrame) -> Any:
-        """The contributions of :meth:`explain` as a :class:`credit_lab.explain.Explanation`.
+        """The contributions of :meth:`explain` as a :class:`credit_lab.models.explain.Explanation`.
 
-        The base value is the intercept, so the GBM's helpers (e.g. :func:`credit_lab.explain.reason_codes`)
+        The base value is the intercept, so the GBM's helpers (e.g. :func:`credit_lab.models.explain.reason_codes`)
         take the scorecard too. As in the GBM's explanation, ``data`` is numeric: numeric features with their
         special codes set to NaN, categorical features as their bin index (NaN when missing or without a bin).
         """
-        from .explain import Explanation  # local: explain imports the GBM module
+        from credit_lab.models.explain import Explanation  # local: explain imports the GBM module
 
         self._fitted()
         values = self._contributions(X)

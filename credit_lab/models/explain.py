@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .exceptions import ExplanationError
-from .features import FEATURE_DICTIONARY
+from credit_lab.core.exceptions import ExplanationError
+from credit_lab.features.point_in_time import FEATURE_DICTIONARY
 __all__ = ["Explanation", "explain", "tree_shap", "check_additivity", "reason_codes", "grouped_reason_codes"]
 
 
@@ -65,7 +65,7 @@ def check_additivity(values: np.ndarray, base_value: float, output: np.ndarray, 
 def explain(model, X: pd.DataFrame, tolerance: float = 1e-6, engine: str = "fast") -> tuple[Explanation, float]:
     """Exact explanation of ``model``'s raw log-odds for the rows of ``X``, checked for additivity.
 
-    Trees (:class:`~credit_lab.models.PDModel`) get their exact SHAP values; the scorecard its
+    Trees (:class:`~credit_lab.models.gbm.PDModel`) get their exact SHAP values; the scorecard its
     per-variable contributions (coefficient x WoE of the customer's bin), which are its exact
     SHAP values too, as the model is additive; a segmented model explains each customer with
     the model that scored it (a feature another segment's model does not use contributes 0
@@ -76,7 +76,7 @@ def explain(model, X: pd.DataFrame, tolerance: float = 1e-6, engine: str = "fast
 
     Returns the explanation and the max additivity error found.
     """
-    from .champion import SegmentedModel
+    from credit_lab.models.champion import SegmentedModel
 
     if isinstance(model, SegmentedModel):
         return _explain_segmented(model, X, tolerance, engine)
@@ -95,11 +95,11 @@ def explain(model, X: pd.DataFrame, tolerance: float = 1e-6, engine: str = "fast
 def tree_shap(tree_model, matrix: np.ndarray, engine: str = "fast") -> tuple[np.ndarray, float]:
     """Exact (path-dependent) SHAP values of a tree ensemble and its expected value.
 
-    ``engine="fast"``: :class:`credit_lab.fast_shap.FastTreeExplainer` (the same values as
+    ``engine="fast"``: :class:`credit_lab.models.fast_shap.FastTreeExplainer` (the same values as
     ``shap.TreeExplainer``, faster); ``"shap"``: ``shap.TreeExplainer`` itself.
     """
     if engine == "fast":
-        from .fast_shap import FastTreeExplainer
+        from credit_lab.models.fast_shap import FastTreeExplainer
 
         explainer = FastTreeExplainer(tree_model)
         return np.asarray(explainer.shap_values(matrix), dtype=float), float(explainer.expected_value)

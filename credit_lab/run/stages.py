@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import io
-from .config import RunParams, load_params, params_from_dict
-from .exceptions import CreditLabError, StageError, StageSkipped
-from .explain import Explanation, explain, grouped_reason_codes, reason_codes
-from .features import build_features, build_training_set, data_cut_date, feature_names
-from .limits import reason_sentence, set_limits
-from .models import (
+from credit_lab.data import io
+from credit_lab.core.config import RunParams, load_params, params_from_dict
+from credit_lab.core.exceptions import CreditLabError, StageError, StageSkipped
+from credit_lab.models.explain import Explanation, explain, grouped_reason_codes, reason_codes
+from credit_lab.features.point_in_time import build_features, build_training_set, data_cut_date, feature_names
+from credit_lab.limits.setting import reason_sentence, set_limits
+from credit_lab.models.gbm import (
     PDModel,
     ValidationMetrics,
     assign_grades,
@@ -34,8 +34,8 @@ from .models import (
     split_development,
     validation_metrics,
 )
-from .reserve import el_summary, exposure_at_default
-from .schema import LedgerValidation, validate_ledger
+from credit_lab.risk.expected_loss import el_summary, exposure_at_default
+from credit_lab.data.contract import LedgerValidation, validate_ledger
 
 __all__ = [
     "STAGES",
@@ -122,7 +122,7 @@ class DataQualityResult:
 
 def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
     if params.data.source == "synthetic":
-        from .synth import generate_ledger
+        from credit_lab.data.synthetic import generate_ledger
 
         s = params.data.synthetic
         ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
@@ -138,7 +138,7 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     and the quarantine, and record which later stages the data allows."""
     if ctx.table_mode:
         return _table_data_quality(ctx)
-    from .exports import apply_input_rules, complete_customers, derive_defaults
+    from credit_lab.data.exports import apply_input_rules, complete_customers, derive_defaults
 
     raw, source = _raw_tables(ctx.params)
     rules = ctx.params.data.rules
@@ -197,7 +197,7 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
 
 
 def _table_data_quality(ctx: StageContext) -> DataQualityResult:
-    from .table_mode import load_customer_table
+    from credit_lab.data.table_mode import load_customer_table
 
     tp = ctx.params.data.table
     table = load_customer_table(tp, ctx.params.data.on_invalid)
@@ -297,13 +297,13 @@ def stage_features(ctx: StageContext) -> FeaturesResult:
                    "features.training_snapshots / label_horizon_months that cover the defaults")
             ctx.skip("03_model", why)
             ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped)")
-    from .features import feature_dictionary_frame
+    from credit_lab.features.point_in_time import feature_dictionary_frame
 
     return FeaturesResult(train, current, as_of, feature_dictionary_frame(), ctx.skipped(), feature_names())
 
 
 def _table_features(ctx: StageContext) -> FeaturesResult:
-    from .table_mode import read_feature_dictionary, split_table
+    from credit_lab.data.table_mode import read_feature_dictionary, split_table
 
     tp = ctx.params.data.table
     meta = ctx.read_json("table_features.json")
@@ -371,7 +371,7 @@ def _development(ctx: StageContext):
     if not ctx.table_mode:
         fit, cal, oot = split_development(train, p.model.oot_snapshots, seed=p.seed)
         return fit, cal, oot, feature_names(), {}, "out-of-time", {}
-    from .table_mode import infer_risk_directions
+    from credit_lab.data.table_mode import infer_risk_directions
 
     meta = ctx.read_json("table_features.json")
     names = meta["features"]
@@ -392,8 +392,8 @@ def _development(ctx: StageContext):
 def _fit_candidates(ctx: StageContext, fit: pd.DataFrame, cal: pd.DataFrame, names: list[str], kwargs: dict,
                     seed: int, families: tuple[str, ...] = ("gbm", "scorecard")) -> tuple[dict[str, Any], list[str]]:
     """Every candidate model: GBM and scorecard, single and (ledger mode) segmented new/existing."""
-    from .champion import SEGMENT_COLUMN, CalibratedScorecard, SegmentedModel
-    from .features import FEATURE_DICTIONARY, new_customer_feature_names
+    from credit_lab.models.champion import SEGMENT_COLUMN, CalibratedScorecard, SegmentedModel
+    from credit_lab.features.point_in_time import FEATURE_DICTIONARY, new_customer_feature_names
 
     p = ctx.params
     monotone = kwargs.get("monotone") or {f: FEATURE_DICTIONARY[f].risk_direction for f in names
@@ -438,7 +438,7 @@ def _fit_candidates(ctx: StageContext, fit: pd.DataFrame, cal: pd.DataFrame, nam
 
 
 def _champion_name(ctx: StageContext, candidates: dict[str, Any], cal: pd.DataFrame) -> str:
-    from .validation import auc
+    from credit_lab.models.validation import auc
 
     p = ctx.params.model
     prefix = "segmented " if f"segmented {p.champion if p.champion != 'auto' else 'gbm'}" in candidates else ""
@@ -451,7 +451,7 @@ def _champion_name(ctx: StageContext, candidates: dict[str, Any], cal: pd.DataFr
 
 def stage_model(ctx: StageContext) -> ModelResult:
     """Fit the candidate models, pick the champion, calibrate and validate it, write the model card."""
-    from . import validation as vl
+    from credit_lab.models import validation as vl
 
     _require(ctx, "03_model")
     p = ctx.params
@@ -464,7 +464,7 @@ def stage_model(ctx: StageContext) -> ModelResult:
                for label, s in samples.items()]
     preds = {label: (s["default_in_horizon"].to_numpy(), {n: m.predict_pd(s) for n, m in candidates.items()})
              for label, s in samples.items()}
-    from .champion import candidate_table
+    from credit_lab.models.champion import candidate_table
 
     cand = candidate_table(preds, champion_name)
     oot_out = pd.DataFrame({
@@ -530,8 +530,8 @@ def stage_model(ctx: StageContext) -> ModelResult:
 
 def _segment_comparison(candidates: dict[str, Any], champion: str, oot: pd.DataFrame) -> pd.DataFrame | None:
     """Segmented against single model of the champion's family on the same out-of-time rows."""
-    from .champion import SEGMENT_COLUMN
-    from .validation import auc, brier_score
+    from credit_lab.models.champion import SEGMENT_COLUMN
+    from credit_lab.models.validation import auc, brier_score
 
     family = champion.split(" ")[-1]
     pair = {"single": candidates.get(family), "segmented": candidates.get(f"segmented {family}")}
@@ -552,7 +552,7 @@ def _segment_comparison(candidates: dict[str, Any], champion: str, oot: pd.DataF
 
 
 def _auc_by_period(model, samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    from .validation import auc_by_period
+    from credit_lab.models.validation import auc_by_period
 
     frames = []
     for label, s in samples.items():
@@ -568,7 +568,7 @@ def _auc_by_period(model, samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def _stability(model, fit: pd.DataFrame, oot: pd.DataFrame, current: pd.DataFrame, names: list[str],
                categorical: list[str], oot_label: str) -> pd.DataFrame:
     """PSI of the PD and CSI of every feature, development against out-of-time and today."""
-    from .validation import population_stability
+    from credit_lab.models.validation import population_stability
 
     frames = {"development": fit, oot_label: oot, "current population": current}
     scored = {k: v[names].assign(pd=model.predict_pd(v)) for k, v in frames.items()}
@@ -581,7 +581,7 @@ def _stability(model, fit: pd.DataFrame, oot: pd.DataFrame, current: pd.DataFram
 
 
 def _calibration_summary(model) -> dict[str, Any]:
-    from .champion import SegmentedModel
+    from credit_lab.models.champion import SegmentedModel
 
     parts = model.models | {"all (single)": model.fallback} if isinstance(model, SegmentedModel) else {"all": model}
     out = {}
@@ -718,7 +718,7 @@ def _shap_reference_check(model, current: pd.DataFrame, expl: Explanation, toler
 def _reason_wording(ctx: StageContext) -> tuple[dict[str, str] | None, dict[str, tuple[str, str, tuple[str, ...]]]]:
     """Reason phrases per feature and reason groups: the ledger's dictionary, or the table's file."""
     if not ctx.table_mode:
-        from .features import REASON_GROUPS
+        from credit_lab.features.point_in_time import REASON_GROUPS
 
         return None, REASON_GROUPS
     d = ctx.read("feature_dictionary.parquet").set_index("feature")
@@ -735,7 +735,7 @@ def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
     Read right after ``model`` explained ``current``: each model that scored some of these
     customers then holds the unseen values of its own rows.
     """
-    from .champion import SegmentedModel
+    from credit_lab.models.champion import SegmentedModel
 
     models = ([model.model_for(s) for s in np.unique(model.segment_of(current))]
               if isinstance(model, SegmentedModel) else [model])
@@ -750,7 +750,7 @@ def _unseen_values(model, current: pd.DataFrame) -> dict[str, Any]:
 
 def _scorecard_points(ctx: StageContext, current: pd.DataFrame, champion) -> tuple[pd.DataFrame | None, str | None]:
     """Each customer's exact points per variable from the scorecard (the champion or the challenger)."""
-    from .champion import SegmentedModel
+    from credit_lab.models.champion import SegmentedModel
 
     meta = io.read_json(ctx.models_dir / "pd_model.json")
     if meta["champion"].endswith("scorecard"):
@@ -784,7 +784,7 @@ def _reason_stability(ctx: StageContext, current: pd.DataFrame, expl: Explanatio
     per customer says how much the explanations depend on that draw. Reported for the
     reason groups customers read, and for single features.
     """
-    from .table_mode import split_table
+    from credit_lab.data.table_mode import split_table
 
     p = ctx.params
     meta = io.read_json(ctx.models_dir / "pd_model.json")
@@ -861,7 +861,7 @@ def _review(ctx: StageContext, result: "LimitsResult") -> None:
     The optimizer's (or the rules') ``proposed_limit`` passes through the adjustment
     standards to ``final_limit``, which letters and the reserve use.
     """
-    from . import review as rv
+    from credit_lab.limits import review as rv
 
     p = ctx.params
     tables = ctx.tables()
@@ -926,7 +926,7 @@ def _scored_book(ctx: StageContext) -> pd.DataFrame:
 
 def _monitoring_only(ctx: StageContext) -> LimitsResult:
     """Without a PD model: early-warning signals and the watchlist from payment behaviour alone."""
-    from . import review as rv
+    from credit_lab.limits import review as rv
 
     p = ctx.params
     as_of = _as_of(ctx)
@@ -963,8 +963,8 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         out = book[keep].join(limits)
         result = LimitsResult(out, "rules")
     else:
-        from .limits import optimize_book, purchase_statistics
-        from .optimize import efficient_frontier
+        from credit_lab.limits.setting import optimize_book, purchase_statistics
+        from credit_lab.limits.optimizer import efficient_frontier
 
         features = ctx.read("features_current.parquet").set_index("customer_id")
         if ctx.table_mode:
@@ -1003,7 +1003,7 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     ctx.write("limits.parquet", result.limits.reset_index())
     # The decision table credit managers open in a spreadsheet.
     io.write_csv(ctx.path("limits.csv"), result.limits.reset_index())
-    from .letters import LetterSettings, letters_for
+    from credit_lab.limits.letters import LetterSettings, letters_for
 
     letters = letters_for(result.limits.assign(proposed_limit=result.limits["final_limit"]), _as_of(ctx),
                           LetterSettings(**p.letters.model_dump()))
@@ -1041,7 +1041,7 @@ class ReserveResult:
 
 def _cap_utilization(ctx: StageContext, exposures: pd.DataFrame) -> pd.DataFrame:
     """Use of every concentration cap by the final limits (the caps the limit stage applied)."""
-    from .concentration import ConcentrationSettings, cap_utilization
+    from credit_lab.risk.concentration import ConcentrationSettings, cap_utilization
 
     caps: dict[str, dict[str, float]] = {"industry_cap": {}, "region_cap": {}}
     path = ctx.path("limit_constraints.parquet")
@@ -1076,7 +1076,7 @@ def _mitigation_frame(book: pd.DataFrame, ead: pd.Series, r) -> pd.DataFrame:
 def _provision_matrix(ctx: StageContext, invoices: pd.DataFrame, defaults: pd.DataFrame | None,
                       as_of: pd.Timestamp, notes: list[str]):
     """The IFRS 9 provision matrix, on a shorter history (said in ``notes``) when the ledger is short."""
-    from .provisions import ProvisionSettings, provision_from_ledger
+    from credit_lab.risk.provisions import ProvisionSettings, provision_from_ledger
 
     pr = ctx.params.reserve.provisions
     settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
@@ -1148,10 +1148,10 @@ def _ageing(invoices: pd.DataFrame, as_of: pd.Timestamp, edges: tuple[int, ...])
 def stage_reserve(ctx: StageContext) -> ReserveResult:
     """Expected loss gross and net of mitigation, the IFRS 9 provision matrix, lifetime ECL and
     its reconciliation with the matrix, and concentration, on the final limits."""
-    from .concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
-    from .mitigation import MitigationSettings, mitigate
-    from .portfolio_loss import recommended_reserve
-    from .provisions import (collection_delay_days, expected_loss_table, expected_months_to_collection,
+    from credit_lab.risk.concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
+    from credit_lab.risk.mitigation import MitigationSettings, mitigate
+    from credit_lab.risk.loss_distribution import recommended_reserve
+    from credit_lab.risk.provisions import (collection_delay_days, expected_loss_table, expected_months_to_collection,
                              lifetime_ecl, reconcile)
 
     _require(ctx, "06_risk_reserve")
@@ -1265,7 +1265,7 @@ def _reserve_waterfall(previous: Path, exposures: pd.DataFrame, ctx: StageContex
     step's reserve is recomputed with the same loss model; the last row is the estimation
     noise left to today's reported figure.
     """
-    from .pipeline import load_run_model
+    from credit_lab.run.pipeline import load_run_model
 
     prev = pd.read_parquet(previous / "data" / "expected_loss.parquet").set_index("customer_id")
     cols = ["industry", "pd", "ead", "lgd_net"]
@@ -1314,9 +1314,9 @@ def _stress_table(book: pd.DataFrame, ead: pd.Series, base: pd.DataFrame, exposu
     The provision matrix is stressed by scaling every bucket's loss rate (capped at 100%) by
     the scenario's exposure-weighted PD multiplier, since roll rates to loss move with defaults.
     """
-    from .mitigation import MitigationSettings, mitigate
-    from .portfolio_loss import recommended_reserve
-    from .stress import StressScenario, stressed_book
+    from credit_lab.risk.mitigation import MitigationSettings, mitigate
+    from credit_lab.risk.loss_distribution import recommended_reserve
+    from credit_lab.risk.stress import StressScenario, stressed_book
 
     q = float(r.confidence)
     rows = [{"scenario": "base", "provision": provision.allowance if provision is not None else np.nan,
@@ -1352,7 +1352,7 @@ def _stress_table(book: pd.DataFrame, ead: pd.Series, base: pd.DataFrame, exposu
 
 def _loss_distribution(exposures: pd.DataFrame, r, seed: int, contributions: bool = True):
     """Multi-factor Gaussian copula loss of the book, one factor per industry, with Euler contributions."""
-    from .portfolio_loss import LossPortfolio, fast_loss
+    from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss
 
     industries = sorted(exposures["industry"].astype(str).unique())
     code = exposures["industry"].astype(str).map({name: i for i, name in enumerate(industries)}).to_numpy()

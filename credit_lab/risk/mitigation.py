@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri, owens_t
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = [
     "MITIGATION_COLUMNS",

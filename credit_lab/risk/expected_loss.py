@@ -1,8 +1,8 @@
 """Exposure at default and expected-loss summaries.
 
 ``EAD = outstanding + CCF x max(limit - outstanding, 0)``. Mitigation (collateral,
-insurance, guarantees) is :mod:`credit_lab.mitigation`; provisions are
-:mod:`credit_lab.provisions`.
+insurance, guarantees) is :mod:`credit_lab.risk.mitigation`; provisions are
+:mod:`credit_lab.risk.provisions`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 ``pipeline`` that touches the disk).
 
 User tables are read as they are: CSV cells arrive as text and are typed by
-:mod:`credit_lab.schema`, so an unparseable value is reported with the row it
+:mod:`credit_lab.data.contract`, so an unparseable value is reported with the row it
 came from instead of being guessed by the CSV reader. Model artifacts are
 written with their SHA-256 and are only ever unpickled after that hash has
 been checked against the one recorded when they were written.
@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 
-from .config import DataParams, TableSource
-from .exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError, closest_hint
-from .schema import SCHEMAS
+from credit_lab.core.config import DataParams, TableSource
+from credit_lab.core.exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError, closest_hint
+from credit_lab.data.contract import SCHEMAS
 
 __all__ = [
     "read_table",
@@ -166,7 +166,7 @@ def read_table(name: str, source: TableSource, progress: ProgressCallback | None
 
     Parameters
     ----------
-    name : the table's name in :data:`credit_lab.schema.SCHEMAS`.
+    name : the table's name in :data:`credit_lab.data.contract.SCHEMAS`.
     source : file path, column mapping ``{our_name: file_name}`` and CSV options.
     progress : optional ``progress(rows_read, bytes_done, bytes_total)``; the last call has
         ``bytes_done == bytes_total``. A CSV the columnar reader cannot take exactly as pandas

@@ -12,9 +12,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from .config import Grade, ModelParams, ScoreScaling
-from .exceptions import CreditLabError
-from .features import monotone_constraints
+from credit_lab.core.config import Grade, ModelParams, ScoreScaling
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.features.point_in_time import monotone_constraints
 
 __all__ = [
     "PDModel",
@@ -86,7 +86,7 @@ class PDModel:
             self.monotone_cst_ = monotone_constraints(self.features_)
         self.encoder_ = None
         if self.categorical:
-            from .table_mode import CategoryEncoder
+            from credit_lab.data.table_mode import CategoryEncoder
 
             used_cat = [c for c in self.categorical if c in self.features_]
             self.encoder_ = CategoryEncoder(used_cat).fit(X, y) if used_cat else None
@@ -135,12 +135,12 @@ def fit_calibration(raw: np.ndarray, y, params: ModelParams, seed: int = 0):
     """The calibration map of raw log-odds to PD, fitted on the calibration sample.
 
     Platt scaling and isotonic regression are both scored by cross-validated Brier score on
-    the sample (:func:`credit_lab.validation.choose_calibration`); ``params.calibration``
+    the sample (:func:`credit_lab.models.validation.choose_calibration`); ``params.calibration``
     ``auto`` keeps the better one, ``platt`` or ``isotonic`` forces one (the comparison is kept
     for the report). ``params.central_tendency`` then shifts the log-odds so the mean PD over
     the sample equals the long-run default rate.
     """
-    from .validation import choose_calibration
+    from credit_lab.models.validation import choose_calibration
 
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)

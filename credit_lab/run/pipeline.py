@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import io
-from .config import RunParams, load_params
-from .exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
-from .stages import STAGES, StageContext, params_snapshot
+from credit_lab.data import io
+from credit_lab.core.config import RunParams, load_params
+from credit_lab.core.exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
+from credit_lab.run.stages import STAGES, StageContext, params_snapshot
 
 __all__ = ["RunResult", "run", "verify_run", "load_run_model", "notebooks_dir", "KERNEL_NAME"]
 
@@ -47,7 +47,7 @@ RUNS_LOG = "runs.jsonl"
 
 def notebooks_dir() -> Path:
     """The stage notebooks shipped with the project (``notebooks/`` beside the package)."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
+    here = Path(__file__).resolve().parents[2] / "notebooks"
     if not here.is_dir():
         raise CreditLabError(f"stage notebooks not found at {here}; install the project with `pip install -e .`")
     return here
@@ -117,7 +117,7 @@ def _retire_all_interrupted(out_root: Path) -> None:
 
 
 def _git_state() -> dict:
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10)
@@ -388,7 +388,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
                 if on_stage:
                     on_stage(stage, "done", seconds)
-        from .reporting import index_page
+        from credit_lab.report.figures import index_page
 
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
     except BaseException as err:

@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from .config import RunParams  # noqa: E402
-from .io import read_json  # noqa: E402
-from .explain import Explanation  # noqa: E402
+from credit_lab.core.config import RunParams  # noqa: E402
+from credit_lab.data.io import read_json  # noqa: E402
+from credit_lab.models.explain import Explanation  # noqa: E402
 
 __all__ = [
     "fig_monthly_activity",
@@ -114,7 +114,7 @@ def fig_roc(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
 
 def fig_cap(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
     """Cumulative accuracy profile: share of defaulters caught by rejecting the riskiest share."""
-    from .validation import accuracy_ratio, cap_curve
+    from credit_lab.models.validation import accuracy_ratio, cap_curve
 
     fig, ax = _axes(ax, figsize=(5, 5))
     cap = cap_curve(y, pd_)
@@ -131,7 +131,7 @@ def fig_cap(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
 
 def fig_calibration_deciles(table: pd.DataFrame, label: str) -> plt.Figure:
     """Observed default rate against mean PD per PD decile, with confidence intervals."""
-    from .validation import plot_calibration
+    from credit_lab.models.validation import plot_calibration
 
     fig, ax = _axes(None, figsize=(5, 5))
     plot_calibration(table, ax=ax, label=label)
@@ -141,7 +141,7 @@ def fig_calibration_deciles(table: pd.DataFrame, label: str) -> plt.Figure:
 
 def fig_score_distribution(y: np.ndarray, score: np.ndarray) -> plt.Figure:
     """Score points of goods and bads on common bins."""
-    from .validation import plot_score_distribution, score_distribution
+    from credit_lab.models.validation import plot_score_distribution, score_distribution
 
     fig, ax = _axes(None, figsize=(7, 4))
     plot_score_distribution(score_distribution(y, score, bins=25), ax=ax)
@@ -400,7 +400,7 @@ def fig_to_data_uri(fig: plt.Figure) -> str:
 
 def index_page(run_dir: Path, params: RunParams) -> str:
     """The run's front page: headline figures and links to every report."""
-    from .stages import STAGES, StageContext
+    from credit_lab.run.stages import STAGES, StageContext
 
     data = Path(run_dir) / "data"
     dq = read_json(data / "data_quality.json")

@@ -33,7 +33,7 @@ from scipy import stats
 from scipy.optimize import brentq, isotonic_regression
 from scipy.special import expit, logit
 
-from .exceptions import CreditLabError
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = [
     "PD_CLIP",

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .exceptions import SchemaError, closest_hint
+from credit_lab.core.exceptions import SchemaError, closest_hint
 
 __all__ = [
     "Column",
@@ -593,7 +593,7 @@ def validate_ledger(
     >>> validate_ledger({"customers": cust, "invoices": inv})
     Traceback (most recent call last):
     ...
-    credit_lab.exceptions.SchemaError: ...
+    credit_lab.core.exceptions.SchemaError: ...
     """
     date_formats = date_formats or {}
     unknown = sorted(set(raw_tables) - set(SCHEMAS))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .exceptions import ParamsError
+from credit_lab.core.exceptions import ParamsError
 
 __all__ = [
     "RunParams",
@@ -369,7 +369,7 @@ class ReviewParams(_Strict):
     """Periodic review, early warning, adjustment rules and approval route.
 
     ``signals``, ``approval`` and each rule are checked against
-    :mod:`credit_lab.review`'s settings when the params are loaded.
+    :mod:`credit_lab.limits.review`'s settings when the params are loaded.
     """
 
     compare_months: int = Field(1, ge=1, le=12, description="signals compare today with this many months before")
@@ -392,7 +392,7 @@ class ReviewParams(_Strict):
 
     @model_validator(mode="after")
     def _settings_are_valid(self) -> "ReviewParams":
-        from . import review
+        from credit_lab.limits import review
 
         try:
             review.SignalSettings(**self.signals)
@@ -415,7 +415,7 @@ class LetterParams(_Strict):
 
 
 def _default_stress() -> tuple[dict, ...]:
-    from .stress import DEFAULT_SCENARIOS
+    from credit_lab.risk.stress import DEFAULT_SCENARIOS
 
     return DEFAULT_SCENARIOS
 
@@ -466,7 +466,7 @@ class ReserveParams(_Strict):
     @field_validator("stress_scenarios")
     @classmethod
     def _scenarios_valid(cls, scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from .stress import StressScenario
+        from credit_lab.risk.stress import StressScenario
 
         for k, sc in enumerate(scenarios, start=1):
             try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import FeatureParams
+from credit_lab.core.config import FeatureParams
 
 __all__ = [
     "FeatureSpec",

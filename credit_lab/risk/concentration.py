@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .exceptions import CreditLabError
-from .optimize import irb_capital_rate
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.limits.optimizer import irb_capital_rate
 
 __all__ = [
     "ConcentrationInputError",
@@ -414,7 +414,7 @@ def granularity_adjustment(ead: Any, pd_: Any, lgd: Any, settings: Concentration
         ``maturity_years``, ``ga_form``.
     capital_rate : array_like, optional
         ``K_i`` per unit of EAD; by default the Basel IRB corporate formula
-        (:func:`credit_lab.optimize.irb_capital_rate`) at ``maturity_years``.
+        (:func:`credit_lab.limits.optimizer.irb_capital_rate`) at ``maturity_years``.
 
     Returns
     -------

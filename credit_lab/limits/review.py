@@ -1,7 +1,7 @@
 """Credit review: early-warning signals, watchlist, review calendar, limit adjustments and approvals.
 
 The module turns two point-in-time feature snapshots of the book (see
-:func:`credit_lab.features.build_features`) into the day-to-day credit-control
+:func:`credit_lab.features.point_in_time.build_features`) into the day-to-day credit-control
 workflow:
 
 1. **Early-warning signals** (:func:`compute_signals`): ten rules comparing the
@@ -51,9 +51,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .config import FeatureParams, RunParams
-from .exceptions import CreditLabError, ParamsError
-from .features import build_features, data_cut_date
+from credit_lab.core.config import FeatureParams, RunParams
+from credit_lab.core.exceptions import CreditLabError, ParamsError
+from credit_lab.features.point_in_time import build_features, data_cut_date
 
 __all__ = [
     "ReviewInputError",
@@ -473,7 +473,7 @@ def compute_signals(current: pd.DataFrame, previous: pd.DataFrame,
     Parameters
     ----------
     current, previous : features of two snapshots (index ``customer_id``, as built by
-        :func:`credit_lab.features.build_features`), e.g. one or three months apart. Columns
+        :func:`credit_lab.features.point_in_time.build_features`), e.g. one or three months apart. Columns
         read: ``days_beyond_terms_mean`` (days), ``max_days_past_due_open`` (days),
         ``dispute_rate`` (share), ``utilisation`` (ratio), ``limit_breaches`` (month-ends),
         ``altman_z2`` (score), ``liabilities_to_assets`` (ratio), ``current_ratio`` (ratio),
@@ -499,7 +499,7 @@ def compute_signals(current: pd.DataFrame, previous: pd.DataFrame,
     ``low_liquidity``) need the customer in both snapshots; a customer new since the
     previous snapshot gets ``<NA>`` for them.
     """
-    fix = "Build both snapshots with credit_lab.features.build_features."
+    fix = "Build both snapshots with credit_lab.features.point_in_time.build_features."
     for frame, what in ((current, "current snapshot"), (previous, "previous snapshot")):
         _require_columns(frame, _FEATURE_COLUMNS, what, fix)
         _require_unique_index(frame, what)
@@ -563,11 +563,11 @@ def signals_as_of(tables: dict[str, pd.DataFrame], snapshot: pd.Timestamp | str,
     """Signals at ``snapshot`` against ``previous_snapshot``, built from the validated ledger tables.
 
     Only records dated strictly before ``snapshot`` are read (through
-    :func:`credit_lab.features.build_features`), so the result is point-in-time.
+    :func:`credit_lab.features.point_in_time.build_features`), so the result is point-in-time.
 
     Parameters
     ----------
-    tables : validated ledger tables (:func:`credit_lab.schema.validate_ledger`).
+    tables : validated ledger tables (:func:`credit_lab.data.contract.validate_ledger`).
     snapshot, previous_snapshot : as-of dates; ``previous_snapshot`` must be earlier.
     settings : signal settings.
     feature_params : feature windows.
@@ -708,7 +708,7 @@ def backtest_signals(tables: dict[str, pd.DataFrame], settings: SignalSettings =
     settings : signal settings under test.
     backtest : snapshot spacing, comparison gap and outcome horizon.
     start, end : bounds of the history; default the first day of the month of the earliest
-        invoice and :func:`credit_lab.features.data_cut_date`.
+        invoice and :func:`credit_lab.features.point_in_time.data_cut_date`.
     feature_params, financials_publication_lag_days : as for :func:`build_features`.
     grader : optional ``features -> grades``; without it ``pd_downgrade`` is not evaluated
         (``evaluated`` = 0 in the summary).

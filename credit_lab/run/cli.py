@@ -1,4 +1,4 @@
-"""The ``credit-lab`` command: a thin layer over :mod:`credit_lab.pipeline`."""
+"""The ``credit-lab`` command: a thin layer over :mod:`credit_lab.run.pipeline`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from .exceptions import CreditLabError
+from credit_lab import __version__
+from credit_lab.core.exceptions import CreditLabError
 
 __all__ = ["main"]
 
@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "validate":
-            from .config import load_params
+            from credit_lab.core.config import load_params
 
             params = load_params(args.params)
             print(f"{args.params}: valid (run_id {params.run_id!r}, data source {params.data.source!r})")
             return 0
         if args.command == "verify":
-            from .pipeline import verify_run
+            from credit_lab.run.pipeline import verify_run
 
             problems = verify_run(args.run_dir)
             if problems:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"{args.run_dir}: every file matches the manifest")
             return 0
-        from .pipeline import run
+        from credit_lab.run.pipeline import run
 
         print(f"credit-lab run {args.params}", flush=True)
         result = run(args.params, run_id=args.run_id, output_dir=args.output_dir, on_stage=_print_stage)
