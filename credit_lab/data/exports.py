@@ -18,6 +18,7 @@ import pandas as pd
 
 from credit_lab.core.config import DataParams, LedgerRules
 from credit_lab.core.exceptions import SchemaError
+from credit_lab.data.contract import SCHEMAS
 
 __all__ = ["RuleEffect", "RuleReport", "apply_input_rules", "complete_customers", "derive_defaults"]
 
@@ -139,8 +140,6 @@ def _empty_optional_cells(df: pd.DataFrame, table: str, report: RuleReport) -> p
     E.g. an export's ``disputed`` left blank on most invoices: blank means not disputed, and the
     data-quality report says how many cells were read that way.
     """
-    from credit_lab.data.contract import SCHEMAS
-
     schema = SCHEMAS.get(table)
     if schema is None:
         return df

@@ -89,6 +89,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from scipy.special import ndtr, ndtri
 
+from credit_lab.risk.loss_distribution import irb_capital_rate
 from credit_lab.core.exceptions import CreditLabError
 
 __all__ = [
@@ -346,35 +347,6 @@ def single_customer_optimum(mean_demand: Any, demand_cv: Any, net_margin: Any, r
     a = np.asarray(net_margin, dtype=float)
     k = np.asarray(risk_cost, dtype=float)
     return np.clip(_closed_form(mu, sigma, a, k), lower, upper)
-
-
-def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: float = 0.0003) -> np.ndarray:
-    """Basel IRB corporate capital requirement ``K`` per unit of EAD (unexpected loss rate).
-
-    ``K = [LGD * Phi((Phi^-1(PD) + sqrt(R) Phi^-1(0.999)) / sqrt(1 - R)) - PD * LGD] * MA``
-    with the corporate asset correlation ``R(PD)`` and maturity adjustment ``MA``.
-
-    Parameters
-    ----------
-    pd_ : array_like
-        One-year PD, floored at ``pd_floor``.
-    lgd : array_like
-        Loss given default, share of EAD.
-    maturity_years : float, optional
-        Effective maturity, years (trade credit: ~1 or less; values below 1 are used as 1).
-    pd_floor : float, optional
-        Regulatory PD floor (0.03 %).
-
-    Returns
-    -------
-    ndarray
-        Capital per unit of EAD, >= 0. Multiply by ``ccf`` for ``ul_rate`` per unit of limit.
-    """
-    from credit_lab.risk.loss_distribution import irb_capital  # the one implementation of the IRB formula
-
-    p = np.clip(np.asarray(pd_, dtype=float), pd_floor, 1.0 - 1e-12)
-    k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=max(float(maturity_years), 1.0))
-    return np.maximum(np.asarray(k, dtype=float), 0.0)
 
 
 @dataclass(frozen=True, eq=False)

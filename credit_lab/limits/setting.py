@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
+from credit_lab.limits.optimizer import (DECIDED_BY, InfeasibleLimitsError, LimitPolicy, build_problem, irb_capital_rate,
+                                         optimize_limits, single_customer_optimum)
+from credit_lab.models.gbm import assign_grades
 
 __all__ = ["LIMIT_DRIVERS", "capacity_cap", "set_limits"]
 
@@ -126,8 +129,6 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
     revenue (``revenue_cap_pct`` of it) and failing that from today's limit; customers with none
     of the three cannot be given a limit by the optimizer and are reported.
     """
-    from credit_lab.limits.optimizer import irb_capital_rate
-
     terms_months = book["payment_terms_days"].astype(float) / _DAYS_PER_MONTH
     monthly = purchases["monthly_purchases_mean"].reindex(book.index)
     need = monthly * terms_months
@@ -161,8 +162,6 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
 
 def limit_policy(params: LimitParams, inputs: pd.DataFrame):
     """The optimizer's policy from params; relative budgets are measured on today's limits."""
-    from credit_lab.limits.optimizer import LimitPolicy
-
     current = inputs["current_limit"]
     el_today = float((inputs["pd"] * inputs["lgd"] * current).sum())
     el_budget = params.el_budget if params.el_budget is not None else (
@@ -199,8 +198,6 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     With ``model``, ``features`` and ``master_scale`` it also says which behaviour would raise
     each limit most (:func:`improvement_hints`), in ``hint`` / ``hint_pd`` / ``hint_limit``.
     """
-    from credit_lab.limits.optimizer import DECIDED_BY, InfeasibleLimitsError, build_problem, optimize_limits
-
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
     known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
     policy = limit_policy(params, inputs.loc[known])
@@ -308,9 +305,6 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
     DataFrame indexed like ``inputs`` with ``hint``, ``hint_pd``, ``hint_limit`` (empty /
     NaN where no behaviour raises the limit by at least ``min_gain``).
     """
-    from credit_lab.models.gbm import assign_grades
-    from credit_lab.limits.optimizer import build_problem, irb_capital_rate, single_customer_optimum
-
     ids = pd.Index(problem.customer_ids)
     feats = features.loc[ids]
     kinds = np.asarray(problem.row_kinds)

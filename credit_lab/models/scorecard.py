@@ -62,6 +62,7 @@ from sklearn.linear_model import LogisticRegression
 
 from credit_lab.core.exceptions import CreditLabError, closest_hint
 from credit_lab.data.io import load_model, save_model
+from credit_lab.models.explanation import Explanation
 
 __all__ = [
     "Binning",
@@ -850,13 +851,12 @@ class WoEScorecard:
         return pd.DataFrame(self._contributions(X), index=X.index, columns=self.features_), self.intercept_
 
     def explanation(self, X: pd.DataFrame) -> Any:
-        """The contributions of :meth:`explain` as a :class:`credit_lab.models.explain.Explanation`.
+        """The contributions of :meth:`explain` as a :class:`credit_lab.models.explanation.Explanation`.
 
         The base value is the intercept, so the GBM's helpers (e.g. :func:`credit_lab.models.explain.reason_codes`)
         take the scorecard too. As in the GBM's explanation, ``data`` is numeric: numeric features with their
         special codes set to NaN, categorical features as their bin index (NaN when missing or without a bin).
         """
-        from credit_lab.models.explain import Explanation  # local: explain imports the GBM module
 
         self._fitted()
         values = self._contributions(X)

@@ -20,7 +20,9 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from credit_lab.core.config import RunParams  # noqa: E402
 from credit_lab.data.io import read_json  # noqa: E402
-from credit_lab.models.explain import Explanation  # noqa: E402
+from credit_lab.models.explanation import Explanation  # noqa: E402
+from credit_lab.models.validation import (accuracy_ratio, cap_curve, plot_calibration, plot_score_distribution,  # noqa: E402
+                                          score_distribution)
 
 __all__ = [
     "fig_monthly_activity",
@@ -114,8 +116,6 @@ def fig_roc(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
 
 def fig_cap(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
     """Cumulative accuracy profile: share of defaulters caught by rejecting the riskiest share."""
-    from credit_lab.models.validation import accuracy_ratio, cap_curve
-
     fig, ax = _axes(ax, figsize=(5, 5))
     cap = cap_curve(y, pd_)
     ax.plot(cap.iloc[:, 0], cap.iloc[:, 1], label=f"{label}: AR {accuracy_ratio(y, pd_):.3f}")
@@ -131,8 +131,6 @@ def fig_cap(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
 
 def fig_calibration_deciles(table: pd.DataFrame, label: str) -> plt.Figure:
     """Observed default rate against mean PD per PD decile, with confidence intervals."""
-    from credit_lab.models.validation import plot_calibration
-
     fig, ax = _axes(None, figsize=(5, 5))
     plot_calibration(table, ax=ax, label=label)
     ax.set_title("Calibration by PD decile")
@@ -141,8 +139,6 @@ def fig_calibration_deciles(table: pd.DataFrame, label: str) -> plt.Figure:
 
 def fig_score_distribution(y: np.ndarray, score: np.ndarray) -> plt.Figure:
     """Score points of goods and bads on common bins."""
-    from credit_lab.models.validation import plot_score_distribution, score_distribution
-
     fig, ax = _axes(None, figsize=(7, 4))
     plot_score_distribution(score_distribution(y, score, bins=25), ax=ax)
     ax.set_title("Score distribution of goods and bads")
@@ -396,90 +392,3 @@ def fig_to_data_uri(fig: plt.Figure) -> str:
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def index_page(run_dir: Path, params: RunParams) -> str:
-    """The run's front page: headline figures and links to every report."""
-    from credit_lab.run.stages import STAGES, StageContext
-
-    data = Path(run_dir) / "data"
-    dq = read_json(data / "data_quality.json")
-    skipped = StageContext(Path(run_dir), params).skipped()
-
-    def table(name: str) -> pd.DataFrame | None:
-        return pd.read_parquet(data / name) if (data / name).is_file() else None
-
-    metrics = {m["sample"]: m for m in read_json(data / "validation.json")} if (data / "validation.json").is_file() \
-        else {}
-    oot = metrics.get("out-of-time", metrics.get("holdout", {}))
-    scores, limits = table("scores.parquet"), table("limits.parquet")
-    reserve = read_json(data / "reserve_summary.json") if (data / "reserve_summary.json").is_file() else {}
-    by_grade, by_ind = table("el_by_grade.parquet"), table("el_by_industry.parquet")
-    watchlist = table("watchlist.parquet")
-    headline = [("Scoring date", dq["as_of_date"])]
-    if scores is not None:
-        headline += [
-            ("Customers scored", f"{len(scores):,}"),
-            (f"{oot.get('sample', 'out-of-time').capitalize()} AUC / Gini",
-             f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
-            (f"{oot.get('sample', 'out-of-time').capitalize()} default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
-            ("Mean PD today", f"{scores['pd'].mean():.2%}"),
-        ]
-    if limits is not None:
-        headline += [
-            ("Total limits today → proposed → final",
-             f"{limits['current_limit'].sum():,.0f} → {limits['proposed_limit'].sum():,.0f} → "
-             f"{limits.get('final_limit', limits['proposed_limit']).sum():,.0f}"),
-            ("Limits cut to zero (PD cut-off)", f"{int((limits['decided_by'] == 'pd_cutoff').sum()):,}"),
-        ]
-    if watchlist is not None:
-        headline.append(("Customers on the watchlist", f"{len(watchlist):,}"))
-    if "ead" in reserve:
-        headline += [
-            ("Exposure at default (final limits)", f"{reserve['ead']:,.0f}"),
-            ("12-month expected loss, gross → net of mitigation", f"{reserve['el_gross']:,.0f} → {reserve['el']:,.0f}"),
-        ]
-    if reserve:
-        headline.append(("Provision, IFRS 9 matrix", _money(reserve.get("provision_matrix"))))
-    if "lifetime_ecl" in reserve:
-        headline += [
-            ("Lifetime ECL of receivables, PD-based", _money(reserve.get("lifetime_ecl"))),
-            (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
-             _money(reserve.get("reserve_recommended"))),
-        ]
-    headline.append(("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"))
-    rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
-    links = "\n".join(
-        f'<li><a href="reports/{html.escape(s)}.html">{html.escape(title)}</a> '
-        + (f"<strong>skipped</strong>: {html.escape(skipped[s])}" if s in skipped else
-           f'(<a href="notebooks/{html.escape(s)}.ipynb">notebook</a>)') + "</li>"
-        for s, (title, _, _) in STAGES.items()
-    )
-    images = []
-    if scores is not None:
-        images.append(("customers per grade", fig_grade_distribution(scores, params.grade_names)))
-    if by_grade is not None and by_ind is not None:
-        images.append(("expected loss by grade and industry",
-                       fig_el_breakdown(by_grade.set_index("grade"), by_ind.set_index("industry"))))
-    imgs = "\n".join(f'<img alt="{alt}" src="{fig_to_data_uri(fig)}">' for alt, fig in images)
-    files = [f'<a href="data/{n}">{n}</a>' for n in ("limits.csv", "decision_log.csv", "watchlist.csv")
-             if (data / n).is_file()]
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>credit_lab run {html.escape(params.run_id)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse}}th,td{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
-img{{max-width:100%}}</style></head><body>
-<h1>credit_lab run <code>{html.escape(params.run_id)}</code></h1>
-<p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
-<h2>Headline figures</h2><table>{rows}</table>
-<h2>Reports</h2><ol>{links}</ol>
-{'<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a> (all in one file: '
- '<a href="letters/letters_all.html">letters_all.html</a>).</p>' if limits is not None else ''}
-<p>Tables for spreadsheets: {', '.join(files) or 'none in this run'}.</p>
-<h2>Portfolio</h2>{imgs}
-</body></html>
-"""
-
-
-def _money(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:,.0f}"

@@ -52,7 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from credit_lab.core.exceptions import CreditLabError
-from credit_lab.limits.optimizer import irb_capital_rate
+from credit_lab.risk.loss_distribution import irb_capital_rate
 
 __all__ = [
     "ConcentrationInputError",

@@ -62,6 +62,7 @@ except ImportError:  # pragma: no cover - exercised only on machines without num
     HAVE_NUMBA = False
 
 __all__ = [
+    "irb_capital_rate",
     "DEFAULT_LEVELS",
     "LossModelError",
     "LossPortfolio",
@@ -253,6 +254,33 @@ def irb_capital(pd: float | np.ndarray, lgd: float | np.ndarray, maturity: float
     cond = ndtr((ndtri(p) + np.sqrt(r) * ndtri(q)) / np.sqrt(1.0 - r))
     k = g * (cond - p) * np.asarray(basel_maturity_adjustment(p, maturity))
     return _scalar_or_array(k)
+
+
+def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: float = 0.0003) -> np.ndarray:
+    """Basel IRB corporate capital requirement ``K`` per unit of EAD (unexpected loss rate).
+
+    ``K = [LGD * Phi((Phi^-1(PD) + sqrt(R) Phi^-1(0.999)) / sqrt(1 - R)) - PD * LGD] * MA``
+    with the corporate asset correlation ``R(PD)`` and maturity adjustment ``MA``.
+
+    Parameters
+    ----------
+    pd_ : array_like
+        One-year PD, floored at ``pd_floor``.
+    lgd : array_like
+        Loss given default, share of EAD.
+    maturity_years : float, optional
+        Effective maturity, years (trade credit: ~1 or less; values below 1 are used as 1).
+    pd_floor : float, optional
+        Regulatory PD floor (0.03 %).
+
+    Returns
+    -------
+    ndarray
+        Capital per unit of EAD, >= 0. Multiply by ``ccf`` for ``ul_rate`` per unit of limit.
+    """
+    p = np.clip(np.asarray(pd_, dtype=float), pd_floor, 1.0 - 1e-12)
+    k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=max(float(maturity_years), 1.0))
+    return np.maximum(np.asarray(k, dtype=float), 0.0)
 
 
 def irb_risk_weight(pd: float | np.ndarray, lgd: float | np.ndarray, maturity: float | np.ndarray = 2.5,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from credit_lab.core.config import DEFAULT_STRESS_SCENARIOS
 from credit_lab.core.exceptions import CreditLabError
 
 __all__ = ["StressScenario", "StressInputError", "DEFAULT_SCENARIOS", "stressed_book"]
@@ -55,14 +56,7 @@ class StressScenario:
             raise StressInputError(f"scenario {self.name!r}: largest_defaults must be >= 0")
 
 
-DEFAULT_SCENARIOS: tuple[dict, ...] = (
-    {"name": "PD +50%", "pd_multiplier": 1.5},
-    {"name": "largest industry: PD x3", "industry_pd_multiplier": {"largest": 3.0}},
-    {"name": "LGD +10 points", "lgd_uplift": 0.10},
-    {"name": "credit insurer fails", "insurer_fails": True},
-    {"name": "5 largest customers default", "largest_defaults": 5},
-    {"name": "downturn: PD x2, LGD +10 points", "pd_multiplier": 2.0, "lgd_uplift": 0.10},
-)
+DEFAULT_SCENARIOS = DEFAULT_STRESS_SCENARIOS
 
 
 def stressed_book(book: pd.DataFrame, scenario: StressScenario) -> tuple[pd.DataFrame, list[str]]:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "validate":
-            from credit_lab.core.config import load_params
+            from credit_lab.run.params import load_run_params as load_params
 
             params = load_params(args.params)
             print(f"{args.params}: valid (run_id {params.run_id!r}, data source {params.data.source!r})")

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from credit_lab.data import io
-from credit_lab.core.config import RunParams, load_params
+from credit_lab.core.config import RunParams
+from credit_lab.run.params import load_run_params as load_params
 from credit_lab.core.exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
 from credit_lab.run.stages import STAGES, StageContext, params_snapshot
+from credit_lab.run.store import MANIFEST, RUNS_LOG, hash_tree, load_run_model, verify_run
 
 __all__ = ["RunResult", "run", "verify_run", "load_run_model", "notebooks_dir", "KERNEL_NAME"]
 
@@ -41,8 +43,6 @@ logger = logging.getLogger(__name__)
 KERNEL_NAME = "credit-lab-run"
 _PACKAGES = ("credit-lab", "pandas", "numpy", "scikit-learn", "shap", "scipy", "papermill", "nbconvert",
              "pyarrow", "pydantic", "matplotlib", "seaborn")
-MANIFEST = "manifest.json"
-RUNS_LOG = "runs.jsonl"
 
 
 def notebooks_dir() -> Path:
@@ -138,14 +138,6 @@ def _versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _hash_tree(root: Path) -> dict[str, str]:
-    hashes = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
-            hashes[p.relative_to(root).as_posix()] = io.sha256_file(p)
-    return hashes
 
 
 def _input_hashes(params: RunParams, params_path: Path) -> dict[str, str]:
@@ -264,7 +256,7 @@ def _append_run_log(out_root: Path, entry: dict) -> None:
 
 def _close_run(out_root: Path, folder: Path, manifest: dict) -> None:
     """Seal a finished (or failed) run: hash its files into the manifest, log the manifest's hash."""
-    manifest["outputs"] = _hash_tree(folder)
+    manifest["outputs"] = hash_tree(folder)
     io.write_json(folder / MANIFEST, manifest)
     _append_run_log(out_root, {
         "run_id": manifest["run_id"], "status": manifest["status"], "folder": folder.relative_to(out_root).as_posix(),
@@ -388,7 +380,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
                 if on_stage:
                     on_stage(stage, "done", seconds)
-        from credit_lab.report.figures import index_page
+        from credit_lab.run.index_page import index_page
 
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
     except BaseException as err:
@@ -403,7 +395,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                             f"{final} was not changed.") from None
         raise
     manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
-    manifest["outputs"] = _hash_tree(staging)
+    manifest["outputs"] = hash_tree(staging)
     io.write_json(staging / MANIFEST, manifest)
     _publish(staging, final)
     _append_run_log(out_root, {
@@ -413,75 +405,3 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
     })
     _point_latest(out_root, params.run_id)
     return RunResult(final, "succeeded", timings, manifest)
-
-
-def _find_run_log(run_dir: Path) -> tuple[Path, str] | None:
-    """The runs.jsonl above a run folder, and the folder's path relative to it."""
-    for root in (run_dir.parent, run_dir.parent.parent):
-        if (root / RUNS_LOG).is_file():
-            return root / RUNS_LOG, run_dir.resolve().relative_to(root.resolve()).as_posix()
-    return None
-
-
-def verify_run(run_dir: str | Path) -> list[str]:
-    """Check a run folder against its manifest and the run log; return the problems (empty = intact).
-
-    Every file's SHA-256 is recomputed against the manifest (changed, added, missing), and the
-    manifest's own SHA-256 against the last entry for this folder in ``runs.jsonl``, whose lines
-    are chained by hash, so rewriting the manifest (or the log) is detected too.
-    """
-    run_dir = Path(run_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        return [f"missing: {MANIFEST} (not a run folder, or the manifest was deleted)"]
-    try:
-        manifest = io.read_json(manifest_path)
-    except ValueError as err:
-        return [f"changed: {MANIFEST} is not valid JSON ({err})"]
-    recorded: dict[str, str] = manifest.get("outputs", {})
-    actual = _hash_tree(run_dir)
-    problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
-    problems += [f"missing: {name}" for name in sorted(set(recorded) - set(actual))]
-    problems += [f"added: {name}" for name in sorted(set(actual) - set(recorded))]
-    found = _find_run_log(run_dir)
-    if found is None:
-        problems.append(f"unverifiable: no {RUNS_LOG} next to the run folder to check the manifest against")
-        return problems
-    log_path, folder = found
-    lines = log_path.read_bytes().splitlines()
-    entries = []
-    for n, line in enumerate(lines):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            problems.append(f"changed: {RUNS_LOG} line {n + 1} is not valid JSON")
-            continue
-        expected_prev = hashlib.sha256(lines[n - 1]).hexdigest() if n else None
-        if entry.get("prev_entry_sha256") != expected_prev:
-            problems.append(f"changed: {RUNS_LOG} line {n + 1} does not chain to the line before it")
-        entries.append(entry)
-    mine = [e for e in entries if e.get("folder") == folder]
-    if not mine:
-        problems.append(f"unverifiable: {RUNS_LOG} has no entry for {folder}")
-    elif mine[-1].get("manifest_sha256") != io.sha256_file(manifest_path):
-        problems.append(f"changed: {MANIFEST} (its SHA-256 differs from the one logged in {RUNS_LOG})")
-    if manifest.get("status") != "succeeded":
-        problems.append(f"status: the run {manifest.get('status', 'has no status')}")
-    return problems
-
-
-def load_run_model(run_dir: str | Path):
-    """Load the PD model of a finished run, only after the whole run folder verifies.
-
-    The pickle's hash is checked against the manifest, the manifest's hash against the
-    hash-chained ``runs.jsonl``; any problem refuses the load, since unpickling a
-    tampered file could run code.
-    """
-    run_dir = Path(run_dir)
-    problems = verify_run(run_dir)
-    if problems:
-        raise ArtifactIntegrityError(
-            f"{run_dir} does not verify ({'; '.join(problems[:5])}); its model will not be loaded"
-        )
-    manifest = io.read_json(run_dir / MANIFEST)
-    return io.load_model(run_dir / "models" / "pd_model.pkl", manifest["outputs"]["models/pd_model.pkl"])

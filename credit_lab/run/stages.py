@@ -20,7 +20,8 @@ import pandas as pd
 import yaml
 
 from credit_lab.data import io
-from credit_lab.core.config import RunParams, load_params, params_from_dict
+from credit_lab.core.config import RunParams
+from credit_lab.run.params import load_run_params as load_params, run_params_from_dict as params_from_dict
 from credit_lab.core.exceptions import CreditLabError, StageError, StageSkipped
 from credit_lab.models.explain import Explanation, explain, grouped_reason_codes, reason_codes
 from credit_lab.features.point_in_time import build_features, build_training_set, data_cut_date, feature_names
@@ -1265,7 +1266,7 @@ def _reserve_waterfall(previous: Path, exposures: pd.DataFrame, ctx: StageContex
     step's reserve is recomputed with the same loss model; the last row is the estimation
     noise left to today's reported figure.
     """
-    from credit_lab.run.pipeline import load_run_model
+    from credit_lab.run.store import load_run_model
 
     prev = pd.read_parquet(previous / "data" / "expected_loss.parquet").set_index("customer_id")
     cols = ["industry", "pd", "ead", "lgd_net"]

@@ -1,0 +1,54 @@
+"""Params for a run: the typed params of :mod:`credit_lab.core.config` plus the domain settings they carry.
+
+``core.config`` validates the shape of every key; the review's and the stress test's own settings
+classes live in their domain packages (``limits.review``, ``risk.stress``), which sit above core.
+This module, at the top layer, checks those settings too, so a run still refuses bad params with
+the dotted key before any stage starts, and core imports nothing above it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from credit_lab.core.config import RunParams, load_params, params_from_dict
+from credit_lab.core.exceptions import ParamsError
+from credit_lab.limits import review
+from credit_lab.risk.stress import StressScenario
+
+__all__ = ["check_domain_settings", "load_run_params", "run_params_from_dict"]
+
+
+def check_domain_settings(params: RunParams, source: str = "params") -> RunParams:
+    """Build the review's and stress test's settings from ``params``; :class:`ParamsError` naming the key if one fails."""
+    r = params.review
+    checks = (
+        ("review.signals", lambda: review.SignalSettings(**r.signals)),
+        ("review.rules", lambda: review.rules_from_dicts(r.rules)),
+        ("review.approval", lambda: review.ApprovalSettings(**r.approval)),
+        ("review.frequency_months_by_grade", lambda: review.ReviewCalendarSettings(
+            frequency_months_by_grade=dict(r.frequency_months_by_grade), due_within_days=r.due_within_days)),
+    )
+    for key, build in checks:
+        try:
+            build()
+        except TypeError as err:
+            raise ParamsError(f"{source}: {key}: unknown setting: {err}") from None
+        except ValueError as err:
+            raise ParamsError(f"{source}: {key}: {err}") from None
+    for k, scenario in enumerate(params.reserve.stress_scenarios, start=1):
+        try:
+            StressScenario(**scenario)
+        except (TypeError, ValueError) as err:
+            raise ParamsError(f"{source}: reserve.stress_scenarios[{k}]: {err}") from None
+    return params
+
+
+def load_run_params(path: str | Path, overrides: dict[str, Any] | None = None) -> RunParams:
+    """:func:`credit_lab.core.config.load_params`, then :func:`check_domain_settings`."""
+    return check_domain_settings(load_params(path, overrides), source=str(path))
+
+
+def run_params_from_dict(raw: dict[str, Any], source: str = "params") -> RunParams:
+    """:func:`credit_lab.core.config.params_from_dict`, then :func:`check_domain_settings`."""
+    return check_domain_settings(params_from_dict(raw, source), source=source)

@@ -1,0 +1,99 @@
+"""The run store: a run folder's manifest and the hash-chained run log, checked before anything is trusted.
+
+``verify_run`` recomputes every file's SHA-256 against the manifest and the manifest's against
+``runs.jsonl``; ``load_run_model`` unpickles a run's model only once its folder verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from credit_lab.core.exceptions import ArtifactIntegrityError
+from credit_lab.data import io
+
+__all__ = ["MANIFEST", "RUNS_LOG", "hash_tree", "verify_run", "load_run_model"]
+
+MANIFEST = "manifest.json"
+RUNS_LOG = "runs.jsonl"
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    hashes = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
+            hashes[p.relative_to(root).as_posix()] = io.sha256_file(p)
+    return hashes
+
+
+def _find_run_log(run_dir: Path) -> tuple[Path, str] | None:
+    """The runs.jsonl above a run folder, and the folder's path relative to it."""
+    for root in (run_dir.parent, run_dir.parent.parent):
+        if (root / RUNS_LOG).is_file():
+            return root / RUNS_LOG, run_dir.resolve().relative_to(root.resolve()).as_posix()
+    return None
+
+
+def verify_run(run_dir: str | Path) -> list[str]:
+    """Check a run folder against its manifest and the run log; return the problems (empty = intact).
+
+    Every file's SHA-256 is recomputed against the manifest (changed, added, missing), and the
+    manifest's own SHA-256 against the last entry for this folder in ``runs.jsonl``, whose lines
+    are chained by hash, so rewriting the manifest (or the log) is detected too.
+    """
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        return [f"missing: {MANIFEST} (not a run folder, or the manifest was deleted)"]
+    try:
+        manifest = io.read_json(manifest_path)
+    except ValueError as err:
+        return [f"changed: {MANIFEST} is not valid JSON ({err})"]
+    recorded: dict[str, str] = manifest.get("outputs", {})
+    actual = hash_tree(run_dir)
+    problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
+    problems += [f"missing: {name}" for name in sorted(set(recorded) - set(actual))]
+    problems += [f"added: {name}" for name in sorted(set(actual) - set(recorded))]
+    found = _find_run_log(run_dir)
+    if found is None:
+        problems.append(f"unverifiable: no {RUNS_LOG} next to the run folder to check the manifest against")
+        return problems
+    log_path, folder = found
+    lines = log_path.read_bytes().splitlines()
+    entries = []
+    for n, line in enumerate(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            problems.append(f"changed: {RUNS_LOG} line {n + 1} is not valid JSON")
+            continue
+        expected_prev = hashlib.sha256(lines[n - 1]).hexdigest() if n else None
+        if entry.get("prev_entry_sha256") != expected_prev:
+            problems.append(f"changed: {RUNS_LOG} line {n + 1} does not chain to the line before it")
+        entries.append(entry)
+    mine = [e for e in entries if e.get("folder") == folder]
+    if not mine:
+        problems.append(f"unverifiable: {RUNS_LOG} has no entry for {folder}")
+    elif mine[-1].get("manifest_sha256") != io.sha256_file(manifest_path):
+        problems.append(f"changed: {MANIFEST} (its SHA-256 differs from the one logged in {RUNS_LOG})")
+    if manifest.get("status") != "succeeded":
+        problems.append(f"status: the run {manifest.get('status', 'has no status')}")
+    return problems
+
+
+def load_run_model(run_dir: str | Path):
+    """Load the PD model of a finished run, only after the whole run folder verifies.
+
+    The pickle's hash is checked against the manifest, the manifest's hash against the
+    hash-chained ``runs.jsonl``; any problem refuses the load, since unpickling a
+    tampered file could run code.
+    """
+    run_dir = Path(run_dir)
+    problems = verify_run(run_dir)
+    if problems:
+        raise ArtifactIntegrityError(
+            f"{run_dir} does not verify ({'; '.join(problems[:5])}); its model will not be loaded"
+        )
+    manifest = io.read_json(run_dir / MANIFEST)
+    return io.load_model(run_dir / "models" / "pd_model.pkl", manifest["outputs"]["models/pd_model.pkl"])
