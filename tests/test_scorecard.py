@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from credit_lab.core.exceptions import ArtifactIntegrityError
-from credit_lab.models.scorecard import WoEScorecard, optimal_binning
+from credit_lab.models.binning import optimal_binning
+from credit_lab.models.scorecard import WoEScorecard
 
 LN2 = math.log(2.0)
 
