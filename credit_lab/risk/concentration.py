@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.formatting import plain_number
 from credit_lab.risk.loss_distribution import irb_capital_rate
 
 __all__ = [
@@ -69,11 +70,6 @@ __all__ = [
 
 class ConcentrationInputError(CreditLabError, ValueError):
     """Invalid input to a concentration measure; the message names the input and the fix."""
-
-
-def _num(x: Any) -> str:
-    """A number as people write it (no numpy repr, no float noise)."""
-    return f"{float(x):.10g}"
 
 
 def _caps(name: str, caps: Any) -> Mapping[str, float]:
@@ -159,7 +155,7 @@ def _exposures(values: Any, name: str) -> np.ndarray:
         raise ConcentrationInputError(f"{name} must be a non-empty 1-d list of exposures")
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
-        raise ConcentrationInputError(f"{name} = {_num(arr[bad][0])} at position {int(np.flatnonzero(bad)[0])} must be "
+        raise ConcentrationInputError(f"{name} = {plain_number(arr[bad][0])} at position {int(np.flatnonzero(bad)[0])} must be "
                                       "finite and >= 0")
     if arr.sum() <= 0:
         raise ConcentrationInputError(f"{name} adds up to 0; concentration needs a positive total exposure")
@@ -436,11 +432,11 @@ def granularity_adjustment(ead: Any, pd_: Any, lgd: Any, settings: Concentration
     p = np.broadcast_to(np.asarray(pd_, dtype=float), (n,))
     e = np.broadcast_to(np.asarray(lgd, dtype=float), (n,))
     if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
-        raise ConcentrationInputError(f"pd = {_num(p[~np.isfinite(p) | (p < 0) | (p > 1)][0])} must be in [0, 1]")
+        raise ConcentrationInputError(f"pd = {plain_number(p[~np.isfinite(p) | (p < 0) | (p > 1)][0])} must be in [0, 1]")
     lo_ok = (e > 0) if settings.ga_form == "full" else (e >= 0)
     if np.any(~np.isfinite(e) | ~lo_ok | (e > 1)):
         interval = "(0, 1]" if settings.ga_form == "full" else "[0, 1]"
-        raise ConcentrationInputError(f"lgd = {_num(e[~np.isfinite(e) | ~lo_ok | (e > 1)][0])} must be in {interval} "
+        raise ConcentrationInputError(f"lgd = {plain_number(e[~np.isfinite(e) | ~lo_ok | (e > 1)][0])} must be in {interval} "
                                       "(the full form divides by the expected LGD)")
     if capital_rate is None:
         k = irb_capital_rate(p, e, maturity_years=settings.maturity_years)

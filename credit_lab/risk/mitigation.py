@@ -60,6 +60,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri, owens_t
 
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.formatting import plain_number
 
 __all__ = [
     "MITIGATION_COLUMNS",
@@ -79,11 +80,6 @@ MITIGATION_COLUMNS: tuple[str, ...] = (
 
 class MitigationInputError(CreditLabError, ValueError):
     """Invalid input to the mitigation computation; the message names the column, value and fix."""
-
-
-def _num(x: Any) -> str:
-    """A number as people write it (no numpy repr, no float noise)."""
-    return f"{float(x):.10g}"
 
 
 @dataclass(frozen=True)
@@ -162,7 +158,7 @@ def joint_default_probability(pd_a: Any, pd_b: Any, correlation: float) -> np.nd
     a, b = np.broadcast_arrays(np.asarray(pd_a, dtype=float), np.asarray(pd_b, dtype=float))
     for name, v in (("pd_a", a), ("pd_b", b)):
         if np.any(~np.isfinite(v) | (v < 0) | (v > 1)):
-            raise MitigationInputError(f"{name} = {_num(v[(~np.isfinite(v)) | (v < 0) | (v > 1)].flat[0])} must be a "
+            raise MitigationInputError(f"{name} = {plain_number(v[(~np.isfinite(v)) | (v < 0) | (v > 1)].flat[0])} must be a "
                                        "probability in [0, 1]")
     rho = float(correlation)
     if not (math.isfinite(rho) and 0.0 <= rho < 1.0):
@@ -234,7 +230,7 @@ def _column(frame: pd.DataFrame, name: str, lo: float, hi: float, nan_ok: np.nda
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         hint = " (it may be NaN only where guarantee_amount is 0)" if name == "guarantor_pd" else ""
-        raise MitigationInputError(f"{name} = {_num(arr[i])} for customer {frame.index[i]!r} is outside "
+        raise MitigationInputError(f"{name} = {plain_number(arr[i])} for customer {frame.index[i]!r} is outside "
                                    f"[{lo}, {hi}]{hint}")
     return arr
 
