@@ -135,16 +135,17 @@ def child(mode: str, cust_path: str, inv_path: str) -> dict:
     import pandas as pd
 
     from credit_lab.core.config import TableSource
-    from credit_lab.data.io import read_table
     from credit_lab.data.contract import validate_ledger
+    from credit_lab.data.io import read_table
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="    %(message)s")
     if mode == "old-full":  # the validation as it was before the columnar reader, from git
         import importlib.util
         import tempfile
 
-        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:credit_lab/data/contract.py"], capture_output=True, text=True,
-                             cwd=ROOT, check=True).stdout.replace("from .exceptions", "from credit_lab.core.exceptions")
+        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:credit_lab/data/contract.py"], capture_output=True,
+                             text=True, cwd=ROOT, check=True).stdout
+        src = src.replace("from .exceptions", "from credit_lab.core.exceptions")
         tmp = Path(tempfile.mkdtemp()) / "old_schema.py"
         tmp.write_text(src, encoding="utf-8")
         spec = importlib.util.spec_from_file_location("old_schema", tmp)

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in r:
                 rows.append((size, r["solver"], "failed: " + " ".join(r["error"]), "", "", "", "", "", ""))
                 continue
-            rel = abs(r["objective"] - fast["objective"]) / max(1.0, abs(r["objective"])) if "objective" in fast else None
+            rel = (abs(r["objective"] - fast["objective"]) / max(1.0, abs(r["objective"]))
+                   if "objective" in fast else None)
             ratio = r["seconds"] / fast["seconds"] if "seconds" in fast else None
             rows.append((size, r["solver"], f"{r['seconds']:.3f}", f"{r['peak_rss_mb']:.0f}",
                          f"{r['process_peak_mb']:.0f}", f"{r['objective']:.9e}",

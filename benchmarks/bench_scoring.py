@@ -55,8 +55,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from credit_lab.models.champion import CalibratedScorecard
     from credit_lab.core.config import ModelParams
+    from credit_lab.models.champion import CalibratedScorecard
     from credit_lab.models.gbm import PDModel
 
     X, y = synthetic(60_000, args.seed)
@@ -76,7 +76,8 @@ def main() -> None:
     woe = woe.to_numpy(dtype=float) if hasattr(woe, "to_numpy") else np.asarray(woe, dtype=float)
 
     rows = [
-        {"model": "gbm", "what": "credit_lab PDModel.predict_pd (calibrated)", "seconds": timed(lambda: gbm.predict_pd(book))},
+        {"model": "gbm", "what": "credit_lab PDModel.predict_pd (calibrated)",
+         "seconds": timed(lambda: gbm.predict_pd(book))},
         {"model": "gbm", "what": "reference: HistGradientBoostingClassifier.predict_proba",
          "seconds": timed(lambda: gbm.gbm_.predict_proba(matrix))},
         {"model": "scorecard", "what": "credit_lab CalibratedScorecard.predict_pd (binning + calibration)",

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from credit_lab.core.exceptions import CreditLabError
 from credit_lab.risk import concentration
 from credit_lab.risk.concentration import (
     ConcentrationInputError,
@@ -21,7 +22,6 @@ from credit_lab.risk.concentration import (
     granularity_adjustment,
     hhi,
 )
-from credit_lab.core.exceptions import CreditLabError
 
 
 def test_docstring_examples_run():
@@ -112,14 +112,26 @@ def general_ga(ead, p, elgd, q=0.999, xi=0.25, gamma=0.25):
     k = irb_k(p, elgd)
     a = stats.gamma.ppf(q, xi, scale=1 / xi)
     w = k / (elgd * p * (a - 1))
-    mu_i = lambda x: p * (1 + w * (x - 1))                      # conditional default intensity
-    mu = lambda x: np.sum(s * elgd * mu_i(x))                   # conditional expected loss
     v2 = gamma * elgd * (1 - elgd)
-    var = lambda x: np.sum(s ** 2 * ((elgd ** 2 + v2) * mu_i(x) + v2 * mu_i(x) ** 2))
-    h = lambda x: stats.gamma.pdf(x, xi, scale=1 / xi)
+
+    def mu_i(x):  # conditional default intensity
+        return p * (1 + w * (x - 1))
+
+    def mu(x):  # conditional expected loss
+        return np.sum(s * elgd * mu_i(x))
+
+    def var(x):
+        return np.sum(s ** 2 * ((elgd ** 2 + v2) * mu_i(x) + v2 * mu_i(x) ** 2))
+
+    def h(x):
+        return stats.gamma.pdf(x, xi, scale=1 / xi)
+
     d = 1e-4 * a
     mu_prime = (mu(a + d) - mu(a - d)) / (2 * d)
-    g = lambda x: h(x) * var(x) / mu_prime
+
+    def g(x):
+        return h(x) * var(x) / mu_prime
+
     assert mu(a) == pytest.approx(np.sum(s * (k + elgd * p)), rel=1e-12)
     return -(g(a + d) - g(a - d)) / (2 * d) / (2 * h(a))
 

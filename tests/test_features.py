@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from credit_lab.core.config import FeatureParams
+from credit_lab.data.contract import validate_ledger
 from credit_lab.features.point_in_time import (
     FEATURE_DICTIONARY,
     build_features,
@@ -12,7 +13,6 @@ from credit_lab.features.point_in_time import (
     monotone_constraints,
     training_snapshots,
 )
-from credit_lab.data.contract import validate_ledger
 from tests.conftest import tiny_customers, tiny_invoices
 
 SNAP = pd.Timestamp("2023-04-01")

@@ -14,11 +14,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credit_lab.data import io
 from credit_lab.core.config import FeatureParams, TableSource
 from credit_lab.core.exceptions import CreditLabError
-from credit_lab.features.point_in_time import build_features
+from credit_lab.data import io
 from credit_lab.data.contract import SCHEMAS, validate_ledger
+from credit_lab.features.point_in_time import build_features
 
 CELL = st.one_of(
     st.none(),

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.data import io
 from credit_lab.core.config import DataParams, TableSource
 from credit_lab.core.exceptions import ArtifactIntegrityError, InputFileError, SchemaError
+from credit_lab.data import io
 from tests.conftest import tiny_customers
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.data import io
-from credit_lab.data import contract as sch
 from credit_lab.core.config import TableSource
 from credit_lab.core.exceptions import InputFileError
+from credit_lab.data import contract as sch
+from credit_lab.data import io
 from credit_lab.data.contract import SCHEMAS, validate_ledger, validate_table
 from tests.conftest import tiny_invoices
 
@@ -47,7 +47,7 @@ def _messy_invoices_csv(path, n=3000, leading_spaces=False, seed=3):
         amount = f"{rng.integers(1, 10**6) / 100:.2f}"
         paid = "" if i % 7 == 0 else f"03/{day:02d}/2023"
         paid_amount = "" if not paid else (amount if i % 11 else "NA")
-        disputed = ["yes", "no", " no", "", "TRUE"][i % 5] if leading_spaces else ["yes", "no", "no ", "", "TRUE"][i % 5]
+        disputed = (["yes", "no", " no", "", "TRUE"] if leading_spaces else ["yes", "no", "no ", "", "TRUE"])[i % 5]
         note = ['"late, again"', "", "n/a", '"multi\nline"', "ok "][i % 5]
         if i == 17:
             amount = "12.5O"  # a bad row: not a number

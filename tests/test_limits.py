@@ -67,8 +67,8 @@ def test_no_limit_exceeds_any_cap(rows):
 
 # ------------------------------------------------------------------ portfolio optimization glue
 
-from credit_lab.limits.setting import optimization_inputs, optimize_book, purchase_statistics  # noqa: E402
 from credit_lab.limits.optimizer import constraint_violations  # noqa: E402
+from credit_lab.limits.setting import optimization_inputs, optimize_book, purchase_statistics  # noqa: E402
 
 
 def test_purchase_statistics_hand_worked():
@@ -112,10 +112,9 @@ def test_optimization_inputs_take_need_from_orders_then_revenue_then_limit():
 
 def test_optimized_book_meets_every_constraint(small_tables):
     """On a scored synthetic book: all constraints hold on the output, recomputed independently."""
-    from credit_lab.core.config import FeatureParams
+    from credit_lab.core.config import FeatureParams, RunParams
     from credit_lab.features.point_in_time import build_features
     from credit_lab.models.gbm import assign_grades
-    from credit_lab.core.config import RunParams
 
     as_of = pd.Timestamp("2025-01-01")
     feats = build_features(small_tables, as_of, FeatureParams())
@@ -184,7 +183,8 @@ def test_hints_name_the_behaviour_that_raises_the_limit():
     from credit_lab.limits.setting import reason_sentence
 
     sentence = reason_sentence(table.loc["LATE"].copy())
-    assert "Paying within terms would lower the PD to" in sentence and f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence
+    assert "Paying within terms would lower the PD to" in sentence
+    assert f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence
 
 
 def test_budget_below_the_bands_floors_lifts_the_reduction_edge_and_says_so():

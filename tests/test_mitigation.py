@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy.stats import multivariate_normal, norm
 
-from credit_lab.risk import mitigation
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.risk import mitigation
 from credit_lab.risk.mitigation import (
     MITIGATION_COLUMNS,
     MitigationInputError,

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credit_lab.risk import provisions
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.data.synthetic import generate_ledger
+from credit_lab.risk import provisions
 from credit_lab.risk.provisions import (
     ProvisionInputError,
     ProvisionSettings,
@@ -29,7 +30,6 @@ from credit_lab.risk.provisions import (
     provision_matrix,
     reconcile,
 )
-from credit_lab.data.synthetic import generate_ledger
 
 BUCKETS = ["current", "1-30", "31-60", "61-90", ">90"]
 

@@ -36,7 +36,8 @@ def customer_table(n: int = 1500, seed: int = 7) -> pd.DataFrame:
     months_on_book = rng.integers(1, 120, n)
     new_customer = months_on_book < 12
     late = np.where(new_customer, 0, late)  # no payment history yet
-    logit = (-3.8 + 0.5 * new_customer + 4.0 * utilisation + 0.9 * late - 0.02 * (age - 40) - 0.3 * (np.log(income) - 10.3)
+    logit = (-3.8 + 0.5 * new_customer + 4.0 * utilisation + 0.9 * late - 0.02 * (age - 40)
+             - 0.3 * (np.log(income) - 10.3)
              + np.select([purpose == "business", purpose == "education"], [0.6, 0.4], 0.0) - 0.15 * employment
              + np.where(never, -0.5, 0.0))
     default = rng.random(n) < 1 / (1 + np.exp(-logit))
