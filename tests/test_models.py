@@ -5,7 +5,9 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from credit_lab.core.config import Grade, ModelParams, ScoreScaling
 from credit_lab.core.exceptions import CreditLabError
-from credit_lab.models.gbm import PDModel, assign_grades, grade_table, ks_statistic, score_points, validation_metrics
+from credit_lab.models.gbm import PDModel, assign_grades, grade_table, score_points
+from credit_lab.models.metrics import kolmogorov_smirnov as ks_statistic
+from credit_lab.models.metrics import validation_metrics
 
 SCALE = (Grade(grade="A", pd_max=0.01), Grade(grade="B", pd_max=0.05), Grade(grade="C", pd_max=1.0))
 

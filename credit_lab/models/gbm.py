@@ -5,12 +5,10 @@ metrics, the master scale and score points.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from credit_lab.core.config import Grade, ModelParams, ScoreScaling
 from credit_lab.core.exceptions import CreditLabError
@@ -19,9 +17,6 @@ from credit_lab.features.point_in_time import monotone_constraints
 __all__ = [
     "PDModel",
     "fit_calibration",
-    "ValidationMetrics",
-    "validation_metrics",
-    "ks_statistic",
     "assign_grades",
     "score_points",
     "grade_table",
@@ -168,42 +163,6 @@ def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share
     cal_ids = rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
     is_cal = dev.index.isin(cal_ids)
     return dev.loc[~is_cal], dev.loc[is_cal], train.loc[is_oot]
-
-
-def ks_statistic(y: np.ndarray, score: np.ndarray) -> float:
-    """Kolmogorov-Smirnov distance between the score distributions of bads and goods."""
-    y = np.asarray(y, dtype=int)
-    order = np.argsort(-np.asarray(score, dtype=float), kind="mergesort")
-    y_sorted = y[order]
-    cum_bad = np.cumsum(y_sorted) / max(y_sorted.sum(), 1)
-    cum_good = np.cumsum(1 - y_sorted) / max((1 - y_sorted).sum(), 1)
-    return float(np.max(np.abs(cum_bad - cum_good)))
-
-
-@dataclass(frozen=True)
-class ValidationMetrics:
-    """Discrimination and calibration on one sample."""
-
-    sample: str
-    n: int
-    n_defaults: int
-    default_rate: float
-    mean_pd: float
-    auc: float
-    gini: float
-    ks: float
-    brier: float
-
-
-def validation_metrics(sample: str, y: np.ndarray, pd_: np.ndarray) -> ValidationMetrics:
-    """AUC, Gini = 2 AUC - 1, KS and Brier score of predicted PDs against outcomes."""
-    y = np.asarray(y, dtype=int)
-    auc = float(roc_auc_score(y, pd_)) if 0 < y.sum() < len(y) else float("nan")
-    return ValidationMetrics(
-        sample=sample, n=int(len(y)), n_defaults=int(y.sum()), default_rate=float(y.mean()),
-        mean_pd=float(np.mean(pd_)), auc=auc, gini=2 * auc - 1, ks=ks_statistic(y, pd_),
-        brier=float(brier_score_loss(y, pd_)),
-    )
 
 
 def assign_grades(pd_: np.ndarray, scale: tuple[Grade, ...] | list[Grade]) -> np.ndarray:

@@ -21,8 +21,8 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from credit_lab.core.config import RunParams  # noqa: E402
 from credit_lab.data.io import read_json  # noqa: E402
 from credit_lab.models.explanation import Explanation  # noqa: E402
-from credit_lab.models.validation import (accuracy_ratio, cap_curve, plot_calibration, plot_score_distribution,  # noqa: E402
-                                          score_distribution)
+from credit_lab.models.metrics import accuracy_ratio, cap_curve, score_distribution  # noqa: E402
+from credit_lab.report.validation_figures import plot_calibration, plot_score_distribution  # noqa: E402
 
 __all__ = [
     "fig_monthly_activity",
