@@ -28,13 +28,12 @@ from credit_lab.features.point_in_time import build_features, build_training_set
 from credit_lab.limits.setting import reason_sentence, set_limits
 from credit_lab.models.gbm import (
     PDModel,
-    ValidationMetrics,
     assign_grades,
     grade_table,
     score_points,
     split_development,
-    validation_metrics,
 )
+from credit_lab.models.metrics import ValidationMetrics, validation_metrics
 from credit_lab.risk.expected_loss import el_summary, exposure_at_default
 from credit_lab.data.contract import LedgerValidation, validate_ledger
 
