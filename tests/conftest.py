@@ -1,4 +1,11 @@
-"""Shared fixtures: small ledgers built in code, and a clean scratch folder for notebook tests."""
+"""Shared fixtures: small ledgers built in code, one shared smoke run, and the test kinds.
+
+Every test carries one of three markers, set here at collection (``make test-unit`` runs ``-m unit``):
+
+* ``notebook``: a cell of a notebook in ``notebooks/`` (nbval);
+* ``e2e``: runs the CLI, the pipeline or the report stages over a run folder;
+* ``unit``: everything else (functions on small frames built in code, property tests).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +23,34 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_sessionstart(session):
     # The notebooks' default run folder (used by nbval) must not carry results of older code.
     # Only a session that runs the notebooks clears it: another pytest run on unit tests at the
-    # same time must not pull it from under a notebook that is executing.
+    # same time must not pull it from under a notebook that is executing. Under pytest-xdist only
+    # the controller clears it, before any worker runs a cell.
+    if hasattr(session.config, "workerinput"):
+        return
     targets = [Path(a.split("::")[0]).resolve() for a in session.config.args]
     notebooks = (ROOT / "notebooks").resolve()
     if any(t == notebooks or t == ROOT or notebooks in t.parents for t in targets):
         shutil.rmtree(ROOT / "outputs" / "notebook-smoke", ignore_errors=True)
+
+
+# Modules owned by other suites whose every test runs report stages end to end. Modules that are
+# e2e throughout say so themselves with ``pytestmark = pytest.mark.e2e``; single tests with
+# ``@pytest.mark.e2e``; a test that asks for the shared smoke run is e2e wherever it is.
+E2E_MODULES = {"test_stages.py"}
+KINDS = ("unit", "notebook", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)
+            # the notebooks share ../outputs/notebook-smoke and build on each other: under
+            # pytest-xdist (--dist loadgroup) they all run, in order, on one worker
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
+        elif item.path.name in E2E_MODULES or "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+        if not any(item.get_closest_marker(k) for k in KINDS):
+            item.add_marker(pytest.mark.unit)
 
 
 def cli(*args, cwd=ROOT, timeout=900):

@@ -129,6 +129,7 @@ def test_words_for_a_column_not_in_the_file_lists_the_columns():
         apply_input_rules({"invoices": pd.DataFrame({"invoice_id": ["1"], "disputed": ["Yes"]})}, p.data)
 
 
+@pytest.mark.e2e
 def test_no_outcome_export_runs_what_the_data_allows(tmp_path):
     params = load_params(TEMPLATE, overrides={"output_dir": str(tmp_path / "out")})
     path = tmp_path / "p.yaml"

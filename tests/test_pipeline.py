@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from credit_lab.data import io
@@ -18,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 from tests.conftest import cli
+
+pytestmark = pytest.mark.e2e  # every test here runs the CLI
 
 
 def test_cli_reports_each_stage_and_its_time(smoke_run):

@@ -21,6 +21,8 @@ from tests.conftest import ROOT, cli
 
 SMOKE = ROOT / "params" / "smoke.yaml"
 
+pytestmark = pytest.mark.e2e  # runs of the CLI and the pipeline, and their run folders
+
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

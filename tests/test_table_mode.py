@@ -157,6 +157,7 @@ def test_split_is_stratified_seeded_and_latest_rows_are_out_of_time():
     assert date[s2 == "holdout"].min() > date[s2 != "holdout"].max()
 
 
+@pytest.mark.e2e
 def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     run = tmp_path / "run"
     results = {}
