@@ -7,10 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.credit-lab-installed
 PARAMS ?= params/default.yaml
 
-.PHONY: setup report smoke test lab clean help
+.PHONY: setup report smoke test test-unit test-e2e lab clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "credit_lab needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -31,6 +31,12 @@ smoke: setup  ## a tiny run for a quick check
 
 test: setup  ## run the whole test suite (unit, notebooks, end to end)
 	$(BIN)/python -m pytest
+
+test-unit: setup  ## only the unit tests (-m unit: no CLI, no run folder, no notebook), under 2 minutes
+	$(BIN)/python -m pytest -m unit tests/
+
+test-e2e: setup  ## only the end-to-end tests (-m e2e: CLI, pipeline and stage runs)
+	$(BIN)/python -m pytest -m e2e tests/
 
 lab: setup  ## open the notebooks in JupyterLab on the project's kernel
 	$(BIN)/jupyter lab notebooks/
