@@ -4,10 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.models.champion import CalibratedScorecard, SegmentedModel, candidate_table
 from credit_lab.core.config import ModelParams
+from credit_lab.models.calibration import fit_calibrated, fit_calibration
+from credit_lab.models.champion import SegmentedModel, candidate_table
 from credit_lab.models.explain import Explanation, explain, grouped_reason_codes
-from credit_lab.models.gbm import PDModel, fit_calibration
+from credit_lab.models.gbm import PDModel
+from credit_lab.models.scorecard import ScorecardModel
 from credit_lab.models.validation import auc
 
 
@@ -30,14 +32,16 @@ def fitted():
     fit, cal = slice(0, 4500), slice(4500, 6000)
     new = X["is_new_customer"].to_numpy()
     mono = {"a": 1, "b": -1, "c": 0}
-    single = PDModel(["a", "b", "c"], PARAMS, monotone=mono).fit(X.iloc[fit], y[fit], X.iloc[cal], y[cal])
+    gbm = lambda features: PDModel.from_params(features, PARAMS, monotone=mono)  # noqa: E731
+    single = fit_calibrated(gbm(["a", "b", "c"]), X.iloc[fit], y[fit], X.iloc[cal], y[cal], params=PARAMS)
     f_new, c_new = new[fit], new[cal]
-    seg_new = PDModel(["a", "c"], PARAMS, monotone=mono).fit(X.iloc[fit][f_new], y[fit][f_new],
-                                                              X.iloc[cal][c_new], y[cal][c_new])
-    seg_old = PDModel(["a", "b"], PARAMS, monotone=mono).fit(X.iloc[fit][~f_new], y[fit][~f_new],
-                                                              X.iloc[cal][~c_new], y[cal][~c_new])
+    seg_new = fit_calibrated(gbm(["a", "c"]), X.iloc[fit][f_new], y[fit][f_new],
+                             X.iloc[cal][c_new], y[cal][c_new], params=PARAMS)
+    seg_old = fit_calibrated(gbm(["a", "b"]), X.iloc[fit][~f_new], y[fit][~f_new],
+                             X.iloc[cal][~c_new], y[cal][~c_new], params=PARAMS)
     segmented = SegmentedModel({"new": seg_new, "existing": seg_old}, fallback=single)
-    card = CalibratedScorecard(["a", "b", "c"], PARAMS).fit(X.iloc[fit], y[fit], X.iloc[cal], y[cal])
+    card = fit_calibrated(ScorecardModel.from_params(["a", "b", "c"], PARAMS), X.iloc[fit], y[fit], X.iloc[cal],
+                          y[cal], params=PARAMS)
     return X, y, single, segmented, seg_new, seg_old, card
 
 
@@ -99,11 +103,11 @@ def test_calibration_choice_forced_method_and_central_tendency():
     rng = np.random.default_rng(3)
     raw = rng.normal(-3, 1, 5000)
     y = (rng.random(5000) < 1 / (1 + np.exp(-raw))).astype(int)
-    auto = fit_calibration(raw, y, ModelParams(calibration="auto"))
+    auto = fit_calibration(raw, y, "auto")
     assert auto.method in ("platt", "isotonic") and set(auto.comparison.columns) >= {"brier", "log_loss", "chosen"}
-    iso = fit_calibration(raw, y, ModelParams(calibration="isotonic"))
+    iso = fit_calibration(raw, y, "isotonic")
     assert iso.method == "isotonic" and iso.comparison.loc["isotonic", "chosen"]
-    ct = fit_calibration(raw, y, ModelParams(calibration="platt", central_tendency=0.08))
+    ct = fit_calibration(raw, y, "platt", central_tendency=0.08)
     assert np.mean(ct.predict(raw)) == pytest.approx(0.08, abs=1e-8)
     order = np.argsort(raw)
     assert np.all(np.diff(ct.predict(raw)[order]) >= 0)  # the shift keeps the ranking

@@ -5,7 +5,9 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from credit_lab.core.config import Grade, ModelParams, ScoreScaling
 from credit_lab.core.exceptions import CreditLabError
-from credit_lab.models.gbm import PDModel, assign_grades, grade_table, score_points
+from credit_lab.models.calibration import fit_calibrated
+from credit_lab.models.gbm import PDModel
+from credit_lab.models.grading import assign_grades, grade_table, score_points
 from credit_lab.models.metrics import kolmogorov_smirnov as ks_statistic
 from credit_lab.models.metrics import validation_metrics
 
@@ -26,7 +28,8 @@ def make_data(n=3000, seed=0):
 def fitted(calibration="platt"):
     X, y = make_data()
     Xc, yc = make_data(seed=1)
-    return PDModel(list(X.columns), ModelParams(max_iter=40, calibration=calibration), random_state=3).fit(X, y, Xc, yc)
+    params = ModelParams(max_iter=40, calibration=calibration)
+    return fit_calibrated(PDModel.from_params(list(X.columns), params, random_state=3), X, y, Xc, yc, params=params)
 
 
 def test_grades_follow_band_edges():
@@ -76,10 +79,10 @@ def test_model_is_monotone_and_calibrated(calibration):
 def test_never_observed_feature_is_left_out_and_single_class_refused():
     X, y = make_data()
     X["current_ratio"] = np.nan
-    model = PDModel(list(X.columns), ModelParams(max_iter=10), 0).fit(X, y, X, y)
+    model = fit_calibrated(PDModel.from_params(list(X.columns), ModelParams(max_iter=10), 0), X, y, X, y)
     assert model.unused_features_ == ["current_ratio"] and "current_ratio" not in model.features_
     with pytest.raises(CreditLabError, match="only one outcome"):
-        PDModel(list(X.columns), ModelParams(max_iter=10), 0).fit(X, y * 0, X, y)
+        fit_calibrated(PDModel.from_params(list(X.columns), ModelParams(max_iter=10), 0), X, y * 0, X, y)
 
 
 def test_grade_table_counts_and_rates():

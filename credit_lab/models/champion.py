@@ -1,105 +1,88 @@
-"""Model families behind one interface, segment routing, and the champion/challenger comparison.
+"""Segment routing of the PD model families, and the champion/challenger comparison.
 
-Every PD model here answers ``fit(X, y, X_cal, y_cal)``, ``raw_log_odds(X)``,
-``predict_pd(X)``, ``features_`` and is explained exactly by
-:func:`credit_lab.models.explain.explain` (SHAP for trees, point contributions for the
-scorecard); :func:`credit_lab.data.io.save_model` / ``load_model`` save and load any of them
-with their hash. :class:`SegmentedModel` routes new customers (short tenure or no
-payment history) and existing customers to models with their own feature sets.
+Every PD model family is a scikit-learn estimator answering ``fit(X, y)``, ``predict_proba``,
+``raw_log_odds(X)``, ``predict_pd(X)``, ``features_`` and ``explanation(X)`` (exact: SHAP for
+trees, point contributions for the scorecard), calibrated by
+:class:`credit_lab.models.calibration.CalibratedPD`; :func:`credit_lab.data.io.save_model` /
+``load_model`` save and load any of them with their hash. :class:`SegmentedModel` routes new
+customers (short tenure or no payment history) and existing customers to models with their own
+feature sets.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
-from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError
-from credit_lab.models.gbm import fit_calibration
+from credit_lab.models.explanation import Explanation
+from credit_lab.models.validation import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
 
-__all__ = ["CalibratedScorecard", "SegmentedModel", "SEGMENT_COLUMN", "candidate_table"]
+__all__ = ["SEGMENT_COLUMN", "SegmentedModel", "candidate_table"]
 
 logger = logging.getLogger(__name__)
 
 SEGMENT_COLUMN = "is_new_customer"
 
 
-class CalibratedScorecard:
-    """The WoE scorecard (:class:`credit_lab.models.scorecard.WoEScorecard`) with a held-out calibration.
-
-    The scorecard's logistic output is its raw log-odds (what its point contributions add
-    up to); the calibration map fitted on the calibration sample turns it into the PD,
-    exactly as for the gradient-boosted model.
-    """
-
-    family = "scorecard"
-
-    def __init__(self, features: list[str], params: ModelParams, random_state: int = 0,
-                 categorical: list[str] | None = None, special_codes: dict[str, list[float]] | None = None,
-                 monotone: dict[str, int] | None = None, pdo: float = 20.0, base_score: float = 600.0,
-                 base_odds: float = 50.0):
-        self.features = list(features)
-        self.params = params
-        self.random_state = random_state
-        self.categorical = list(categorical or [])
-        self.special_codes = {k: list(v) for k, v in (special_codes or {}).items()}
-        self.monotone = dict(monotone) if monotone is not None else None
-        self.scaling = (pdo, base_score, base_odds)
-
-    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame, y_cal) -> "CalibratedScorecard":
-        from credit_lab.models.scorecard import WoEScorecard
-
-        y, y_cal = np.asarray(y, dtype=int), np.asarray(y_cal, dtype=int)
-        observed = X.reindex(columns=self.features).notna().any(axis=0)
-        candidates = [f for f in self.features if observed[f]]
-        self.unused_features_ = [f for f in self.features if not observed[f]]
-        direction = {1: "ascending", -1: "descending"}
-        monotonic = {f: direction[d] for f, d in (self.monotone or {}).items() if d in direction and f in candidates}
-        s = self.params.scorecard
-        pdo, base_score, base_odds = self.scaling
-        self.card_ = WoEScorecard(
-            candidates, categorical=[c for c in self.categorical if c in candidates],
-            special_codes={k: v for k, v in self.special_codes.items() if k in candidates},
-            min_iv=s.min_iv, max_features=s.max_features, max_bins=s.max_bins, min_bin_share=s.min_bin_share,
-            C=s.C, pdo=pdo, base_score=base_score, base_odds=base_odds, random_state=self.random_state,
-            monotonic=monotonic,
-        ).fit(X[candidates], y)
-        self.features_ = list(self.card_.features_)
-        self.monotone_cst_ = [int(-np.sign(c)) if c else 0 for c in self.card_.coef_.to_numpy()]
-        self.calibrator_ = fit_calibration(self.raw_log_odds(X_cal), y_cal, self.params, self.random_state)
-        return self
-
-    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.card_.raw_log_odds(X[self.features_]), dtype=float)
-
-    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrator_.predict(self.raw_log_odds(X))
-
-    def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The scorecard's inputs as numbers (categories as their bin index) for plots."""
-        return self.card_.explanation(X[self.features_]).data
-
-    def points_table(self) -> pd.DataFrame:
-        return self.card_.points_table()
-
-
-class SegmentedModel:
+class SegmentedModel(ClassifierMixin, BaseEstimator):
     """New and existing customers scored by separate models, routed on ``is_new_customer``.
 
     Parameters
     ----------
-    models : ``{"new": model, "existing": model}``; a segment missing here (too few
+    models : ``{"new": estimator, "existing": estimator}``; a segment missing here (too few
         defaults to fit its own model) is scored by ``fallback``.
     fallback : the single model for every segment without its own.
+
+    The sub-estimators are parameters, so :func:`sklearn.base.clone` clones them too.
+    :meth:`fit` fits them in place (as :class:`~sklearn.pipeline.Pipeline` fits its steps): each
+    segment's model on its segment's rows, the fallback on all rows. Already fitted models (e.g.
+    each calibrated on its own segment's calibration rows by
+    :func:`credit_lab.models.calibration.fit_calibrated`) can be routed as they are, without fit.
     """
 
-    def __init__(self, models: dict[str, object], fallback: object | None = None):
-        self.models = dict(models)
+    def __init__(self, models: dict[str, Any], fallback: Any | None = None):
+        self.models = models
         self.fallback = fallback
-        family = {getattr(m, "family", "gbm") for m in list(self.models.values()) + [fallback] if m is not None}
-        self.family = "segmented " + "/".join(sorted(family))
+
+    def _members(self) -> list[Any]:
+        return [m for m in list(self.models.values()) + [self.fallback] if m is not None]
+
+    @property
+    def family(self) -> str:
+        return "segmented " + "/".join(sorted({getattr(m, "family", "gbm") for m in self._members()}))
+
+    def fit(self, X: pd.DataFrame, y: Any) -> SegmentedModel:
+        """Fit each segment's model on its segment's rows and the fallback on all rows."""
+        y = np.asarray(y, dtype=int)
+        seg = self.segment_of(X)
+        for name, model in self.models.items():
+            rows = seg == name
+            if not rows.any():
+                raise CreditLabError(f"segment '{name}' has no row in the fit data; drop it from models= so the "
+                                     "fallback scores it")
+            model.fit(X.loc[rows], y[rows])
+        if self.fallback is not None:
+            self.fallback.fit(X, y)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        try:
+            for m in self._members():
+                check_is_fitted(m)
+        except NotFittedError:
+            return False
+        return True
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
 
     def model_for(self, segment: str):
         return self.models.get(segment, self.fallback)
@@ -114,18 +97,16 @@ class SegmentedModel:
     @property
     def features_(self) -> list[str]:
         names: list[str] = []
-        for m in list(self.models.values()) + [self.fallback]:
-            if m is not None:
-                names += [f for f in m.features_ if f not in names]
+        for m in self._members():
+            names += [f for f in m.features_ if f not in names]
         return names
 
     @property
     def unused_features_(self) -> list[str]:
         used = set(self.features_)
         out: list[str] = []
-        for m in list(self.models.values()) + [self.fallback]:
-            if m is not None:
-                out += [f for f in m.unused_features_ if f not in used and f not in out]
+        for m in self._members():
+            out += [f for f in m.unused_features_ if f not in used and f not in out]
         return out
 
     def _route(self, X: pd.DataFrame, method: str) -> np.ndarray:
@@ -139,8 +120,40 @@ class SegmentedModel:
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
         return self._route(X, "raw_log_odds")
 
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.raw_log_odds(X)
+
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         return self._route(X, "predict_pd")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.predict_pd(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_pd(X) >= 0.5).astype(int)
+
+    def explanation(self, X: pd.DataFrame, engine: str = "fast") -> Explanation:
+        """Each customer explained by the model that scored it.
+
+        A feature another segment's model does not use contributes 0 there (and still shows its
+        value), and each customer keeps its own model's base value.
+        """
+        cols = self.features_
+        seg = self.segment_of(X)
+        values = np.zeros((len(X), len(cols)))
+        base = np.zeros(len(X))
+        output = np.zeros(len(X))
+        data = X.reindex(columns=cols).apply(pd.to_numeric, errors="coerce").astype(float)
+        for name in np.unique(seg):
+            rows = np.flatnonzero(seg == name)
+            sub = self.model_for(name).explanation(X.iloc[rows], engine=engine)
+            pos = [cols.index(f) for f in sub.feature_names]
+            values[np.ix_(rows, pos)] = sub.values
+            base[rows] = sub.base_values()
+            output[rows] = sub.output
+            data.iloc[rows, pos] = sub.data.to_numpy(dtype=float)
+        return Explanation(values=values, base_value=base, data=data, output=output)
 
     def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         seg = self.segment_of(X)
@@ -168,8 +181,6 @@ def candidate_table(samples: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
         candidates are ranked on (out-of-time or holdout).
     champion : the candidate the run uses.
     """
-    from credit_lab.models.validation import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
-
     rows = []
     for sample, (y, preds) in samples.items():
         for name, p in preds.items():

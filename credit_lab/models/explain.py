@@ -21,29 +21,20 @@ __all__ = ["Explanation", "explain", "tree_shap", "check_additivity", "reason_co
 def explain(model, X: pd.DataFrame, tolerance: float = 1e-6, engine: str = "fast") -> tuple[Explanation, float]:
     """Exact explanation of ``model``'s raw log-odds for the rows of ``X``, checked for additivity.
 
-    Trees (:class:`~credit_lab.models.gbm.PDModel`) get their exact SHAP values; the scorecard its
+    Every model family explains itself through ``model.explanation(X, engine)``: trees
+    (:class:`~credit_lab.models.gbm.PDModel`) by their exact SHAP values; the scorecard by its
     per-variable contributions (coefficient x WoE of the customer's bin), which are its exact
-    SHAP values too, as the model is additive; a segmented model explains each customer with
-    the model that scored it (a feature another segment's model does not use contributes 0
-    there, and each customer keeps its own model's base value).
+    SHAP values too, as the model is additive; a segmented model by each customer's segment
+    model; a calibrated model by the model it calibrates.
 
     ``engine="shap"`` computes tree SHAP values with ``shap.TreeExplainer`` instead of the fast
     exact algorithm (the reference the report compares against).
 
     Returns the explanation and the max additivity error found.
     """
-    if hasattr(model, "model_for"):  # a segmented model: each customer by its segment's model
-        return _explain_segmented(model, X, tolerance, engine)
-    if getattr(model, "family", "gbm") == "scorecard":
-        expl = model.card_.explanation(X[model.features_])
-        output = model.raw_log_odds(X)
-        err = check_additivity(expl.values, expl.base_value, output, tolerance)
-        return Explanation(expl.values, float(expl.base_value), expl.data, output), err
-    data = model.matrix_frame(X)
-    values, base = tree_shap(model.gbm_, data.to_numpy(), engine)
-    output = model.raw_log_odds(X)
-    err = check_additivity(values, base, output, tolerance)
-    return Explanation(values=values, base_value=base, data=data, output=output), err
+    expl = model.explanation(X, engine=engine)
+    err = check_additivity(expl.values, expl.base_value, expl.output, tolerance)
+    return expl, err
 
 
 def tree_shap(tree_model, matrix: np.ndarray, engine: str = "fast") -> tuple[np.ndarray, float]:
@@ -53,7 +44,7 @@ def tree_shap(tree_model, matrix: np.ndarray, engine: str = "fast") -> tuple[np.
     ``shap.TreeExplainer``, faster); ``"shap"``: ``shap.TreeExplainer`` itself.
     """
     if engine == "fast":
-        from credit_lab.models.fast_shap import FastTreeExplainer
+        from credit_lab.models.fast_shap import FastTreeExplainer  # deferred: numba imports slowly
 
         explainer = FastTreeExplainer(tree_model)
         return np.asarray(explainer.shap_values(matrix), dtype=float), float(explainer.expected_value)
@@ -66,26 +57,6 @@ def tree_shap(tree_model, matrix: np.ndarray, engine: str = "fast") -> tuple[np.
     if values.ndim == 3:  # some shap versions return one slice per class
         values = values[..., -1]
     return values, float(np.ravel(explainer.expected_value)[-1])
-
-
-def _explain_segmented(model, X: pd.DataFrame, tolerance: float, engine: str = "fast") -> tuple[Explanation, float]:
-    cols = model.features_
-    seg = model.segment_of(X)
-    values = np.zeros((len(X), len(cols)))
-    base = np.zeros(len(X))
-    output = np.zeros(len(X))
-    # a feature one segment's model does not use still shows its value (its contribution is 0)
-    data = X.reindex(columns=cols).apply(pd.to_numeric, errors="coerce").astype(float)
-    for name in np.unique(seg):
-        rows = np.flatnonzero(seg == name)
-        sub, _ = explain(model.model_for(name), X.iloc[rows], tolerance, engine)
-        pos = [cols.index(f) for f in sub.feature_names]
-        values[np.ix_(rows, pos)] = sub.values
-        base[rows] = sub.base_values()
-        output[rows] = sub.output
-        data.iloc[rows, pos] = sub.data.to_numpy(dtype=float)
-    err = check_additivity(values, base, output, tolerance)
-    return Explanation(values=values, base_value=base, data=data, output=output), err
 
 
 def reason_codes(expl: Explanation, top: int = 3, phrases: dict[str, str] | None = None) -> pd.DataFrame:

@@ -57,8 +57,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError, closest_hint
 from credit_lab.data.io import load_model, save_model
 from credit_lab.models.binning import (
@@ -75,6 +77,7 @@ from credit_lab.models.explanation import Explanation
 __all__ = [
     "Binning",
     "ScorecardInputError",
+    "ScorecardModel",
     "WoEScorecard",
     "optimal_binning",
     "woe_iv",
@@ -199,9 +202,9 @@ class WoEScorecard:
 
         Steps: bin every candidate feature; drop features with IV below ``min_iv``; going down the IV
         ranking, drop a feature whose WoE column correlates above ``max_corr`` with a stronger one already
-        kept; keep the ``max_features`` strongest of the rest; fit the logistic regression and, while some coefficient is not negative (wrong sign
-        for ``WoE = ln(good/bad)``), drop the lowest-IV such feature and refit. Every decision is recorded
-        in ``selection_``.
+        kept; keep the ``max_features`` strongest of the rest; fit the logistic regression and, while some
+        coefficient is not negative (wrong sign for ``WoE = ln(good/bad)``), drop the lowest-IV such feature
+        and refit. Every decision is recorded in ``selection_``.
 
         Raises
         ------
@@ -442,3 +445,112 @@ class WoEScorecard:
         if not isinstance(obj, cls):
             raise ScorecardInputError(f"{str(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}")
         return obj
+
+
+class ScorecardModel(ClassifierMixin, BaseEstimator):
+    """The WoE scorecard as a PD estimator (uncalibrated; calibrate with :class:`CalibratedPD`).
+
+    Wraps :class:`WoEScorecard` the way the run uses it: features never observed in the fit data
+    are left out and reported, risk directions (+1 / -1) become monotone binning directions, and
+    categorical features and special codes apply to the features that remain. The card's
+    logistic output is the raw log-odds, which its point contributions add up to exactly.
+
+    Parameters
+    ----------
+    features : candidate feature names.
+    categorical : the features to treat as categories.
+    special_codes : ``{feature: [codes]}`` that get a bin of their own.
+    monotone : ``{feature: +1 / -1 / 0}``; +1 = bad rate rising with the value, 0 = either direction.
+    min_iv, max_features, max_bins, min_bin_share, C : binning and selection (see :class:`WoEScorecard`).
+    pdo, base_score, base_odds : points-to-double-odds scaling of the points table.
+    random_state : seed of the logistic regression.
+
+    Attributes
+    ----------
+    card_ : the fitted :class:`WoEScorecard`.
+    features_ : the selected features.
+    unused_features_ : features left out because they were never observed.
+    monotone_cst_ : the risk direction of each selected feature (+1 riskier when higher).
+    classes_ : ``[0, 1]`` (1 = default).
+    """
+
+    family = "scorecard"
+
+    def __init__(self, features: list[str], categorical: list[str] | None = None,
+                 special_codes: dict[str, list[float]] | None = None, monotone: dict[str, int] | None = None,
+                 min_iv: float = 0.02, max_features: int | None = None, max_bins: int = 6,
+                 min_bin_share: float = 0.05, C: float = 1.0, pdo: float = 20.0, base_score: float = 600.0,
+                 base_odds: float = 50.0, random_state: int = 0):
+        self.features = features
+        self.categorical = categorical
+        self.special_codes = special_codes
+        self.monotone = monotone
+        self.min_iv = min_iv
+        self.max_features = max_features
+        self.max_bins = max_bins
+        self.min_bin_share = min_bin_share
+        self.C = C
+        self.pdo = pdo
+        self.base_score = base_score
+        self.base_odds = base_odds
+        self.random_state = random_state
+
+    @classmethod
+    def from_params(cls, features: list[str], params: ModelParams, random_state: int = 0,
+                    **kwargs: Any) -> ScorecardModel:
+        """The scorecard the run's ``model.scorecard`` params describe; ``kwargs``: categorical,
+        special_codes, monotone, pdo, base_score, base_odds."""
+        s = params.scorecard
+        return cls(list(features), min_iv=s.min_iv, max_features=s.max_features, max_bins=s.max_bins,
+                   min_bin_share=s.min_bin_share, C=s.C, random_state=random_state, **kwargs)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> ScorecardModel:
+        """Bin, select and fit the card on the features of ``X`` observed at least once."""
+        y = np.asarray(y, dtype=int)
+        features = list(self.features)
+        observed = X.reindex(columns=features).notna().any(axis=0)
+        candidates = [f for f in features if observed[f]]
+        self.unused_features_ = [f for f in features if not observed[f]]
+        direction = {1: "ascending", -1: "descending"}
+        monotonic = {f: direction[d] for f, d in (self.monotone or {}).items() if d in direction and f in candidates}
+        self.card_ = WoEScorecard(
+            candidates, categorical=[c for c in (self.categorical or []) if c in candidates],
+            special_codes={k: list(v) for k, v in (self.special_codes or {}).items() if k in candidates},
+            min_iv=self.min_iv, max_features=self.max_features, max_bins=self.max_bins,
+            min_bin_share=self.min_bin_share, C=self.C, pdo=self.pdo, base_score=self.base_score,
+            base_odds=self.base_odds, random_state=self.random_state, monotonic=monotonic,
+        ).fit(X[candidates], y)
+        self.features_ = list(self.card_.features_)
+        self.monotone_cst_ = [int(-np.sign(c)) if c else 0 for c in self.card_.coef_.to_numpy()]
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of default: intercept plus the selected features' ``coef * WoE``."""
+        return np.asarray(self.card_.raw_log_odds(X[self.features_]), dtype=float)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.raw_log_odds(X)
+
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        """The card's own (uncalibrated) PD, the logistic of the raw log-odds."""
+        return expit(self.raw_log_odds(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.predict_pd(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_pd(X) >= 0.5).astype(int)
+
+    def explanation(self, X: pd.DataFrame, engine: str = "fast") -> Explanation:
+        """Per-variable contributions ``coef * WoE`` (the card's exact SHAP values; ``engine`` is for trees)."""
+        expl = self.card_.explanation(X[self.features_])
+        return Explanation(expl.values, float(expl.base_value), expl.data, self.raw_log_odds(X))
+
+    def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The scorecard's inputs as numbers (categories as their bin index) for plots."""
+        return self.card_.explanation(X[self.features_]).data
+
+    def points_table(self) -> pd.DataFrame:
+        return self.card_.points_table()

@@ -1,0 +1,197 @@
+"""Calibration of a fitted PD estimator: its raw log-odds mapped to PDs on a held-out sample.
+
+:class:`CalibratedPD` wraps an estimator already fitted on the fit sample (the
+``cv="prefit"`` pattern of scikit-learn) and learns the map from its raw log-odds to the
+PD on the calibration sample: Platt scaling or isotonic regression, whichever has the lower
+cross-validated Brier score (or the one asked for), shifted so the mean PD equals a long-run
+central tendency when one is given. The wrapper answers everything the rest of the package
+reads of a PD model (``predict_pd``, ``raw_log_odds``, ``features_``, ``explanation``...), so
+a calibrated GBM, scorecard or segment model can stand wherever a model is used.
+:func:`fit_calibrated` fits both steps on their own samples in one call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from credit_lab.core.config import ModelParams
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.explanation import Explanation
+from credit_lab.models.validation import choose_calibration
+
+__all__ = ["CalibratedPD", "check_two_outcomes", "fit_calibrated", "fit_calibration"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_two_outcomes(y: Any, sample: str) -> np.ndarray:
+    """``y`` as an int array; raises naming the sample when it holds only one outcome."""
+    labels = np.asarray(y, dtype=int)
+    if labels.min(initial=1) == labels.max(initial=0):
+        raise CreditLabError(
+            f"the {sample} sample has only one outcome ({labels.max(initial=0)}); a PD model needs "
+            "defaults and non-defaults. Use more history (more training snapshots) or more customers."
+        )
+    return labels
+
+
+def fit_calibration(raw: Any, y: Any, method: str = "auto", central_tendency: float | None = None, *,
+                    cv: int = 5, seed: int = 0):
+    """The calibration map of raw log-odds to PD, fitted on the calibration sample.
+
+    Platt scaling and isotonic regression are both scored by cross-validated Brier score on
+    the sample (:func:`credit_lab.models.validation.choose_calibration`, at most ``cv`` folds);
+    ``method="auto"`` keeps the better one, ``"platt"`` or ``"isotonic"`` forces one (the
+    comparison is kept for the report). ``central_tendency`` then shifts the log-odds so the
+    mean PD over the sample equals the long-run default rate.
+    """
+    raw = np.asarray(raw, dtype=float)
+    y = np.asarray(y, dtype=int)
+    folds = int(min(cv, y.sum(), len(y) - y.sum()))
+    if folds < 2:
+        raise CreditLabError(f"the calibration sample has {int(y.sum())} default(s) in {len(y)} rows; at least 2 "
+                             "defaults and 2 non-defaults are needed to calibrate")
+    return choose_calibration(raw, y, folds=folds, seed=seed, target_mean=central_tendency, method=method)
+
+
+class CalibratedPD(ClassifierMixin, BaseEstimator):
+    """A fitted PD estimator with a calibration map learnt on a held-out sample.
+
+    Parameters
+    ----------
+    estimator : a PD estimator (:class:`~credit_lab.models.gbm.PDModel`,
+        :class:`~credit_lab.models.scorecard.ScorecardModel`...) already fitted on the fit sample;
+        :meth:`fit` calibrates it and never refits it.
+    method : ``"auto"`` (Platt or isotonic, the lower cross-validated Brier score), ``"platt"`` or
+        ``"isotonic"``.
+    central_tendency : long-run default rate the mean calibrated PD is shifted to; None = no shift.
+    cv : at most this many folds for the Brier comparison of the two methods.
+    random_state : seed of the folds.
+
+    Attributes
+    ----------
+    calibrator_ : the map of raw log-odds to PD (``method``, ``shift``, ``comparison``...).
+    classes_ : ``[0, 1]`` (1 = default).
+    """
+
+    def __init__(self, estimator: Any, method: str = "auto", central_tendency: float | None = None, cv: int = 5,
+                 random_state: int = 0):
+        self.estimator = estimator
+        self.method = method
+        self.central_tendency = central_tendency
+        self.cv = cv
+        self.random_state = random_state
+
+    @classmethod
+    def from_params(cls, estimator: Any, params: ModelParams, random_state: int = 0) -> CalibratedPD:
+        """The calibration the run's ``model`` params ask for (``calibration``, ``central_tendency``)."""
+        return cls(estimator, method=params.calibration, central_tendency=params.central_tendency,
+                   random_state=random_state)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> CalibratedPD:
+        """Learn the calibration map on the calibration sample ``X, y`` (the estimator stays as fitted)."""
+        try:
+            check_is_fitted(self.estimator)
+        except NotFittedError:
+            raise CreditLabError(
+                f"CalibratedPD calibrates an already fitted {type(self.estimator).__name__}; fit it on the fit "
+                "sample first, or call fit_calibrated(estimator, X_fit, y_fit, X_cal, y_cal)"
+            ) from None
+        y = check_two_outcomes(y, "calibration")
+        self.calibrator_ = fit_calibration(self.estimator.raw_log_odds(X), y, self.method, self.central_tendency,
+                                           cv=self.cv, seed=self.random_state)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    # ---- predictions ---------------------------------------------------------------------------
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of default within the label horizon."""
+        return self.calibrator_.predict(self.raw_log_odds(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """``(n, 2)``: probability of no default and of default (calibrated)."""
+        p = self.predict_pd(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the calibrated PD is at least one half."""
+        return (self.predict_pd(X) >= 0.5).astype(int)
+
+    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
+        """The wrapped estimator's raw log-odds (what its explanation adds up to)."""
+        return self.estimator.raw_log_odds(X)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.raw_log_odds(X)
+
+    def explanation(self, X: pd.DataFrame, engine: str = "fast") -> Explanation:
+        """The wrapped estimator's exact explanation: calibration is monotone, the ranking carries over."""
+        return self.estimator.explanation(X, engine=engine)
+
+    def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.estimator.matrix_frame(X)
+
+    def points_table(self) -> pd.DataFrame:
+        """The scorecard's points table (a calibrated scorecard only)."""
+        return self.estimator.points_table()
+
+    # ---- what downstream code reads of the wrapped estimator ----------------------------------
+    @property
+    def family(self) -> str:
+        return self.estimator.family
+
+    @property
+    def features_(self) -> list[str]:
+        return self.estimator.features_
+
+    @property
+    def unused_features_(self) -> list[str]:
+        return self.estimator.unused_features_
+
+    @property
+    def monotone_cst_(self) -> list[int]:
+        return self.estimator.monotone_cst_
+
+    @property
+    def gbm_(self) -> Any:
+        """The fitted booster of a calibrated GBM."""
+        return self.estimator.gbm_
+
+    @property
+    def card_(self) -> Any:
+        """The fitted :class:`~credit_lab.models.scorecard.WoEScorecard` of a calibrated scorecard."""
+        return self.estimator.card_
+
+
+def fit_calibrated(estimator: Any, X_fit: pd.DataFrame, y_fit: Any, X_cal: pd.DataFrame, y_cal: Any, *,
+                   params: ModelParams | None = None, method: str = "auto", central_tendency: float | None = None,
+                   cv: int = 5, random_state: int | None = None) -> CalibratedPD:
+    """Fit ``estimator`` on the fit sample, then its calibration on the held-out calibration sample.
+
+    Parameters
+    ----------
+    estimator : an unfitted PD estimator (it is fitted in place).
+    X_fit, y_fit : the fit sample.
+    X_cal, y_cal : the calibration sample (other customers than the fit sample).
+    params : the run's model params; when given, their ``calibration`` and ``central_tendency``
+        replace ``method`` and ``central_tendency``.
+    random_state : seed of the calibration folds; None = the estimator's ``random_state``.
+
+    Returns
+    -------
+    CalibratedPD
+        The fitted calibrated model.
+    """
+    if params is not None:
+        method, central_tendency = params.calibration, params.central_tendency
+    seed = getattr(estimator, "random_state", 0) if random_state is None else random_state
+    estimator.fit(X_fit, y_fit)
+    return CalibratedPD(estimator, method=method, central_tendency=central_tendency, cv=cv,
+                        random_state=seed).fit(X_cal, y_cal)
