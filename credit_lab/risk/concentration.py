@@ -53,7 +53,7 @@ from scipy import stats
 
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.core.formatting import plain_number
-from credit_lab.risk.loss_distribution import irb_capital_rate
+from credit_lab.risk.basel import irb_capital_rate
 
 __all__ = [
     "ConcentrationInputError",
