@@ -56,18 +56,21 @@ def main() -> None:
     args = ap.parse_args()
 
     from credit_lab.core.config import ModelParams
-    from credit_lab.models.champion import CalibratedScorecard
+    from credit_lab.models.calibration import fit_calibrated
     from credit_lab.models.gbm import PDModel
+    from credit_lab.models.scorecard import ScorecardModel
 
     X, y = synthetic(60_000, args.seed)
     fit, cal = slice(0, 50_000), slice(50_000, 60_000)
     names = list(X.columns)
     params = ModelParams(max_iter=200, max_leaf_nodes=31, learning_rate=0.1, min_samples_leaf=20)
     t0 = time.perf_counter()
-    gbm = PDModel(names, params, random_state=args.seed, monotone={}).fit(X.iloc[fit], y[fit], X.iloc[cal], y[cal])
+    gbm = fit_calibrated(PDModel.from_params(names, params, random_state=args.seed, monotone={}),
+                         X.iloc[fit], y[fit], X.iloc[cal], y[cal], params=params)
     gbm_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    card = CalibratedScorecard(names, params, random_state=args.seed).fit(X.iloc[fit], y[fit], X.iloc[cal], y[cal])
+    card = fit_calibrated(ScorecardModel.from_params(names, params, random_state=args.seed),
+                          X.iloc[fit], y[fit], X.iloc[cal], y[cal], params=params)
     card_fit = time.perf_counter() - t0
     book, _ = synthetic(args.rows, args.seed + 1)
     book.index = pd.Index([f"C{i:07d}" for i in range(len(book))], name="customer_id")
