@@ -1,0 +1,126 @@
+"""IFRS 9 simplified approach for trade receivables: ageing, loss rates, provision matrix, PD-based ECL.
+
+Definitions used throughout
+---------------------------
+Snapshot at a date ``t``
+    Taken at the *start* of day ``t`` (before that day's events). An invoice is open at
+    ``t`` when ``invoice_date < t`` and it was not paid before ``t`` (``paid_date`` is NaT
+    or ``paid_date >= t``). Its days past due are ``(t - due_date)`` in whole days; 0 or
+    less is "current". An invoice paid on or after ``t`` is open at ``t`` with its full
+    amount.
+Settlement
+    The ledger holds one payment per invoice. That payment settles the invoice:
+    ``paid_amount`` is collected and a shortfall ``amount - paid_amount`` (only defaulted
+    customers pay partly) is treated as written off on ``paid_date``. So an open invoice
+    always carries its full ``amount`` and a partly paid one is not open any more.
+Point in time
+    Only what was known at ``as_of`` is used: invoices issued before ``as_of``, payments
+    made before ``as_of`` (later payments count as "not paid yet") and defaults before
+    ``as_of``.
+Month-ends
+    ``t_k = as_of - k`` calendar months. With ``as_of`` on the first of a month these are
+    the month-ends of the previous months (start of day 1 = end of the day before).
+Loss
+    The part of a balance open at month-end ``t`` that is not collected within
+    ``outcome_months`` (``W``) after ``t``: never paid by ``t + W``, or the shortfall of a
+    partial payment made before ``t + W``. Cash received after ``t + W`` counts as a
+    recovery of a written-off amount and does not reduce the historical loss. A month-end
+    ``t`` is used for a loss outcome only when ``t + W <= as_of`` (its outcome is complete).
+
+Loss-rate methods (:func:`loss_rates`)
+--------------------------------------
+``"cohort"`` (vintage)
+    Loss rate of bucket ``b`` = sum over month-ends of the balance in ``b`` not collected
+    within ``W`` / sum of the balance in ``b`` (balance-weighted pooling).
+``"roll_rate"``
+    Each invoice in bucket ``b`` at ``t`` is followed to ``t + 1 month``: it was collected,
+    partly collected (the shortfall goes straight to loss), is still in ``b`` ("stayed";
+    e.g. not yet due, or a short month), or has moved on to a later bucket. Pooled over the
+    month-ends, of the balance that *left* ``b``: ``d_b`` went straight to loss and
+    ``f_b->c`` rolled to bucket ``c > b``. The roll rate of ``b`` is ``d_b + sum_c f_b->c``
+    (share of the leaving balance not collected). The last bucket rolls to the loss state
+    with the cohort loss rate of that bucket. Loss rates are chained backwards,
+    ``L_b = d_b + sum_c f_b->c * L_c``; when balances only move to the next bucket and no
+    partial payment happens this is the classical product of roll rates,
+    ``L_b = r_b * r_b+1 * ... * L_last``. Bucket skips (a 31-day month can carry an invoice
+    from 30 to 61 days past due) are thus handled exactly instead of being forced into the
+    next bucket.
+
+Roll transitions use the latest ``history_months`` month-ends ``t_1 .. t_H``; loss outcomes
+use the latest ``history_months`` complete ones ``t_W .. t_(W+H-1)``.
+
+Forward-looking adjustment
+--------------------------
+Macro scenarios ``{name: (weight, multiplier)}`` with weights summing to 1: the adjusted
+rate is ``sum_s weight_s * min(1, multiplier_s * historical rate)``; a rate never exceeds
+100 % in any scenario.
+
+PD-based lifetime ECL (:func:`lifetime_ecl`)
+--------------------------------------------
+Receivables due within a year live only until they are collected, so their lifetime is the
+expected time to collection ``t`` (months). With a constant default hazard within the year,
+``PD_lifetime = 1 - (1 - PD_12m) ** (t / 12)``. The loss is the cash not received at the
+expected collection date, so it is discounted over ``t`` at the annual rate:
+``ECL = EAD * LGD * PD_lifetime * (1 + r) ** (-t / 12)``. No new sales are assumed (the
+simplified approach covers the receivables on the books).
+
+Errors are :class:`ProvisionInputError` (a :class:`ValueError`); messages name the table,
+column or setting, the bad value and the fix.
+
+Layout
+------
+The package holds one module per concern: ``settings`` (buckets, scenarios, the input
+error), ``ledger`` (invoice checks and day arithmetic), ``ageing_table``, ``historical`` (cohort
+and roll-rate loss rates), ``matrix`` (scenario adjustment and the provision matrix), ``lifetime``
+(PD-based lifetime ECL, time to collection, expected-loss tables) and ``reconciliation``.
+Every public name is re-exported here, so ``from credit_lab.risk.provisions import X``
+works as before the split.
+"""
+
+from __future__ import annotations
+
+from credit_lab.risk.provisions.ageing_table import ageing, open_items
+from credit_lab.risk.provisions.historical import LossRates, loss_rates
+from credit_lab.risk.provisions.lifetime import (
+    ExpectedLossTables,
+    collection_delay_days,
+    expected_loss_table,
+    expected_months_to_collection,
+    lifetime_ecl,
+)
+from credit_lab.risk.provisions.matrix import (
+    ProvisionResult,
+    adjust_for_scenarios,
+    provision_from_ledger,
+    provision_matrix,
+)
+from credit_lab.risk.provisions.reconciliation import reconcile
+from credit_lab.risk.provisions.settings import (
+    DEFAULT_BUCKET_EDGES,
+    TOTAL,
+    ProvisionInputError,
+    ProvisionSettings,
+    bucket_labels,
+)
+
+__all__ = [
+    "DEFAULT_BUCKET_EDGES",
+    "TOTAL",
+    "ExpectedLossTables",
+    "LossRates",
+    "ProvisionInputError",
+    "ProvisionResult",
+    "ProvisionSettings",
+    "adjust_for_scenarios",
+    "ageing",
+    "bucket_labels",
+    "collection_delay_days",
+    "expected_loss_table",
+    "expected_months_to_collection",
+    "lifetime_ecl",
+    "loss_rates",
+    "open_items",
+    "provision_from_ledger",
+    "provision_matrix",
+    "reconcile",
+]

@@ -1,0 +1,119 @@
+"""Provision settings (buckets, history, scenarios, discounting), the bucket labels and the input error."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+
+from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.formatting import plain_number
+
+#: Upper edges (days past due, inclusive) of every bucket but the last:
+#: current, 1-30, 31-60, 61-90, >90.
+DEFAULT_BUCKET_EDGES: tuple[int, ...] = (0, 30, 60, 90)
+
+
+TOTAL = "Total"
+
+
+class ProvisionInputError(CreditLabError, ValueError):
+    """Invalid input to a provision computation; the message names the input and the fix."""
+
+
+def _check_scenarios(scenarios: Any) -> Mapping[str, tuple[float, float]]:
+    if not isinstance(scenarios, Mapping) or len(scenarios) == 0:
+        raise ProvisionInputError(f"scenarios = {scenarios!r} must be a non-empty mapping "
+                                  "{name: (weight, multiplier)}, e.g. {'base': (1.0, 1.0)}")
+    out: dict[str, tuple[float, float]] = {}
+    for name, value in scenarios.items():
+        try:
+            weight, mult = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ProvisionInputError(f"scenarios[{name!r}] = {value!r} must be a pair (weight, multiplier), "
+                                      "e.g. (0.3, 1.3)") from None
+        if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
+            raise ProvisionInputError(f"scenarios[{name!r}] weight = {weight!r} must be in [0, 1]")
+        if not (math.isfinite(mult) and mult >= 0.0):
+            raise ProvisionInputError(f"scenarios[{name!r}] multiplier = {mult!r} must be finite and >= 0 "
+                                      "(1.0 leaves the historical rate unchanged)")
+        out[str(name)] = (weight, mult)
+    total = sum(w for w, _ in out.values())
+    if abs(total - 1.0) > 1e-9:
+        raise ProvisionInputError(f"scenario weights sum to {plain_number(total)}"
+                                  ", not 1; rescale them so they add up to 1 "
+                                  f"(given: { {k: w for k, (w, _) in out.items()} })")
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True)
+class ProvisionSettings:
+    """Settings of the provision matrix.
+
+    Attributes
+    ----------
+    bucket_edges : tuple of int
+        Upper edges, in days past due (inclusive), of every bucket but the last; the first
+        must be 0 ("current" = not yet due). ``(0, 30, 60, 90)`` gives current, 1-30,
+        31-60, 61-90, >90.
+    method : {"roll_rate", "cohort"}
+        How historical loss rates are measured (see the module docstring).
+    history_months : int
+        Month-ends pooled for each estimate (the latest ones whose outcome is complete).
+    outcome_months : int
+        ``W``: a balance not collected within this many months of a month-end is a loss.
+    scenarios : mapping
+        ``{name: (weight, multiplier)}``; weights sum to 1. The default is a single base
+        scenario that leaves the historical rates unchanged.
+
+    Examples
+    --------
+    >>> s = ProvisionSettings(scenarios={"base": (0.6, 1.0), "downside": (0.4, 1.5)})
+    >>> s.bucket_edges, s.method
+    ((0, 30, 60, 90), 'roll_rate')
+    """
+
+    bucket_edges: tuple[int, ...] = DEFAULT_BUCKET_EDGES
+    method: Literal["roll_rate", "cohort"] = "roll_rate"
+    history_months: int = 24
+    outcome_months: int = 12
+    scenarios: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: MappingProxyType({"base": (1.0, 1.0)}))
+
+    def __post_init__(self) -> None:
+        edges = tuple(self.bucket_edges)
+        if (len(edges) == 0 or any(not isinstance(e, (int, np.integer)) or isinstance(e, bool) for e in edges)
+                or edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges))):
+            raise ProvisionInputError(f"bucket_edges = {self.bucket_edges!r} must be strictly increasing whole "
+                                      "days starting at 0, e.g. (0, 30, 60, 90)")
+        object.__setattr__(self, "bucket_edges", tuple(int(e) for e in edges))
+        if self.method not in ("roll_rate", "cohort"):
+            raise ProvisionInputError(f"method = {self.method!r} must be 'roll_rate' or 'cohort'")
+        for name in ("history_months", "outcome_months"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ProvisionInputError(f"{name} = {v!r} must be a whole number of months >= 1")
+        object.__setattr__(self, "scenarios", _check_scenarios(self.scenarios))
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        """Bucket labels, in order."""
+        return bucket_labels(self.bucket_edges)
+
+
+def bucket_labels(edges: Sequence[int]) -> tuple[str, ...]:
+    """Labels of the buckets defined by ``edges``.
+
+    Examples
+    --------
+    >>> bucket_labels((0, 30, 60, 90))
+    ('current', '1-30', '31-60', '61-90', '>90')
+    """
+    edges = tuple(int(e) for e in edges)
+    labels = ["current"] + [f"{a + 1}-{b}" for a, b in itertools.pairwise(edges)] + [f">{edges[-1]}"]
+    return tuple(labels)
