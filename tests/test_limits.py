@@ -114,7 +114,7 @@ def test_optimized_book_meets_every_constraint(small_tables):
     """On a scored synthetic book: all constraints hold on the output, recomputed independently."""
     from credit_lab.core.config import FeatureParams, RunParams
     from credit_lab.features.point_in_time import build_features
-    from credit_lab.models.gbm import assign_grades
+    from credit_lab.models.grading import assign_grades
 
     as_of = pd.Timestamp("2025-01-01")
     feats = build_features(small_tables, as_of, FeatureParams())
@@ -157,7 +157,7 @@ def test_infeasible_budget_names_the_params_keys(small_tables):
 
 def test_hints_name_the_behaviour_that_raises_the_limit():
     from credit_lab.core.config import RunParams
-    from credit_lab.models.gbm import assign_grades
+    from credit_lab.models.grading import assign_grades
     from tests.test_models import fitted
 
     model = fitted()  # PD rises with days_beyond_terms_mean, falls with tenure; dispute_rate is noise
