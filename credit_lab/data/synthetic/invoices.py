@@ -1,0 +1,100 @@
+"""Invoices and payment behaviour (days beyond terms depend on quality, the cycle and an approaching default)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from credit_lab.data.synthetic.days import _text, _to_datetime
+from credit_lab.data.synthetic.params import SynthParams
+
+
+def _invoice_table(
+    rng: np.random.Generator,
+    p: SynthParams,
+    cust: pd.DataFrame,
+    factor: np.ndarray,
+    bounds: np.ndarray,
+    n_months: int,
+    customer_ids: pd.Series,
+) -> pd.DataFrame:
+    """Invoices and their payments inside the window."""
+    n = len(cust)
+    end_day = int(bounds[n_months])
+    onb = cust["onb_day"].to_numpy()
+    dday = cust["default_day"].to_numpy()
+    stop = np.where(dday >= 0, np.minimum(dday, end_day), end_day)
+
+    # Customer-month cells; activity is prorated for partial months.
+    lo = np.maximum(bounds[None, :n_months], onb[:, None])
+    hi = np.minimum(bounds[None, 1 : n_months + 1], stop[:, None])
+    width = np.maximum(hi - lo, 0)
+    month_len = np.diff(bounds[: n_months + 1])[None, :]
+    lam = cust["rate"].to_numpy()[:, None] * width / month_len
+    counts = rng.poisson(lam).ravel()
+    cell = np.repeat(np.arange(n * n_months), counts)
+    ci = cell // n_months
+    month = cell % n_months
+    m = len(cell)
+    inv_day = lo.ravel()[cell] + np.floor(rng.random(m) * width.ravel()[cell]).astype(np.int64)
+    terms = cust["terms"].to_numpy()[ci]
+    due_day = inv_day + terms
+
+    rate = cust["rate"].to_numpy()[ci]
+    mean_amount = cust["yearly_purchases"].to_numpy()[ci] / 12.0 / rate
+    amount = mean_amount * np.exp(p.amount_log_sd * rng.standard_normal(m) - 0.5 * p.amount_log_sd**2)
+    amount = np.maximum(np.round(amount, 2), 10.0)
+
+    # Pre-default deterioration, measured from the invoice date.
+    cd = dday[ci]
+    to_default = np.where(cd >= 0, cd - inv_day, np.inf)
+    ramp_frac = np.clip(1.0 - to_default / cust["ramp_days"].to_numpy()[ci], 0.0, 1.0)
+    ramp = p.ramp_max_days * ramp_frac**p.ramp_power
+
+    z = cust["z"].to_numpy()[ci]
+    y = factor[cust["industry"].to_numpy()[ci], month]
+    on_time = rng.random(m) < cust["on_time_prob"].to_numpy()[ci] * (1.0 - ramp_frac)
+    habitual = (
+        cust["habit"].to_numpy()[ci]
+        - p.cycle_late_days * y
+        + p.invoice_noise_days * rng.standard_normal(m)
+        + (rng.random(m) < p.late_shock_prob) * rng.exponential(p.late_shock_mean_days, m)
+    )
+    punctual = rng.normal(-1.0, 2.0, m)
+    late = np.where(on_time, punctual, habitual) + ramp
+
+    logit_d = special.logit(p.dispute_base_prob) - p.dispute_z * z + p.dispute_ramp * ramp_frac
+    disputed = rng.random(m) < special.expit(logit_d)
+    late = late + disputed * rng.uniform(10.0, 60.0, m)
+    paid_day = np.maximum(due_day + np.round(late).astype(np.int64), inv_day)
+    paid_amount = amount.copy()
+
+    # Invoices due within 90 days (+ jitter) before a default are what trip
+    # the 90-days-past-due event: mostly never paid, some partly recovered.
+    near = (cd >= 0) & (due_day >= cd - 90 - rng.integers(0, 21, m))
+    unpaid = near & (rng.random(m) < p.unpaid_prob)
+    partial = unpaid & (rng.random(m) < p.partial_recovery_prob)
+    paid_day = np.where(partial, np.maximum(cd, inv_day) + rng.integers(15, 240, m), paid_day)
+    paid_amount = np.where(partial, np.round(amount * rng.uniform(0.1, 0.7, m), 2), paid_amount)
+    never = (unpaid & ~partial) | (disputed & (rng.random(m) < 0.03))
+    open_at_end = never | (paid_day >= end_day)
+    paid_day = np.where(open_at_end, np.iinfo(np.int64).min, paid_day)
+    paid_amount = np.where(open_at_end, np.nan, paid_amount)
+
+    order = np.lexsort((ci, inv_day))
+    width_id = max(7, len(str(m)))
+    inv_ids = np.char.add("INV", np.char.zfill(np.arange(1, m + 1).astype(str), width_id))
+    paid = paid_day[order].astype("datetime64[D]").astype("datetime64[ns]")
+    return pd.DataFrame(
+        {
+            "invoice_id": _text(inv_ids.astype(object)),
+            "customer_id": _text(customer_ids.to_numpy()[ci[order]]),
+            "invoice_date": _to_datetime(inv_day[order]),
+            "due_date": _to_datetime(due_day[order]),
+            "amount": amount[order],
+            "paid_date": np.where(open_at_end[order], np.datetime64("NaT", "ns"), paid),
+            "paid_amount": paid_amount[order],
+            "disputed": disputed[order],
+        }
+    )
