@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from credit_lab.core.formatting import plain_number
+from credit_lab.core.formatting import money, plain_number
 
 
 @pytest.mark.parametrize(("value", "short", "exact"), [
@@ -61,3 +61,32 @@ def test_none_and_text():
     assert plain_number("0.5") == "0.5"
     with pytest.raises(ValueError):
         plain_number("abc")
+
+
+def test_digits_keyword():
+    # the scorecard's bin labels use 6 significant digits
+    for v in (0.123456789, 1234567.0, 1e-9, 2.0):
+        assert plain_number(v, digits=6) == f"{v:.6g}"
+    assert plain_number([0.123456789, 1.0], digits=3) == "[0.123, 1]"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0, "0"),
+    (7, "7"),
+    (1234567.5, "1,234,568"),
+    (-9876.4, "-9,876"),
+    (np.float64(2.5e9), "2,500,000,000"),
+    (np.int64(1000), "1,000"),
+    (0.4, "0"),
+    (float("inf"), "inf"),
+    (float("nan"), "n/a"),
+    (np.nan, "n/a"),
+    (None, "n/a"),
+])
+def test_money(value, text):
+    # what run/index_page.py's _money wrote
+    assert money(value) == text
+
+
+def test_money_missing_text():
+    assert money(None, missing="-") == "-"

@@ -2,7 +2,8 @@
 
 Error messages and logs should show a value as a person would write it, not as numpy's
 ``np.float64(0.1)`` repr or with float noise such as ``0.30000000000000004``. Every module
-that puts a number into a message calls :func:`plain_number`.
+that puts a number into a message calls :func:`plain_number`; report tables and pages that
+show currency amounts call :func:`money`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plain_number"]
+__all__ = ["money", "plain_number"]
 
 
-def plain_number(x: Any, *, exact: bool = False) -> str:
+def plain_number(x: Any, *, exact: bool = False, digits: int = 10) -> str:
     """A number (or array of numbers) as plain text, without numpy's type wrappers.
 
     Parameters
@@ -28,6 +29,9 @@ def plain_number(x: Any, *, exact: bool = False) -> str:
         ``True`` keeps every digit (Python's shortest round-trip ``repr``), as the loss
         model's input checks show the offending value, so a value just outside a bound
         (``1.0000000000000002``) is not printed as the bound itself.
+    digits : int, default 10
+        Significant digits when ``exact`` is False (``f"{x:.<digits>g}"``); e.g. 6 for the
+        short bin edges of a scorecard.
 
     Returns
     -------
@@ -55,13 +59,35 @@ def plain_number(x: Any, *, exact: bool = False) -> str:
     if x is None:  # a message about a missing value must not fail while being built
         return "None"
     arr = np.asarray(x, dtype=float)
-    one = repr if exact else _short
-    if arr.ndim == 0:
-        return one(float(arr))
     if exact:
-        return repr(arr.tolist())
-    return "[" + ", ".join(_short(v) for v in arr.ravel().tolist()) + "]"
+        return repr(float(arr)) if arr.ndim == 0 else repr(arr.tolist())
+    if arr.ndim == 0:
+        return f"{float(arr):.{digits}g}"
+    return "[" + ", ".join(f"{v:.{digits}g}" for v in arr.ravel().tolist()) + "]"
 
 
-def _short(v: float) -> str:
-    return f"{v:.10g}"
+def money(value: Any, *, missing: str = "n/a") -> str:
+    """A currency amount rounded to whole units with thousands separators (``1,234,567``).
+
+    Parameters
+    ----------
+    value : Any
+        A number or numpy scalar, or ``None``.
+    missing : str, default "n/a"
+        Text for ``None`` and NaN (a missing amount in a report is shown, not a crash).
+
+    Returns
+    -------
+    str
+        ``f"{value:,.0f}"``, or ``missing``.
+
+    Examples
+    --------
+    >>> money(1234567.5)
+    '1,234,568'
+    >>> money(float("nan"))
+    'n/a'
+    """
+    if value is None or value != value:  # NaN is the only value unequal to itself
+        return missing
+    return f"{value:,.0f}"
