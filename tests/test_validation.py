@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from sklearn.metrics import log_loss as sk_log_loss
 
-from credit_lab.models import validation as v
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models import validation as v
 from credit_lab.models.metrics import validation_metrics
 from credit_lab.report import validation_figures as vf
 
