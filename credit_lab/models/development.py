@@ -1,0 +1,332 @@
+"""Model development: samples, candidate models, the champion, its validation and its model card.
+
+Stage 03 reads the training set and writes what comes out; everything between is here, over
+DataFrames and the run's params, with no file access. Stage 04 refits the champion with another
+seed through :func:`fit_candidates` to measure how stable the reasons are.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_lab.core.config import RunParams
+from credit_lab.data.table_mode import infer_risk_directions
+from credit_lab.features.point_in_time import FEATURE_DICTIONARY, feature_names, new_customer_feature_names
+from credit_lab.models import validation as vl
+from credit_lab.models.calibration import fit_calibrated
+from credit_lab.models.champion import SEGMENT_COLUMN, SegmentedModel, candidate_table
+from credit_lab.models.gbm import PDModel, split_development
+from credit_lab.models.grading import assign_grades, grade_table
+from credit_lab.models.metrics import ValidationMetrics, validation_metrics
+from credit_lab.models.scorecard import ScorecardModel
+
+__all__ = ["Development", "RunSettings", "Validation", "auc_by_period", "calibration_summary", "challenger_name",
+           "champion_name", "development_samples", "fit_candidates", "model_artifact", "model_card",
+           "points_table", "segment_comparison", "stability", "validate_champion"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What candidate fitting needs of a run: its params and whether it reads a customer table."""
+
+    params: RunParams
+    table_mode: bool
+
+
+@dataclass
+class Development:
+    """Fit / calibration / validation samples, the features and the model's data-dependent settings."""
+
+    fit: pd.DataFrame
+    cal: pd.DataFrame
+    oot: pd.DataFrame
+    names: list[str]
+    kwargs: dict[str, Any]
+    oot_label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    directions: pd.DataFrame | None = None
+
+
+def development_samples(train: pd.DataFrame, params: RunParams, table_meta: dict[str, Any] | None = None,
+                        dictionary: pd.DataFrame | None = None) -> Development:
+    """Split ``train`` into fit, calibration and validation samples.
+
+    Parameters
+    ----------
+    train : the training set indexed by customer_id (stage 02's ``features_train``).
+    params : the run's params.
+    table_meta, dictionary : table mode only: ``table_features.json`` and the feature dictionary
+        indexed by feature. The risk direction of every numeric feature is then inferred on the fit
+        rows (declared ones kept) and returned in ``directions``.
+    """
+    if table_meta is None:
+        fit, cal, oot = split_development(train, params.model.oot_snapshots, seed=params.seed)
+        return Development(fit, cal, oot, feature_names(), {}, "out-of-time", {})
+    names = table_meta["features"]
+    fit, cal, oot = (train[train["sample"] == s] for s in ("fit", "calibration", "holdout"))
+    declared = {f: int(d) for f, d in dictionary["risk_direction"].dropna().items()}
+    numeric_fit = fit[names].copy()
+    for col, codes in table_meta["special_codes"].items():  # special codes say nothing about the direction
+        numeric_fit[col] = numeric_fit[col].where(~numeric_fit[col].isin(codes))
+    directions = infer_risk_directions(numeric_fit, fit["default_in_horizon"].to_numpy(), table_meta["numeric"],
+                                       declared)
+    kwargs = {"monotone": directions["risk_direction"].to_dict(), "categorical": table_meta["categorical"],
+              "special_codes": table_meta["special_codes"]}
+    label = "out-of-time" if table_meta["has_date"] else "holdout"
+    return Development(fit, cal, oot, names, kwargs, label, {"risk_directions": directions["basis"].to_dict()},
+                       directions)
+
+
+def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names: list[str], kwargs: dict,
+                    seed: int, families: tuple[str, ...] = ("gbm", "scorecard")) -> tuple[dict[str, Any], list[str]]:
+    """Every candidate model: GBM and scorecard, single and (ledger mode) segmented new/existing."""
+    p = ctx.params
+    monotone = kwargs.get("monotone") or {f: FEATURE_DICTIONARY[f].risk_direction for f in names
+                                          if f in FEATURE_DICTIONARY}
+    sc = p.score_scaling
+
+    def make(family: str, features: list[str]):
+        if family == "gbm":
+            return PDModel.from_params(features, p.model, random_state=seed, **kwargs)
+        return ScorecardModel.from_params(features, p.model, random_state=seed, categorical=kwargs.get("categorical"),
+                                          special_codes=kwargs.get("special_codes"), monotone=monotone, pdo=sc.pdo,
+                                          base_score=sc.base_score, base_odds=sc.base_odds)
+
+    y, y_cal = fit["default_in_horizon"], cal["default_in_horizon"]
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for family in families:
+        out[family] = fit_calibrated(make(family, names), fit, y, cal, y_cal, params=p.model)
+    if not p.model.segments or (ctx.table_mode and p.data.table.tenure_column is None):
+        return out, notes
+    if ctx.table_mode:
+        new_features = [f for f in names if f not in p.data.table.history_features]
+    else:
+        new_features = new_customer_feature_names()
+    for family in families:
+        models = {}
+        for segment, features in (("new", new_features), ("existing", names)):
+            is_new = segment == "new"
+            f_rows = fit[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
+            c_rows = cal[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
+            n_def, c_def = int(y[f_rows].sum()), int(y_cal[c_rows].sum())
+            if n_def < p.model.min_segment_defaults or c_def < 2 or c_rows.sum() - c_def < 2:
+                if family == families[0]:
+                    notes.append(f"The {segment}-customer segment has {n_def} default(s) in its fit rows (below "
+                                 f"model.min_segment_defaults = {p.model.min_segment_defaults}) or {c_def} in its "
+                                 "calibration rows: it is scored by the single model.")
+                continue
+            models[segment] = fit_calibrated(make(family, features), fit[f_rows], y[f_rows], cal[c_rows],
+                                             y_cal[c_rows], params=p.model)
+        if models:
+            out[f"segmented {family}"] = SegmentedModel(models, fallback=out[family])
+    return out, notes
+
+
+def champion_name(params: RunParams, candidates: dict[str, Any], cal: pd.DataFrame) -> str:
+    """``model.champion``, or (``auto``) the family with the higher calibration-sample AUC, GBM on a tie."""
+    p = params.model
+    prefix = "segmented " if f"segmented {p.champion if p.champion != 'auto' else 'gbm'}" in candidates else ""
+    if p.champion != "auto":
+        return prefix + p.champion
+    y = cal["default_in_horizon"].to_numpy()
+    scores = {f: vl.auc(y, candidates[prefix + f].predict_pd(cal)) for f in ("gbm", "scorecard")}
+    return prefix + max(scores, key=lambda f: (scores[f], f == "gbm"))
+
+
+def challenger_name(candidates: dict[str, Any], champion: str) -> str | None:
+    """The candidate of the other family with the champion's segmentation, if there is one."""
+    return next((n for n in candidates if n != champion and
+                 n.split(" ")[-1] != champion.split(" ")[-1] and
+                 n.startswith("segmented") == champion.startswith("segmented")), None)
+
+
+@dataclass
+class Validation:
+    """The champion's validation: metrics per sample, candidates, and the validation sample's tests."""
+
+    metrics: list[ValidationMetrics]
+    candidates: pd.DataFrame
+    oot: pd.DataFrame
+    grades_oot: pd.DataFrame
+    segments: pd.DataFrame | None
+    binomial: pd.DataFrame
+    hosmer_lemeshow: Any
+    hosmer_lemeshow_grades: Any
+    calibration_table: pd.DataFrame
+    auc_by_period: pd.DataFrame
+
+
+def validate_champion(candidates: dict[str, Any], champion: str, dev: Development, params: RunParams) -> Validation:
+    """Metrics of the champion on every sample, every candidate compared, grade and calibration tests."""
+    model = candidates[champion]
+    fit, cal, oot = dev.fit, dev.cal, dev.oot
+    samples = {"development (fit)": fit, "calibration": cal, dev.oot_label: oot}
+    metrics = [validation_metrics(label, s["default_in_horizon"].to_numpy(), model.predict_pd(s))
+               for label, s in samples.items()]
+    preds = {label: (s["default_in_horizon"].to_numpy(), {n: m.predict_pd(s) for n, m in candidates.items()})
+             for label, s in samples.items()}
+    cand = candidate_table(preds, champion)
+    oot_out = pd.DataFrame({
+        "snapshot_date": oot["snapshot_date"], "default_in_horizon": oot["default_in_horizon"],
+        "pd": model.predict_pd(oot),
+    }, index=oot.index)
+    oot_out["grade"] = assign_grades(oot_out["pd"].to_numpy(), params.master_scale)
+    y_oot, pd_oot = oot_out["default_in_horizon"].to_numpy(), oot_out["pd"].to_numpy()
+    grades_oot = grade_table(oot_out["grade"].to_numpy(), pd_oot, y_oot, params.master_scale)
+    segments = segment_comparison(candidates, champion, oot)
+    binomial = vl.binomial_test_by_grade(oot_out["grade"], pd_oot, y_oot, grade_order=params.grade_names)
+    hl = vl.hosmer_lemeshow(y_oot, pd_oot, groups=10)
+    hl_grades = vl.hosmer_lemeshow(y_oot, pd_oot, by=oot_out["grade"].to_numpy())
+    cal_table = vl.calibration_table(y_oot, pd_oot, bins=10)
+    by_period = auc_by_period(model, samples)
+    return Validation(metrics, cand, oot_out, grades_oot, segments, binomial, hl, hl_grades, cal_table, by_period)
+
+
+def segment_comparison(candidates: dict[str, Any], champion: str, oot: pd.DataFrame) -> pd.DataFrame | None:
+    """Segmented against single model of the champion's family on the same out-of-time rows."""
+    family = champion.split(" ")[-1]
+    pair = {"single": candidates.get(family), "segmented": candidates.get(f"segmented {family}")}
+    if pair["segmented"] is None:
+        return None
+    y = oot["default_in_horizon"].to_numpy()
+    seg = np.where(oot[SEGMENT_COLUMN].fillna(False).to_numpy(dtype=bool), "new", "existing")
+    rows = []
+    for name, model in pair.items():
+        p = model.predict_pd(oot)
+        for label, mask in (("all", np.ones(len(y), bool)), ("new", seg == "new"), ("existing", seg == "existing")):
+            both = 0 < y[mask].sum() < mask.sum()
+            rows.append({"model": f"{name} {family}", "segment": label, "n": int(mask.sum()),
+                         "defaults": int(y[mask].sum()), "auc": vl.auc(y[mask], p[mask]) if both else np.nan,
+                         "brier": vl.brier_score(y[mask], p[mask]) if mask.any() else np.nan,
+                         "mean_pd": float(p[mask].mean()) if mask.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def auc_by_period(model, samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """AUC per snapshot month of every sample that has snapshot dates."""
+    frames = []
+    for label, s in samples.items():
+        if s["snapshot_date"].isna().all():
+            continue
+        period = pd.to_datetime(s["snapshot_date"]).dt.to_period("M").astype(str)
+        t = vl.auc_by_period(s["default_in_horizon"].to_numpy(), model.predict_pd(s), period.to_numpy())
+        frames.append(t.reset_index().assign(sample=label))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["period", "n", "defaults", "auc", "note", "sample"])
+
+
+def stability(model, fit: pd.DataFrame, oot: pd.DataFrame, current: pd.DataFrame, names: list[str],
+              categorical: list[str], oot_label: str) -> pd.DataFrame:
+    """PSI of the PD and CSI of every feature, development against out-of-time and today."""
+    frames = {"development": fit, oot_label: oot, "current population": current}
+    scored = {k: v[names].assign(pd=model.predict_pd(v)) for k, v in frames.items()}
+    # a feature never observed in development (e.g. no statements at all) has no bins to compare
+    observed = [f for f in names if fit[f].notna().any()]
+    table = vl.population_stability(scored, "pd", observed, reference="development", categorical=categorical)
+    never = [{"sample": s, "variable": f, "measure": "CSI", "value": np.nan, "flag": "never observed in development"}
+             for s in list(frames)[1:] for f in names if f not in observed]
+    return pd.concat([table, pd.DataFrame(never)], ignore_index=True) if never else table
+
+
+def calibration_summary(model) -> dict[str, Any]:
+    """Calibration method, shift and comparison of the model (of each segment's model)."""
+    parts = model.models | {"all (single)": model.fallback} if isinstance(model, SegmentedModel) else {"all": model}
+    out = {}
+    for segment, m in parts.items():
+        if m is None:
+            continue
+        c = m.calibrator_
+        out[segment] = {"method": c.method, "shift": float(c.shift), "target_mean": c.target_mean,
+                        "comparison": c.comparison.reset_index().to_dict(orient="records")}
+    return out
+
+
+def points_table(candidates: dict[str, Any], champion: str) -> pd.DataFrame | None:
+    """The scorecard's points per bin (the segmented scorecard's per segment), as a plain table."""
+    segmented = champion.startswith("segmented")
+    card = candidates.get("segmented scorecard" if segmented else "scorecard")
+    if card is None:
+        return None
+    if not segmented:
+        return card.points_table().assign(segment="all")
+    frames = [m.points_table().assign(segment=seg) for seg, m in card.models.items()]
+    if len(card.models) < 2:
+        frames.append(card.fallback.points_table().assign(segment="other segments (single scorecard)"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def model_artifact(model, dev: Development, champion: str, sha: str, challenger: str | None,
+                   challenger_sha: str | None, table_mode: bool, params: RunParams) -> dict[str, Any]:
+    """The description of the saved model written beside it as ``models/pd_model.json``."""
+    fit, cal, oot = dev.fit, dev.cal, dev.oot
+    snapshots = [dev.oot_label] if table_mode else sorted(
+        str(pd.Timestamp(s).date()) for s in pd.concat([fit, cal, oot])["snapshot_date"].unique())
+    return {
+        "file": "models/pd_model.pkl", "sha256": sha, "champion": champion, "features": dev.names,
+        "features_used": model.features_,
+        "monotone_constraints": dict(zip(model.features_, model.monotone_cst_, strict=True)),
+        "unused_features": model.unused_features_,
+        "challenger": ({"name": challenger, "file": "models/challenger_model.pkl", "sha256": challenger_sha}
+                       if challenger else None),
+        "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot), "validation_sample": dev.oot_label,
+        "snapshots": snapshots, "params": params.model.model_dump(mode="json"),
+        # what the data decided about the candidates (table mode: directions, categories, codes),
+        # so a refit (reason stability) uses the same settings without re-deriving them
+        "model_settings": dev.kwargs, **dev.extra,
+    }
+
+
+def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMetrics], cand: pd.DataFrame,
+               calib: dict, stability: pd.DataFrame, notes: list[str], oot_label: str, source: str,
+               as_of: pd.Timestamp, features_train_sha256: str) -> dict[str, Any]:
+    """Intended use, data window, segments, features, performance, limitations, artifact hashes.
+
+    ``source`` and ``as_of`` are the data's (stage 01), ``features_train_sha256`` the hash of the
+    training set the model was fitted on.
+    """
+    p = settings.params
+    oot = metrics[-1]
+    shifted = stability[stability["flag"] == "significant shift"]
+    limitations = list(notes) + [
+        f"Validated on the {oot_label} sample ({oot.n} rows, {oot.n_defaults} defaults); the grade-level tests have "
+        "little power where a grade holds few defaults.",
+        "PDs are calibrated to the development window's default rate" + (
+            f" and shifted to the long-run central tendency {p.model.central_tendency:.2%}."
+            if p.model.central_tendency else "; no long-run central tendency adjustment was requested."),
+    ]
+    if len(shifted):
+        limitations.append("Population shift (PSI/CSI above 0.25) against development in: " + ", ".join(
+            f"{v} ({smp})" for v, smp in zip(shifted["variable"], shifted["sample"], strict=True)))
+    return {
+        "model": artifact["champion"],
+        "intended_use": "12-month probability of default of business customers buying on credit terms, to set and "
+                        "review credit limits and size the risk reserve; not for consumer lending decisions.",
+        "data": {"source": source, "as_of_date": as_of.date().isoformat(),
+                 "snapshots": artifact["snapshots"], "fit_rows": artifact["fit_rows"],
+                 "calibration_rows": artifact["calibration_rows"], "validation_rows": artifact["oot_rows"],
+                 "label": "default within the horizon after the snapshot" if not settings.table_mode
+                 else f"outcome column {p.data.table.outcome.column}"},
+        "segments": ((f"new customers ({p.data.table.tenure_column} below features.new_customer_months, or "
+                      "unknown) and existing customers, each with its own model" if settings.table_mode else
+                      "new customers (tenure < features.new_customer_months or no settled invoice) and existing "
+                      "customers, each with its own model") if artifact["champion"].startswith("segmented")
+                     else "one model for every customer"),
+        "features": artifact["features_used"],
+        "performance": {m.sample: {"auc": m.auc, "gini": m.gini, "ks": m.ks, "brier": m.brier, "n": m.n,
+                                   "defaults": m.n_defaults} for m in metrics},
+        "challengers": cand[cand["sample"] == oot_label][["candidate", "auc", "brier", "rank_out_of_time"]]
+        .to_dict(orient="records"),
+        "calibration": {k: {"method": v["method"], "shift": v["shift"]} for k, v in calib.items()},
+        "limitations": limitations,
+        "artifacts": {"pd_model.pkl": artifact["sha256"],
+                      **({"challenger_model.pkl": artifact["challenger"]["sha256"]} if artifact["challenger"] else {}),
+                      "features_train.parquet": features_train_sha256},
+    }

@@ -1,0 +1,181 @@
+"""Stage 01, data quality: load the ledger (or customer table), enforce the data contract, write the
+validated tables and the quarantine, and record which later stages the data allows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from credit_lab.core.config import RunParams
+from credit_lab.data import io
+from credit_lab.data.contract import LedgerValidation, validate_ledger
+from credit_lab.data.exports import apply_input_rules, complete_customers, derive_defaults
+from credit_lab.data.synthetic import generate_ledger
+from credit_lab.data.table_mode import load_customer_table
+from credit_lab.features.point_in_time import data_cut_date
+from credit_lab.run.stages.context import TABLES, StageContext
+
+__all__ = ["DataQualityResult", "stage_data_quality"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataQualityResult:
+    validation: LedgerValidation
+    as_of: pd.Timestamp
+    summary: pd.DataFrame
+    source: str
+    rules: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
+    if params.data.source == "synthetic":
+        s = params.data.synthetic
+        ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
+                                 seed=params.seed, annual_default_rate=s.annual_default_rate)
+        tables = {t: getattr(ledger, t) for t in TABLES}
+        return tables, f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
+    return io.read_input_tables(params.data), "files: " + ", ".join(
+        f"{k}={v.path}" for k, v in params.data.files.items())
+
+
+def stage_data_quality(ctx: StageContext) -> DataQualityResult:
+    """Load the ledger (or customer table), enforce the data contract, write the validated tables
+    and the quarantine, and record which later stages the data allows."""
+    if ctx.table_mode:
+        return _table_data_quality(ctx)
+    raw, source = _raw_tables(ctx.params)
+    rules = ctx.params.data.rules
+    raw, rule_report = apply_input_rules(raw, ctx.params.data)
+    formats = {name: src.date_format for name, src in ctx.params.data.files.items()}
+    if rule_report.customers_derived:
+        formats["customers"] = None  # built with ISO dates
+    validation = validate_ledger(raw, ctx.params.data.on_invalid, formats)
+    as_of = (pd.Timestamp(ctx.params.data.as_of_date) if ctx.params.data.as_of_date
+             else data_cut_date(validation.tables))
+    tables = validation.tables
+    if rule_report.customers_derived:
+        tables = complete_customers(tables, as_of, ctx.params.features.lookback_months)
+    if rules.derive_defaults_days_past_due is not None:
+        tables["defaults"] = derive_defaults(tables["invoices"], as_of, rules.derive_defaults_days_past_due)
+        validation.assumptions.append(
+            f"defaults derived from the invoices (data.rules.derive_defaults_days_past_due = "
+            f"{rules.derive_defaults_days_past_due}): {len(tables['defaults'])} customer(s) had an invoice that many "
+            "days past due before the data cut")
+    validation.tables = tables
+    for name, table in tables.items():
+        ctx.write(f"{name}.parquet", table)
+    ctx.write("quarantine.parquet", validation.quarantine)
+    if rule_report.credit_notes is not None:
+        ctx.write("credit_notes.parquet", rule_report.credit_notes.astype("string"))
+    ctx.write_json("skipped.json", {})
+    _skip_without_outcomes(ctx, tables.get("defaults"))
+    summary = _row_summary(validation, rule_report)
+    rules_frame = rule_report.frame()
+    ctx.write_json("data_quality.json", {
+        "as_of_date": as_of.date().isoformat(), "source": source,
+        "rows": summary.reset_index(names="table").to_dict(orient="records"),
+        "violations": [v.__dict__ for v in validation.violations],
+        "assumptions": validation.assumptions,
+        "rules": rules_frame.to_dict(orient="records"),
+    })
+    return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped())
+
+
+def _skip_without_outcomes(ctx: StageContext, defaults: pd.DataFrame | None) -> None:
+    """Mark the model and scoring stages skipped when the ledger has no default to learn from."""
+    rules = ctx.params.data.rules
+    if defaults is None or len(defaults) == 0:
+        dpd = rules.derive_defaults_days_past_due
+        why = ("no outcome data: the ledger has no defaults table (or it is empty), so no PD model can be fitted "
+               "without inventing labels. Add data.files.defaults, or set data.rules.derive_defaults_days_past_due "
+               "(e.g. 90) to count a customer as defaulted when an invoice goes that far past due"
+               if dpd is None else
+               f"no outcome data: no invoice was ever {dpd} days past due (data.rules.derive_defaults_days_past_due), "
+               "so there is no default to learn from; a lower threshold or a defaults file would give outcomes")
+        ctx.skip("03_model", why)
+        ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped: " + why.split(":")[0] + ")")
+
+
+def _row_summary(validation: LedgerValidation, rule_report) -> pd.DataFrame:
+    """Rows in, removed by the input rules, valid and quarantined, per table."""
+    removed = rule_report.removed_rows()
+    counted_in = pd.Series(validation.row_counts_in)
+    summary = pd.DataFrame({
+        "rows_in": counted_in + pd.Series(removed).reindex(counted_in.index).fillna(0),
+        "rows_removed_by_rules": pd.Series(removed).reindex(counted_in.index).fillna(0),
+        "rows_valid": pd.Series({k: len(v) for k, v in validation.tables.items()}),
+    })
+    summary["rows_quarantined"] = counted_in - summary["rows_valid"]
+    return summary.fillna(0).astype(int)
+
+
+def _table_data_quality(ctx: StageContext) -> DataQualityResult:
+    """Table mode: one customer table with features, outcome, limit and balance instead of a ledger."""
+    tp = ctx.params.data.table
+    table = load_customer_table(tp, ctx.params.data.on_invalid)
+    if ctx.params.data.as_of_date:
+        as_of = pd.Timestamp(ctx.params.data.as_of_date)
+    elif table.date is not None and table.date.notna().any():
+        as_of = (table.date.max() + pd.offsets.MonthBegin(1)).normalize()
+    else:
+        as_of = pd.Timestamp.today().normalize()
+        table.notes.append(f"no date column and no data.as_of_date: letters and the review calendar are dated "
+                           f"today ({as_of.date()})")
+    ids = table.features.index
+    tenure = table.book["tenure_months"] if "tenure_months" in table.book else pd.Series(np.nan, index=table.book.index)
+    # with a tenure column, short-tenure (or unknown-tenure) customers are the new-customer segment
+    is_new = (tenure.isna() | (tenure < ctx.params.features.new_customer_months)) if tp.tenure_column else False
+    book = table.book.assign(sales_in_window=np.nan, tenure_months=tenure, revenue_latest=np.nan,
+                             days_beyond_terms_mean=np.nan, is_new_customer=is_new)
+    customers = pd.DataFrame({
+        "customer_id": ids.to_numpy(dtype=object), "customer_name": ids.to_numpy(dtype=object),
+        "industry": table.book["industry"].to_numpy(), "region": table.book["region"].to_numpy(),
+        "payment_terms_days": tp.payment_terms_days, "credit_limit": table.book["credit_limit"].to_numpy(),
+        "insurance_cover_pct": 0.0, "insured_limit": 0.0, "guarantee_amount": 0.0, "collateral_value": 0.0,
+        "collateral_haircut": np.nan, "guarantor_pd": np.nan, "onboarding_date": pd.NaT, "last_review_date": pd.NaT,
+    })
+    ctx.write("customer_table.parquet", table.features.assign(
+        default_in_horizon=table.outcome,
+        observation_date=table.date if table.date is not None else pd.NaT).reset_index())
+    ctx.write("book.parquet", book.reset_index())
+    ctx.write("customers.parquet", customers)
+    ctx.write("quarantine.parquet", table.quarantine)
+    ctx.write_json("skipped.json", {})
+    labelled = table.outcome.dropna()
+    if tp.outcome is None or labelled.nunique() < 2:
+        why = ("no outcome column (data.table.outcome)" if tp.outcome is None else
+               f"the outcome column has only one outcome among the valid rows ({labelled.unique().tolist()})")
+        for stage in ("03_model", "04_scoring_explain", "05_limits", "06_risk_reserve"):
+            ctx.skip(stage, f"{why}: a PD needs defaults and non-defaults to learn from")
+    elif tp.limit_column is None:
+        ctx.skip("05_limits", "no current-limit column (data.table.limit_column): there is no limit to adjust and "
+                              "no demand to size a new one on")
+        if tp.balance_column is None:
+            ctx.skip("06_risk_reserve", "no limit or balance column (data.table.limit_column / balance_column): "
+                                        "there is no exposure to reserve for")
+    meta = {
+        "features": table.feature_names, "numeric": table.numeric, "categorical": table.categorical,
+        "special_codes": table.special, "rows_in": table.rows_in, "labelled": int(labelled.size),
+        "defaults": int(labelled.sum()), "has_date": table.date is not None,
+    }
+    ctx.write_json("table_features.json", meta)
+    summary = pd.DataFrame({"rows_in": [table.rows_in], "rows_valid": [len(table.features)]},
+                           index=pd.Index(["customer_table"]))
+    summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
+    ctx.write_json("data_quality.json", {
+        "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}",
+        "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
+        "assumptions": table.notes, "rules": [],
+    })
+    validation = LedgerValidation({"customer_table": table.features}, table.quarantine, [], table.notes,
+                                  {"customer_table": table.rows_in})
+    return DataQualityResult(validation, as_of, summary, f"customer table: {tp.path}", pd.DataFrame(),
+                             ctx.skipped())
+
+

@@ -1,0 +1,82 @@
+"""Stage 04, scoring and explanations: score every current customer; exact explanations, additivity
+check, reason codes, their stability under refitting with another seed, and the scorecard's points
+per customer. What is said about the reasons is :mod:`credit_lab.models.reasons`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_lab.models import reasons as rs
+from credit_lab.models.development import RunSettings
+from credit_lab.models.explain import Explanation, explain, grouped_reason_codes
+from credit_lab.models.gbm import assign_grades, score_points
+from credit_lab.run.stages.context import StageContext, load_pd_model, require
+
+__all__ = ["ScoringResult", "stage_scoring"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoringResult:
+    scores: pd.DataFrame
+    explanation: Explanation
+    additivity_error: float
+    scorecard_points: pd.DataFrame | None = None
+    scorecard_name: str | None = None
+    reason_stability: dict[str, Any] = field(default_factory=dict)
+    unseen: dict[str, Any] = field(default_factory=dict)
+    shap_reference: dict[str, Any] = field(default_factory=dict)
+
+
+def _scorecard_points(ctx: StageContext, current: pd.DataFrame, champion) -> tuple[pd.DataFrame | None, str | None]:
+    """Each customer's exact points per variable from the scorecard (the champion or the challenger)."""
+    meta = ctx.model_meta()
+    if meta["champion"].endswith("scorecard"):
+        card, name = champion, meta["champion"]
+    elif meta.get("challenger") and meta["challenger"]["name"].endswith("scorecard"):
+        ch = meta["challenger"]
+        card, name = ctx.load_model(ch["file"], ch["sha256"]), ch["name"]
+    else:
+        return None, None
+    return rs.scorecard_points(card, current), name
+
+
+def stage_scoring(ctx: StageContext) -> ScoringResult:
+    """Score every current customer; exact explanations, additivity check, reason codes, their
+    stability under refitting with another seed, and the scorecard's points per customer."""
+    require(ctx, "04_scoring_explain")
+    p = ctx.params
+    model = load_pd_model(ctx)
+    current = ctx.read("features_current.parquet").set_index("customer_id")
+    pd_ = model.predict_pd(current)
+    expl, err = explain(model, current, p.explain.additivity_tolerance)
+    unseen = rs.unseen_values(model, current)
+    phrases, groups = rs.reason_wording(
+        ctx.read("feature_dictionary.parquet").set_index("feature") if ctx.table_mode else None)
+    is_new = current["is_new_customer"].to_numpy()
+    reasons = grouped_reason_codes(expl, groups, p.explain.top_reasons, phrases)
+    scores = pd.DataFrame({
+        "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
+        "raw_log_odds": expl.output, "shap_base_value": expl.base_values(), "is_new_customer": is_new,
+    }, index=current.index).join(reasons)
+    ctx.write("scores.parquet", scores.reset_index())
+    shap_frame = expl.frame()
+    ctx.write("shap_values.parquet", shap_frame.reset_index())
+    points, card_name = _scorecard_points(ctx, current, model)
+    if points is not None:
+        ctx.write("scorecard_contributions.parquet", points.reset_index())
+    train = ctx.read("features_train.parquet").set_index("customer_id")
+    stability = rs.reason_stability(RunSettings(p, ctx.table_mode), ctx.model_meta(), train, current, expl,
+                                    phrases, groups)
+    reference = rs.shap_reference_check(model, current, expl, p.explain.additivity_tolerance)
+    ctx.write_json("explain.json", {
+        "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
+        "tolerance": p.explain.additivity_tolerance, "customers": len(scores), "reason_stability": stability,
+        "unseen_values": unseen, "scorecard": card_name, "shap_reference": reference})
+    return ScoringResult(scores, expl, err, points, card_name, stability, unseen, reference)

@@ -1,0 +1,133 @@
+"""Stage 05, limits: the proposed limit per customer, its change and what decided it, the review cycle
+(:mod:`credit_lab.limits.review_cycle`) that makes it final, and the letters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from credit_lab.limits.letters import LetterSettings, letters_for
+from credit_lab.limits.optimizer import efficient_frontier
+from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
+from credit_lab.limits.setting import optimize_book, purchase_statistics, reason_sentence, set_limits
+from credit_lab.run.stages.context import StageContext, load_pd_model, read_as_of, require, scored_book
+
+__all__ = ["LimitsResult", "stage_limits"]
+
+logger = logging.getLogger(__name__)
+
+_KEEP = ["customer_name", "industry", "region", "pd", "grade", "reason_1", "reason_2", "reason_3"]
+
+
+@dataclass
+class LimitsResult:
+    limits: pd.DataFrame
+    method: str
+    constraints: pd.DataFrame | None = None
+    frontier: Any = None
+    exposure_by_industry: pd.DataFrame | None = None
+    solve_seconds: float | None = None
+    letters: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    watchlist: pd.DataFrame | None = None
+    decision_log: pd.DataFrame | None = None
+    calendar: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    backtest_base_rate: float | None = None
+
+
+def _monitoring_only(ctx: StageContext) -> LimitsResult:
+    """Without a PD model: early-warning signals and the watchlist from payment behaviour alone."""
+    why = ctx.skipped()["04_scoring_explain"]
+    warning = monitoring_signals(ctx.tables(), read_as_of(ctx), ctx.params)
+    ctx.write("signals.parquet", warning.signals.reset_index())
+    ctx.write("watchlist.parquet", warning.watchlist.reset_index())
+    ctx.write_csv("watchlist.csv", warning.watchlist.reset_index())
+    notes = [f"Limits are not proposed: {why}. Early-warning signals and the watchlist come from payment "
+             "behaviour alone (no PD migration signal); the signal backtest needs defaults and is not run."]
+    result = LimitsResult(None, "monitoring only (no PD model)", notes=notes, watchlist=warning.watchlist)
+    ctx.write_json("monitoring.json", {"watchlist": len(warning.watchlist), "notes": notes})
+    return result
+
+
+def _optimized(ctx: StageContext, book: pd.DataFrame) -> LimitsResult:
+    """Limits that maximize expected profit under the budgets and caps, with the frontier."""
+    p = ctx.params
+    features = ctx.read("features_current.parquet").set_index("customer_id")
+    if ctx.table_mode:
+        # No orders on record: demand is sized on today's limit (the basis column says so),
+        # and no behaviour hints (the table's features are not ledger behaviour).
+        purchases = pd.DataFrame(columns=["monthly_purchases_mean", "monthly_purchases_cv", "months_observed"],
+                                 index=book.index, dtype=float)
+        model = None
+    else:
+        invoices = ctx.read("invoices.parquet")
+        purchases = purchase_statistics(invoices, read_as_of(ctx), p.features.lookback_months, book.index)
+        model = load_pd_model(ctx)
+    table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed,
+                                           model=model, features=features, master_scale=p.master_scale)
+    out = book[_KEEP].join(table)
+    out["explanation"] = [reason_sentence(row) for row in out.to_dict(orient="records")]
+    frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
+    constraints = solved.constraints.reset_index(names="constraint")
+    ctx.write("limit_constraints.parquet", constraints)
+    ctx.write("efficient_frontier.parquet", frontier.table.assign(current_el=frontier.current_el,
+                                                                  current_profit=frontier.current_profit))
+    by_industry = out.groupby("industry")[["current_limit", "proposed_limit"]].sum()
+    result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds,
+                          notes=list(table.attrs.get("notes", [])))
+    for note in result.notes:
+        logger.warning(note)
+    return result
+
+
+def _review(ctx: StageContext, result: LimitsResult) -> None:
+    """The review cycle on the proposals: final limits, signals, decision log, calendar, backtest."""
+    outcome = review_cycle(result.limits, ctx.tables(), ctx.read("customers.parquet").set_index("customer_id"),
+                           read_as_of(ctx), ctx.params, load_pd_model(ctx))
+    ctx.write("signals.parquet", outcome.signals.reset_index())
+    ctx.write("watchlist.parquet", outcome.watchlist.reset_index())
+    ctx.write("decision_log.parquet", outcome.decision_log.reset_index(drop=True))
+    ctx.write_csv("decision_log.csv", outcome.decision_log.reset_index(drop=True))
+    ctx.write("review_calendar.parquet", outcome.calendar.reset_index())
+    result.watchlist, result.decision_log, result.calendar = outcome.watchlist, outcome.decision_log, outcome.calendar
+    if outcome.backtest is not None:
+        result.backtest, result.backtest_base_rate = outcome.backtest, outcome.backtest_base_rate
+        ctx.write("signal_backtest.parquet", outcome.backtest.reset_index())
+    result.notes.extend(outcome.notes)
+
+
+def stage_limits(ctx: StageContext) -> LimitsResult:
+    """Proposed limit per customer, its change and what decided it.
+
+    ``limits.method: optimize`` maximizes expected profit over the book under the EL and
+    exposure budgets, industry and region caps and per-customer bounds, and reports the
+    binding constraints with their shadow prices and the efficient frontier; ``rules``
+    takes the tightest of the capacity, grade and single-name caps.
+    """
+    require(ctx, "05_limits")
+    if "04_scoring_explain" in ctx.skipped():
+        return _monitoring_only(ctx)
+    p = ctx.params
+    book = scored_book(ctx)
+    if p.limits.method == "rules":
+        result = LimitsResult(book[_KEEP].join(set_limits(book, p.limits, p.features.lookback_months)), "rules")
+    else:
+        result = _optimized(ctx, book)
+    if ctx.table_mode:
+        proposals_as_final(result.limits)
+        result.notes.append("Table mode: early-warning signals, adjustment rules, approvals and the review calendar "
+                            "need the invoice ledger's history and are not run; final limits are the proposals.")
+    else:
+        _review(ctx, result)
+    ctx.write("limits.parquet", result.limits.reset_index())
+    # The decision table credit managers open in a spreadsheet.
+    ctx.write_csv("limits.csv", result.limits.reset_index())
+    letters = letters_for(result.limits.assign(proposed_limit=result.limits["final_limit"]), read_as_of(ctx),
+                          LetterSettings(**p.letters.model_dump()))
+    ctx.write_letters(letters)
+    result.letters = letters
+    return result
