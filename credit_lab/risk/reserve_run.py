@@ -21,9 +21,15 @@ from credit_lab.risk.concentration import ConcentrationSettings, cap_utilization
 from credit_lab.risk.expected_loss import exposure_at_default
 from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, recommended_reserve
 from credit_lab.risk.mitigation import MitigationSettings, mitigate
-from credit_lab.risk.provisions import (ProvisionSettings, collection_delay_days, expected_loss_table,
-                                        expected_months_to_collection, lifetime_ecl, provision_from_ledger,
-                                        reconcile)
+from credit_lab.risk.provisions import (
+    ProvisionSettings,
+    collection_delay_days,
+    expected_loss_table,
+    expected_months_to_collection,
+    lifetime_ecl,
+    provision_from_ledger,
+    reconcile,
+)
 from credit_lab.risk.stress import StressScenario, stressed_book
 
 __all__ = ["BookExposure", "WATERFALL_COLUMNS", "ageing_by_customer", "book_exposure", "cap_utilization_table",

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from credit_lab.core.exceptions import StageSkipped
 from credit_lab.run.stages.catalog import ARTIFACTS, CATALOG, StageIO
-from credit_lab.run.stages.context import (StageContext, load_explanation, load_pd_model, params_snapshot,
-                                           read_as_of)
+from credit_lab.run.stages.context import StageContext, load_explanation, load_pd_model, params_snapshot, read_as_of
 from credit_lab.run.stages.registry import STAGES, open_stage
 from credit_lab.run.stages.s01_data_quality import DataQualityResult, stage_data_quality
 from credit_lab.run.stages.s02_features import FeaturesResult, stage_features

@@ -9,8 +9,12 @@ import pandas as pd
 
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.data.table_mode import read_feature_dictionary, split_table
-from credit_lab.features.point_in_time import (build_features, build_training_set, feature_dictionary_frame,
-                                               feature_names)
+from credit_lab.features.point_in_time import (
+    build_features,
+    build_training_set,
+    feature_dictionary_frame,
+    feature_names,
+)
 from credit_lab.run.stages.context import StageContext, read_as_of
 
 __all__ = ["FeaturesResult", "stage_features"]
