@@ -1,0 +1,246 @@
+"""Notebook sections that may be empty: show a table or figure, or nothing when its part was skipped.
+
+A stage can skip a whole part of its report (05 without a PD model proposes no limits and only
+monitors; 06 without one computes no PD-based loss). A papermill notebook cannot skip its remaining
+cells, so each notebook says *once*, at the top, which part was skipped and why
+(:func:`limits_headline`, :func:`reserve_headline`), and every later cell hands the maybe-``None``
+part to :func:`show`, which renders it or stays silent. The cells then need no ``if … is not None``
+guard of their own, and the tables they show are built here, where ruff and the tests see them.
+Display options (column widths) are set by the cell around its ``show`` call: they must hold while
+the table is displayed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+from credit_lab.report import figures
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "show",
+    "limits_headline",
+    "decided_by",
+    "constraints_table",
+    "frontier_figure",
+    "exposure_by_industry",
+    "largest_reductions",
+    "improvement_hints",
+    "backtest_tables",
+    "decision_tables",
+    "calendar_tables",
+    "letter_samples",
+    "reserve_headline",
+    "mitigation_totals",
+    "ageing_tables",
+    "reserve_sentence",
+    "loss_figure",
+    "reserve_waterfall",
+    "risk_contributions",
+    "concentration_table",
+    "granularity_sentence",
+    "largest_expected_losses",
+]
+
+
+def show(part: Any, render: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> None:
+    """Display ``render(part, *args, **kwargs)`` (``part`` itself without ``render``); nothing if ``part`` is None.
+
+    Parameters
+    ----------
+    part : object or None
+        The part of a stage's result a section shows; ``None`` when the stage skipped it (the
+        notebook said so once at the top, so the section stays silent).
+    render : callable, optional
+        Builds what to show from ``part``: a table, a figure, a Markdown/HTML object, a list of
+        those, or ``None`` for nothing.
+    *args, **kwargs
+        Passed to ``render`` after ``part``.
+
+    Notes
+    -----
+    Returns nothing, so a call as a cell's last line does not display the figure a second time.
+    Figures are displayed where they are made and then closed (the inline backend would otherwise
+    show them again at the end of the cell).
+    """
+    if part is None:
+        return
+    shown = render(part, *args, **kwargs) if render is not None else part
+    for item in shown if isinstance(shown, (list, tuple)) else [shown]:
+        if item is None:
+            continue
+        display(item)
+        if isinstance(item, plt.Figure):
+            plt.close(item)
+
+
+# ---------------------------------------------------------------- 05 limits
+
+
+def limits_headline(result: Any) -> Markdown:
+    """The method and total limits, or the one message that the limit part was skipped (monitoring only)."""
+    limits = result.limits
+    if limits is None:
+        return Markdown(f"**No limits are proposed** ({result.method}). The sections on limits below stay empty; "
+                        "the watchlist comes from payment behaviour alone (the note says why).")
+    solved = f" &nbsp; **solved in** {result.solve_seconds:.2f} s" if result.solve_seconds is not None else ""
+    return Markdown(f"**Method:** {result.method} &nbsp; **Total limits:** {limits['current_limit'].sum():,.0f} "
+                    f"today → {limits['proposed_limit'].sum():,.0f} proposed{solved}")
+
+
+def decided_by(limits: pd.DataFrame) -> pd.DataFrame:
+    """Customers, total limit and total change per deciding rule or constraint."""
+    return limits.groupby("decided_by").agg(customers=("proposed_limit", "size"),
+                                            total_limit=("proposed_limit", "sum"),
+                                            total_change=("limit_change", "sum")).round(0)
+
+
+def constraints_table(result: Any) -> pd.DataFrame | Markdown:
+    """The optimizer's constraints with their shadow prices (the rules method has none)."""
+    if result.constraints is None:
+        return Markdown("Rules method: no portfolio constraints.")
+    return result.constraints.round(4)
+
+
+def frontier_figure(result: Any) -> plt.Figure | None:
+    """The efficient frontier with today's limits as a dot (optimize method only)."""
+    f = result.frontier
+    return figures.fig_frontier(f.table, f.current_el, f.current_profit) if f is not None else None
+
+
+def exposure_by_industry(result: Any) -> list:
+    """Limits per industry before and after, as a table and a figure."""
+    by_industry = result.limits.groupby("industry")[["current_limit", "proposed_limit"]].sum()
+    table = result.exposure_by_industry if result.exposure_by_industry is not None else by_industry
+    return [table.round(0), figures.fig_exposure_by(by_industry)]
+
+
+def largest_reductions(limits: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The ``n`` largest limit reductions with what decided them and why (the explanation in full)."""
+    cols = ["customer_name", "grade", "pd", "current_limit", "proposed_limit", "decided_by"]
+    cols += ["explanation"] if "explanation" in limits else ["limit_reason"]
+    return limits.sort_values("limit_change")[cols].head(n)
+
+
+def improvement_hints(limits: pd.DataFrame, n: int = 10) -> list | Markdown:
+    """What customers' own behaviour would raise their limit most (``hint``, ``hint_pd``, ``hint_limit``).
+
+    See :func:`credit_lab.limits.setting.improvement_hints`: the PD re-scored by the model with the
+    behaviour improved, the limit recomputed at the portfolio's shadow prices.
+    """
+    if "hint" not in limits:
+        return Markdown("No hints: the rules method does not re-price limits.")
+    hints = limits[limits["hint"] != ""].assign(gain=lambda t: t["hint_limit"] - t["proposed_limit"])
+    if hints.empty:
+        return Markdown("No customer's own behaviour would raise its limit (or hints are not computed: table mode).")
+    summary = hints.groupby("hint").agg(customers=("gain", "size"), total_gain=("gain", "sum")).round(0)
+    cols = ["customer_name", "pd", "hint", "hint_pd", "proposed_limit", "hint_limit"]
+    return [summary, hints.sort_values("gain", ascending=False)[cols].head(n)]
+
+
+def backtest_tables(backtest: pd.DataFrame, base_rate: float) -> list:
+    """The signal backtest with its base default rate."""
+    return [Markdown(f"Base default rate over the backtest: {base_rate:.2%}"), backtest.round(3)]
+
+
+def decision_tables(log: pd.DataFrame, limits: pd.DataFrame, pending: int = 10) -> list:
+    """Final changes per adjustment rule, decisions per approver and status, and pending decisions."""
+    by_rule = (limits.groupby(["adjustment_rule"])["final_change"].agg(["size", "sum"])
+               .rename(index={"": "(no rule: proposal)"}).round(0))
+    return [by_rule, log.groupby(["approver", "status"]).size().rename("decisions").to_frame(),
+            log[log["status"] == "pending"].head(pending)]
+
+
+def calendar_tables(calendar: pd.DataFrame, n: int = 10) -> list:
+    """Customers per review status and the next reviews due."""
+    return [calendar["status"].value_counts().to_frame("customers"), calendar.sort_values("next_review_date").head(n)]
+
+
+def letter_samples(result: Any, n: int = 2) -> list:
+    """How many letters were written, and the body of the first ``n``."""
+    samples = [name for name in sorted(result.letters) if name.startswith("letter_")][:n]
+    # Not letters: the combined letters_all.html and its index.
+    shown: list = [Markdown(f"**{len(result.letters) - 2} letters** written.")]
+    return shown + [HTML(result.letters[name].split("<body>")[1].split("</body>")[0]) for name in samples]
+
+
+# ---------------------------------------------------------------- 06 risk reserve
+
+
+def reserve_headline(result: Any) -> Markdown | None:
+    """The one message that the PD-based part was skipped (provisions only); nothing otherwise."""
+    if result.loss is not None:
+        return None
+    return Markdown("**Provisions only: no PD model.** The ageing and the provision matrix are shown; the "
+                    "sections on PD-based expected loss, the loss distribution, the reserve, contributions, "
+                    "stress tests and concentration stay empty (the note says why).")
+
+
+def mitigation_totals(exposures: pd.DataFrame) -> pd.DataFrame:
+    """What collateral, insurance and guarantees take off the exposure, and EL before and after."""
+    cols = ["ead", "collateralised", "insured", "guaranteed", "net_exposure", "el_gross", "el"]
+    return exposures[cols].sum().to_frame("total").round(0)
+
+
+def ageing_tables(ageing: pd.DataFrame, n: int = 20) -> list:
+    """The largest open receivables by days-past-due bucket, and the totals."""
+    return [ageing.head(n).round(2), ageing.sum().to_frame("total").round(2)]
+
+
+def reserve_sentence(loss: Any, totals: dict) -> Markdown:
+    """The recommended reserve, split into EL and UL, against the fund held today if known."""
+    held = totals["reserve_held"]
+    recommended = totals["reserve_recommended"]
+    compare = (f"; held today {held:,.0f}, gap {totals['reserve_gap']:,.0f}" if held == held  # NaN: not set
+               else "; set reserve.reserve_held to compare with the fund held today")
+    return Markdown(f"**Recommended risk reserve** at {totals['reserve_confidence']:.1%}: **{recommended:,.0f}** "
+                    f"(EL {loss.expected_loss:,.0f} + UL {recommended - loss.expected_loss:,.0f}){compare}")
+
+
+def loss_figure(loss: Any) -> plt.Figure:
+    """The portfolio loss distribution with EL, VaR and ES marked."""
+    return figures.fig_loss_distribution(loss.quantiles, loss.var, loss.es, loss.expected_loss)
+
+
+def reserve_waterfall(result: Any) -> list | Markdown:
+    """What moved the reserve since the previous run, as a table and a figure."""
+    if result.waterfall is None:
+        return Markdown("No previous run to compare with (the first run in this output folder, "
+                        "or `reserve.previous_run` not set).")
+    return [result.waterfall.round(0), figures.fig_waterfall_steps(result.waterfall)]
+
+
+def risk_contributions(loss: Any, confidence: float, top: int = 10) -> list:
+    """Euler contributions to ES by industry (table and figure) and the ``top`` customers."""
+    col = f"es_{confidence * 100:g}"
+    sectors = loss.sector_contributions
+    if sectors is None or col not in sectors:
+        return []
+    return [sectors.round(0), figures.fig_risk_contributions(sectors, col),
+            loss.obligor_contributions.sort_values(col, ascending=False).head(top).round(0)]
+
+
+def concentration_table(concentration: Any) -> pd.DataFrame:
+    """HHI, effective numbers and top-n share of the exposure by name and industry."""
+    keys = ("total_exposure", "names", "hhi_name", "effective_names", "hhi_industry", "effective_industries",
+            "top_n", "top_n_share")
+    values = {k: getattr(concentration, k) for k in keys if hasattr(concentration, k)}
+    return pd.Series(values, name="value").to_frame()
+
+
+def granularity_sentence(g: Any) -> Markdown:
+    """The Gordy-Lütkebohmert granularity adjustment in one line."""
+    return Markdown(f"**Granularity adjustment:** {g.ga:.4%} of EAD = {g.ga_amount:,.0f} "
+                    f"(K* = {g.k_star:.4f}, δ = {g.delta:.4f}, {g.form} form)")
+
+
+def largest_expected_losses(exposures: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The ``n`` customers with the largest expected loss."""
+    return exposures.sort_values("el", ascending=False).head(n).round(4)
