@@ -155,3 +155,9 @@ def test_calibrated_model_answers_what_downstream_code_reads(samples):
         assert model.monotone_cst_ == est.monotone_cst_ and model.unused_features_ == est.unused_features_
         assert model.matrix_frame(Xc).shape == (len(Xc), len(est.features_))
         assert {"method", "shift", "comparison"} <= set(dir(model.calibrator_))
+
+
+def test_a_pd_model_pickled_with_its_own_calibration_is_refused_not_silently_uncalibrated():
+    legacy = PDModel.__new__(PDModel)
+    with pytest.raises(CreditLabError, match="rerun the model stage"):
+        legacy.__setstate__({"features": ["a"], "calibrator_": object(), "gbm_": None})

@@ -83,6 +83,14 @@ class PDModel(ClassifierMixin, BaseEstimator):
                    max_leaf_nodes=params.max_leaf_nodes, min_samples_leaf=params.min_samples_leaf,
                    l2_regularization=params.l2_regularization, random_state=random_state, **kwargs)
 
+    def __setstate__(self, state: dict) -> None:
+        # A PDModel pickled before calibration became its own step carries its calibration map;
+        # loaded as the new (uncalibrated) estimator it would silently give uncalibrated PDs.
+        if "calibrator_" in state:
+            raise CreditLabError("this PD model was saved by a credit_lab older than the estimator split (a PDModel "
+                                 "with its own calibration); rerun the model stage (03_model) to refit and save it")
+        super().__setstate__(state)
+
     def fit(self, X: pd.DataFrame, y) -> PDModel:
         """Fit the booster on the features of ``X`` observed at least once."""
         y = check_two_outcomes(y, "training")
