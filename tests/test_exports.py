@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.run import pipeline
-from credit_lab.run import stages
 from credit_lab.core.config import load_params, params_from_dict
 from credit_lab.core.exceptions import ParamsError, SchemaError
 from credit_lab.data.exports import apply_input_rules, complete_customers, derive_defaults
+from credit_lab.run import pipeline, stages
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

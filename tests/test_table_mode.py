@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_lab.run import stages
 from credit_lab.core.config import CustomerTableParams, load_params
 from credit_lab.core.exceptions import ParamsError, SchemaError
 from credit_lab.data.table_mode import (
@@ -16,6 +15,7 @@ from credit_lab.data.table_mode import (
     read_feature_dictionary,
     split_table,
 )
+from credit_lab.run import stages
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -82,7 +82,8 @@ def test_missing_codes_and_undeclared_text_in_a_numeric_column(tmp_path):
 
 
 def test_categories_as_text_and_as_declared_numeric_codes(tmp_path):
-    frame = pd.DataFrame({"id": list("abcdef"), "y": [0, 1, 0, 1, 0, 0], "purpose": ["car", "tv", "car", "tv", "x", "x"],
+    frame = pd.DataFrame({"id": list("abcdef"), "y": [0, 1, 0, 1, 0, 0],
+                          "purpose": ["car", "tv", "car", "tv", "x", "x"],
                           "code": [1, 2, 1, 2, 3, 3], "amount": [1.5, 2, 3, 4, 5, 6]})
     t = load_customer_table(_params(_write(tmp_path, frame), categorical=["code"]))
     assert sorted(t.categorical) == ["code", "purpose"] and t.numeric == ["amount"]
