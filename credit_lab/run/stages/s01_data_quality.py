@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import RunParams
@@ -14,6 +13,7 @@ from credit_lab.data import io
 from credit_lab.data.contract import LedgerValidation, validate_ledger
 from credit_lab.data.exports import apply_input_rules, complete_customers, derive_defaults
 from credit_lab.data.synthetic import generate_ledger
+from credit_lab.data.table_book import table_as_of, table_book, table_customers
 from credit_lab.data.table_mode import load_customer_table
 from credit_lab.features.point_in_time import data_cut_date
 from credit_lab.run.stages.context import TABLES, StageContext
@@ -119,27 +119,9 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     """Table mode: one customer table with features, outcome, limit and balance instead of a ledger."""
     tp = ctx.params.data.table
     table = load_customer_table(tp, ctx.params.data.on_invalid)
-    if ctx.params.data.as_of_date:
-        as_of = pd.Timestamp(ctx.params.data.as_of_date)
-    elif table.date is not None and table.date.notna().any():
-        as_of = (table.date.max() + pd.offsets.MonthBegin(1)).normalize()
-    else:
-        as_of = pd.Timestamp.today().normalize()
-        table.notes.append(f"no date column and no data.as_of_date: letters and the review calendar are dated "
-                           f"today ({as_of.date()})")
-    ids = table.features.index
-    tenure = table.book["tenure_months"] if "tenure_months" in table.book else pd.Series(np.nan, index=table.book.index)
-    # with a tenure column, short-tenure (or unknown-tenure) customers are the new-customer segment
-    is_new = (tenure.isna() | (tenure < ctx.params.features.new_customer_months)) if tp.tenure_column else False
-    book = table.book.assign(sales_in_window=np.nan, tenure_months=tenure, revenue_latest=np.nan,
-                             days_beyond_terms_mean=np.nan, is_new_customer=is_new)
-    customers = pd.DataFrame({
-        "customer_id": ids.to_numpy(dtype=object), "customer_name": ids.to_numpy(dtype=object),
-        "industry": table.book["industry"].to_numpy(), "region": table.book["region"].to_numpy(),
-        "payment_terms_days": tp.payment_terms_days, "credit_limit": table.book["credit_limit"].to_numpy(),
-        "insurance_cover_pct": 0.0, "insured_limit": 0.0, "guarantee_amount": 0.0, "collateral_value": 0.0,
-        "collateral_haircut": np.nan, "guarantor_pd": np.nan, "onboarding_date": pd.NaT, "last_review_date": pd.NaT,
-    })
+    as_of = table_as_of(table, ctx.params.data.as_of_date)
+    book = table_book(table, tp, ctx.params.features.new_customer_months)
+    customers = table_customers(table, tp)
     ctx.write("customer_table.parquet", table.features.assign(
         default_in_horizon=table.outcome,
         observation_date=table.date if table.date is not None else pd.NaT).reset_index())
