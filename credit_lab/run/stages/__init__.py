@@ -15,8 +15,7 @@ per stage, ``s01_data_quality`` to ``s06_risk_reserve``.
 from __future__ import annotations
 
 from credit_lab.core.exceptions import StageSkipped
-from credit_lab.run.stages.catalog import ARTIFACTS, CATALOG, StageIO
-from credit_lab.run.stages.context import StageContext, load_explanation, load_pd_model, params_snapshot, read_as_of
+from credit_lab.run.stages.context import StageContext, load_explanation, load_pd_model, params_snapshot
 from credit_lab.run.stages.registry import STAGES, open_stage
 from credit_lab.run.stages.s01_data_quality import DataQualityResult, stage_data_quality
 from credit_lab.run.stages.s02_features import FeaturesResult, stage_features
@@ -26,8 +25,6 @@ from credit_lab.run.stages.s05_limits import LimitsResult, stage_limits
 from credit_lab.run.stages.s06_risk_reserve import ReserveResult, stage_reserve
 
 __all__ = [
-    "ARTIFACTS",
-    "CATALOG",
     "STAGES",
     "DataQualityResult",
     "FeaturesResult",
@@ -36,13 +33,11 @@ __all__ = [
     "ReserveResult",
     "ScoringResult",
     "StageContext",
-    "StageIO",
     "StageSkipped",
     "load_explanation",
     "load_pd_model",
     "open_stage",
     "params_snapshot",
-    "read_as_of",
     "stage_data_quality",
     "stage_features",
     "stage_limits",

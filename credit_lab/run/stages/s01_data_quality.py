@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class DataQualityResult:
+    """What stage 01 found: the validation, scoring date, row counts, source, rules applied and stages skipped."""
+
     validation: LedgerValidation
     as_of: pd.Timestamp
     summary: pd.DataFrame

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FeaturesResult:
+    """Stage 02's training set (None without outcomes), today's features and their dictionary."""
+
     train: pd.DataFrame | None
     current: pd.DataFrame
     as_of: pd.Timestamp

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ModelResult:
+    """The champion, its validation on every sample, the candidates and the model card."""
+
     model: Any
     metrics: list[ValidationMetrics]
     oot: pd.DataFrame

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ScoringResult:
+    """Scores and explanations of today's customers, with what is known about the reasons' reliability."""
+
     scores: pd.DataFrame
     explanation: Explanation
     additivity_error: float

@@ -24,6 +24,8 @@ _KEEP = ["customer_name", "industry", "region", "pd", "grade", "reason_1", "reas
 
 @dataclass
 class LimitsResult:
+    """Final limits with what decided them, the optimizer's output, the review cycle and the letters."""
+
     limits: pd.DataFrame
     method: str
     constraints: pd.DataFrame | None = None

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ReserveResult:
+    """Expected loss, provisions, loss distribution, stress, concentration and the reserve totals."""
+
     exposures: pd.DataFrame
     by_grade: pd.DataFrame
     by_industry: pd.DataFrame
