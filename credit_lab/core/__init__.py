@@ -1,1 +1,3 @@
-"""Core: typed run parameters, the error classes and small helpers every layer may use. Imports nothing from credit_lab above it."""
+"""Core: typed run parameters, the error classes and small helpers every layer may use. Imports nothing from credit_lab
+above it.
+"""

@@ -104,7 +104,8 @@ class OutcomeCoding(_Strict):
 
     column: str = Field(description="the outcome column of the customer table")
     bad_values: list[str | int | float] = Field(
-        default_factory=list, description="values meaning default, e.g. [1], [yes], [bad]; empty: 1 when the column is 0/1")
+        default_factory=list, description="values meaning default, e.g. [1], [yes], [bad]; empty: 1 when the column "
+                                          "is 0/1")
     good_values: list[str | int | float] = Field(
         default_factory=list, description="values meaning no default, e.g. [0], [no], [good]")
 
@@ -123,7 +124,8 @@ class CustomerTableParams(_Strict):
     path: str = Field(description="CSV, Parquet or Excel (.xlsx/.xls) file; relative to the working directory")
     separator: str = Field(",", min_length=1, max_length=1,
                            description="CSV field separator; ' ' = runs of spaces (e.g. UCI .data files)")
-    header_row: int = Field(0, ge=0, le=100, description="0-based row holding the column names (rows above are skipped)")
+    header_row: int = Field(0, ge=0, le=100, description="0-based row holding the column names (rows above are "
+                                                         "skipped)")
     column_names: list[str] = Field(
         default_factory=list, description="the file has no header row: these are its column names, in order")
     sheet: str | int = Field(0, description="Excel: sheet name or 0-based index")
@@ -156,7 +158,8 @@ class CustomerTableParams(_Strict):
         default_factory=dict, description="column -> +1 riskier when higher, -1 safer, 0 none; others inferred")
     feature_dictionary: str | None = Field(
         None, description="CSV with columns feature, description[, risk_direction, reason]; null = column names")
-    holdout_share: float = Field(0.3, gt=0.0, lt=0.9, description="share held out for validation (out-of-time with a date column)")
+    holdout_share: float = Field(0.3, gt=0.0, lt=0.9, description="share held out for validation (out-of-time with a "
+                                                                  "date column)")
     calibration_share: float = Field(0.2, gt=0.0, lt=0.5, description="share of the development rows used to calibrate")
     payment_terms_days: int = Field(30, ge=0, le=365, description="terms assumed for the limit's funding cost")
 
@@ -170,10 +173,13 @@ class LedgerRules(_Strict):
         "quarantine", description="rows identical in every column: quarantine all, or keep one (counted)")
     customers_from_invoices: bool = Field(
         False, description="no customers file: build the customer list from the invoices (reported)")
-    region_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the region")
-    industry_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the industry")
+    region_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the "
+                                                        "region")
+    industry_column: str | None = Field(None, description="with customers_from_invoices: invoice column giving the "
+                                                          "industry")
     derive_defaults_days_past_due: int | None = Field(
-        None, ge=30, le=720, description="no defaults file: a customer defaults when an invoice is this many days past due")
+        None, ge=30, le=720, description="no defaults file: a customer defaults when an invoice is this many days "
+                                         "past due")
 
 
 class DataParams(_Strict):
@@ -444,7 +450,8 @@ class ReserveParams(_Strict):
     industry_factor_correlation: float = Field(0.5, ge=0.0, le=1.0,
                                                description="correlation between the industries' factors")
     industry_correlations: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="pairs overriding industry_factor_correlation, e.g. {Retail: {Wholesale: 0.8}}")
+        default_factory=dict, description="pairs overriding industry_factor_correlation, e.g. {Retail: {Wholesale: "
+                                          "0.8}}")
     lgd_std: float | None = Field(None, ge=0.0, lt=0.5, description="LGD uncertainty (Beta std); null: LGD fixed")
     confidence: float = Field(0.999, gt=0.5, lt=1.0, description="confidence level of the risk reserve")
     reserve_held: float | None = Field(None, ge=0.0, description="the risk-reserve fund held today, currency")

@@ -492,7 +492,8 @@ def validate_table(
         if col.name not in raw_df.columns:
             out[col.name] = pd.Series([col.default_when_absent] * n, dtype=_dtype_of(col.kind))
             assumptions.append(
-                f"{schema.name}.{col.name} not supplied: every row takes {col.default_when_absent!r} ({col.description})"
+                f"{schema.name}.{col.name} not supplied: every row takes {col.default_when_absent!r} "
+                f"({col.description})"
             )
             continue
         values, bad_type = _coerce(raw_df[col.name], col, date_format)

@@ -28,7 +28,13 @@ import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 
 from credit_lab.core.config import DataParams, TableSource
-from credit_lab.core.exceptions import ArtifactIntegrityError, InputFileError, InputTooLargeError, SchemaError, closest_hint
+from credit_lab.core.exceptions import (
+    ArtifactIntegrityError,
+    InputFileError,
+    InputTooLargeError,
+    SchemaError,
+    closest_hint,
+)
 from credit_lab.data.contract import SCHEMAS
 
 __all__ = [

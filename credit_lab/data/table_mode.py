@@ -114,7 +114,8 @@ def _check_named(df: pd.DataFrame, params: CustomerTableParams) -> None:
     for key, names in named.items():
         for name in names:
             if name is not None and name not in df.columns:
-                raise SchemaError(f"data.table.{key}: column '{name}' is not in {params.path}{closest_hint(name, cols)}; "
+                raise SchemaError(f"data.table.{key}: column '{name}' is not in "
+                                  f"{params.path}{closest_hint(name, cols)}; "
                                   f"available columns: {', '.join(cols)}")
 
 
@@ -133,7 +134,8 @@ def _outcome(raw: pd.Series, params: CustomerTableParams) -> tuple[pd.Series, np
         else:
             raise SchemaError(
                 f"data.table.outcome: column '{coding.column}' has {len(counts)} distinct values "
-                f"{ {k: int(v) for k, v in counts.head(10).items()} }; declare which mean default, e.g. data.table.outcome.bad_values: "
+                f"{ {k: int(v) for k, v in counts.head(10).items()} }; declare which mean default, e.g. "
+                "data.table.outcome.bad_values: "
                 f"[{counts.index[0]}] and good_values: [{counts.index[-1]}]")
     elif not bad or not good:
         raise SchemaError("data.table.outcome: declare both bad_values and good_values (or neither for a 0/1 column)")
@@ -207,8 +209,7 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
         notes.append("no outcome column: the model, scoring, limit and reserve stages need one and are skipped")
 
     book = pd.DataFrame(index=df.index)
-    for target, col, label in (("credit_limit", params.limit_column, "limit"),
-                               ("receivables_open", params.balance_column, "balance")):
+    for target, col in (("credit_limit", params.limit_column), ("receivables_open", params.balance_column)):
         if col is None:
             book[target] = 0.0 if target == "receivables_open" else np.nan
             continue

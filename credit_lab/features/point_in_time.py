@@ -270,7 +270,8 @@ def _payment_features(inv: pd.DataFrame, customers: pd.DataFrame, snap: np.datet
     rate_recent = _per_customer(recent_issued, cid, "sum", idx).fillna(0.0) / 3.0
     prior_months = params.lookback_months - 3
     rate_prior = _per_customer(prior_issued, cid, "sum", idx).fillna(0.0) / max(prior_months, 1)
-    out["ordering_trend"] = (rate_recent / rate_prior).where((rate_prior > 0) & (tenure_months >= params.lookback_months))
+    out["ordering_trend"] = (rate_recent / rate_prior).where((rate_prior > 0)
+                                                             & (tenure_months >= params.lookback_months))
     out["has_payment_history"] = _per_customer(settled, cid, "sum", idx).fillna(0.0).gt(0).astype(float)
     out["receivables_open"] = receivables
     out["sales_in_window"] = sales
@@ -337,7 +338,8 @@ def _outlook_features(outlook: pd.DataFrame | None, customers: pd.DataFrame, sna
     older = known.loc[known["as_of_date"] < three_back].groupby("industry").tail(1).set_index("industry")
     industry = customers["industry"].to_numpy()
     out["industry_outlook"] = latest.reindex(industry).to_numpy()
-    out["industry_outlook_change"] = out["industry_outlook"].to_numpy() - older["outlook_score"].reindex(industry).to_numpy()
+    out["industry_outlook_change"] = (out["industry_outlook"].to_numpy()
+                                      - older["outlook_score"].reindex(industry).to_numpy())
     return out
 
 
@@ -377,7 +379,8 @@ def build_features(tables: dict[str, pd.DataFrame], snapshot: pd.Timestamp | str
     meta = population.set_index("customer_id")[["industry", "region", "credit_limit"]]
     feats = feats.join(meta)
     feats["snapshot_date"] = pd.Timestamp(snapshot)
-    feats["is_new_customer"] = (feats["tenure_months"] < params.new_customer_months) | (feats["has_payment_history"] == 0)
+    feats["is_new_customer"] = ((feats["tenure_months"] < params.new_customer_months)
+                                | (feats["has_payment_history"] == 0))
     ordered = feature_names() + [c for c in feats.columns if c not in FEATURE_DICTIONARY]
     return feats[ordered]
 
@@ -403,6 +406,7 @@ def build_training_set(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, par
     frames = []
     for snap in training_snapshots(as_of, params):
         feats = build_features(tables, snap, params, financials_publication_lag_days)
-        feats["default_in_horizon"] = build_labels(tables.get("defaults"), feats.index, snap, params.label_horizon_months)
+        feats["default_in_horizon"] = build_labels(tables.get("defaults"), feats.index, snap,
+                                                   params.label_horizon_months)
         frames.append(feats)
     return pd.concat(frames)

@@ -17,7 +17,7 @@ import pandas as pd
 from credit_lab.core.config import RunParams
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.limits import review as rv
-from credit_lab.models.gbm import assign_grades
+from credit_lab.models.grading import assign_grades
 
 __all__ = ["ReviewOutcome", "monitoring_signals", "proposals_as_final", "review_cycle", "signal_settings"]
 

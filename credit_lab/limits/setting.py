@@ -13,9 +13,16 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
-from credit_lab.limits.optimizer import (DECIDED_BY, InfeasibleLimitsError, LimitPolicy, build_problem, irb_capital_rate,
-                                         optimize_limits, single_customer_optimum)
-from credit_lab.models.gbm import assign_grades
+from credit_lab.limits.optimizer import (
+    DECIDED_BY,
+    InfeasibleLimitsError,
+    LimitPolicy,
+    build_problem,
+    irb_capital_rate,
+    optimize_limits,
+    single_customer_optimum,
+)
+from credit_lab.models.grading import assign_grades
 
 __all__ = ["LIMIT_DRIVERS", "capacity_cap", "set_limits"]
 

@@ -21,9 +21,6 @@ from credit_lab.models.calibration import check_two_outcomes
 from credit_lab.models.explain import tree_shap
 from credit_lab.models.explanation import Explanation
 
-# Re-exported until limits/setting.py and the notebooks import them from models.grading (their owners move them).
-from credit_lab.models.grading import assign_grades, grade_table, score_points  # noqa: F401
-
 __all__ = [
     "PDModel",
     "split_development",

@@ -11,17 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
-from pathlib import Path
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from credit_lab.core.config import RunParams  # noqa: E402
-from credit_lab.data.io import read_json  # noqa: E402
 from credit_lab.models.explanation import Explanation  # noqa: E402
-from credit_lab.models.metrics import accuracy_ratio, cap_curve, score_distribution  # noqa: E402
+from credit_lab.models.metrics import accuracy_ratio, auc, cap_curve, score_distribution  # noqa: E402
 from credit_lab.report.validation_figures import plot_calibration, plot_score_distribution  # noqa: E402
 
 __all__ = [
@@ -43,7 +40,6 @@ __all__ = [
     "fig_risk_contributions",
     "fig_exposure_by",
     "metrics_table",
-    "index_page",
     "fig_to_data_uri",
     "escape",
 ]
@@ -100,12 +96,10 @@ def fig_missing_share(features: pd.DataFrame, names: list[str], ax=None) -> plt.
 
 
 def fig_roc(y: np.ndarray, pd_: np.ndarray, label: str, ax=None) -> plt.Figure:
-    """ROC curve with the AUC in the legend."""
-    from sklearn.metrics import roc_auc_score
-
+    """ROC curve with the AUC in the legend (the package's one AUC)."""
     fig, ax = _axes(ax, figsize=(5, 5))
     fpr, tpr, _ = roc_curve(y, pd_)
-    ax.plot(fpr, tpr, label=f"{label}: AUC {roc_auc_score(y, pd_):.3f}")
+    ax.plot(fpr, tpr, label=f"{label}: AUC {auc(y, pd_):.3f}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey")
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
@@ -363,8 +357,10 @@ def model_card_markdown(card: dict) -> str:
     return "\n".join([
         f"**Model:** {e(card['model'])}  ",
         f"**Intended use:** {e(card['intended_use'])}  ",
-        f"**Data:** {e(data['source'])}; scoring date {e(data['as_of_date'])}; snapshots {e(', '.join(data['snapshots']))}; "
-        f"{data['fit_rows']:,} fit, {data['calibration_rows']:,} calibration, {data['validation_rows']:,} validation rows; "
+        f"**Data:** {e(data['source'])}; scoring date {e(data['as_of_date'])}; snapshots "
+        f"{e(', '.join(data['snapshots']))}; "
+        f"{data['fit_rows']:,} fit, {data['calibration_rows']:,} calibration, {data['validation_rows']:,} validation "
+        "rows; "
         f"label: {e(data['label'])}  ",
         f"**Segments:** {e(card['segments'])}  ",
         f"**Features ({len(card['features'])}):** {e(', '.join(card['features']))}  ",

@@ -1,1 +1,3 @@
-"""Risk control: Basel/Vasicek formulas, expected loss, IFRS 9 provisions, mitigation, the loss distribution, concentration and stress. Uses models and below."""
+"""Risk control: Basel/Vasicek formulas, expected loss, IFRS 9 provisions, mitigation, the loss distribution,
+concentration and stress. Uses models and below.
+"""

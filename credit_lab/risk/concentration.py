@@ -155,7 +155,8 @@ def _exposures(values: Any, name: str) -> np.ndarray:
         raise ConcentrationInputError(f"{name} must be a non-empty 1-d list of exposures")
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
-        raise ConcentrationInputError(f"{name} = {plain_number(arr[bad][0])} at position {int(np.flatnonzero(bad)[0])} must be "
+        raise ConcentrationInputError(f"{name} = {plain_number(arr[bad][0])} at position "
+                                      f"{int(np.flatnonzero(bad)[0])} must be "
                                       "finite and >= 0")
     if arr.sum() <= 0:
         raise ConcentrationInputError(f"{name} adds up to 0; concentration needs a positive total exposure")
@@ -432,11 +433,13 @@ def granularity_adjustment(ead: Any, pd_: Any, lgd: Any, settings: Concentration
     p = np.broadcast_to(np.asarray(pd_, dtype=float), (n,))
     e = np.broadcast_to(np.asarray(lgd, dtype=float), (n,))
     if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
-        raise ConcentrationInputError(f"pd = {plain_number(p[~np.isfinite(p) | (p < 0) | (p > 1)][0])} must be in [0, 1]")
+        raise ConcentrationInputError(f"pd = {plain_number(p[~np.isfinite(p) | (p < 0) | (p > 1)][0])} must be in [0, "
+                                      "1]")
     lo_ok = (e > 0) if settings.ga_form == "full" else (e >= 0)
     if np.any(~np.isfinite(e) | ~lo_ok | (e > 1)):
         interval = "(0, 1]" if settings.ga_form == "full" else "[0, 1]"
-        raise ConcentrationInputError(f"lgd = {plain_number(e[~np.isfinite(e) | ~lo_ok | (e > 1)][0])} must be in {interval} "
+        raise ConcentrationInputError(f"lgd = {plain_number(e[~np.isfinite(e) | ~lo_ok | (e > 1)][0])} must be in "
+                                      f"{interval} "
                                       "(the full form divides by the expected LGD)")
     if capital_rate is None:
         k = irb_capital_rate(p, e, maturity_years=settings.maturity_years)

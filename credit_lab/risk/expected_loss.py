@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-
 __all__ = ["exposure_at_default", "el_summary"]
 
 

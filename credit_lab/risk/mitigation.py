@@ -158,7 +158,8 @@ def joint_default_probability(pd_a: Any, pd_b: Any, correlation: float) -> np.nd
     a, b = np.broadcast_arrays(np.asarray(pd_a, dtype=float), np.asarray(pd_b, dtype=float))
     for name, v in (("pd_a", a), ("pd_b", b)):
         if np.any(~np.isfinite(v) | (v < 0) | (v > 1)):
-            raise MitigationInputError(f"{name} = {plain_number(v[(~np.isfinite(v)) | (v < 0) | (v > 1)].flat[0])} must be a "
+            raise MitigationInputError(f"{name} = {plain_number(v[(~np.isfinite(v)) | (v < 0) | (v > 1)].flat[0])} "
+                                       "must be a "
                                        "probability in [0, 1]")
     rho = float(correlation)
     if not (math.isfinite(rho) and 0.0 <= rho < 1.0):

@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "validate":
-            from credit_lab.run.params import load_run_params as load_params
+            from credit_lab.run.params import load_run_params as load_params  # deferred: keeps --help fast
 
             params = load_params(args.params)
             print(f"{args.params}: valid (run_id {params.run_id!r}, data source {params.data.source!r})")
             return 0
         if args.command == "verify":
-            from credit_lab.run.pipeline import verify_run
+            from credit_lab.run.store import verify_run  # deferred: keeps --help fast
 
             problems = verify_run(args.run_dir)
             if problems:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"{args.run_dir}: every file matches the manifest")
             return 0
-        from credit_lab.run.pipeline import run
+        from credit_lab.run.pipeline import run  # deferred: papermill, sklearn, shap load in seconds
 
         print(f"credit-lab run {args.params}", flush=True)
         result = run(args.params, run_id=args.run_id, output_dir=args.output_dir, on_stage=_print_stage)

@@ -37,7 +37,8 @@ def index_page(run_dir: Path, params: RunParams) -> str:
             ("Customers scored", f"{len(scores):,}"),
             (f"{oot.get('sample', 'out-of-time').capitalize()} AUC / Gini",
              f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
-            (f"{oot.get('sample', 'out-of-time').capitalize()} default rate", f"{oot.get('default_rate', float('nan')):.2%}"),
+            (f"{oot.get('sample', 'out-of-time').capitalize()} default rate",
+             f"{oot.get('default_rate', float('nan')):.2%}"),
             ("Mean PD today", f"{scores['pd'].mean():.2%}"),
         ]
     if limits is not None:

@@ -20,7 +20,7 @@ __all__ = ["check_domain_settings", "load_run_params", "run_params_from_dict"]
 
 
 def check_domain_settings(params: RunParams, source: str = "params") -> RunParams:
-    """Build the review's and stress test's settings from ``params``; :class:`ParamsError` naming the key if one fails."""
+    """Build the review's and stress test's settings from ``params``; a :class:`ParamsError` names a failing key."""
     r = params.review
     checks = (
         ("review.signals", lambda: review.SignalSettings(**r.signals)),

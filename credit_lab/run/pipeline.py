@@ -29,10 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from credit_lab.data import io
 from credit_lab.core.config import RunParams
+from credit_lab.core.exceptions import (
+    CreditLabError,
+    OutputFolderError,
+    RunInProgressError,
+    StageError,
+)
+from credit_lab.data import io
+from credit_lab.run.index_page import index_page
 from credit_lab.run.params import load_run_params as load_params
-from credit_lab.core.exceptions import ArtifactIntegrityError, CreditLabError, OutputFolderError, RunInProgressError, StageError
 from credit_lab.run.stages import STAGES, StageContext, params_snapshot
 from credit_lab.run.store import MANIFEST, RUNS_LOG, hash_tree, load_run_model, verify_run
 
@@ -380,8 +386,6 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
                 if on_stage:
                     on_stage(stage, "done", seconds)
-        from credit_lab.run.index_page import index_page
-
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
     except BaseException as err:
         manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),

@@ -127,7 +127,10 @@ def backtest_snapshots(start: pd.Timestamp, end: pd.Timestamp, settings: Backtes
     return snaps
 
 
-def backtest_signals(tables: dict[str, pd.DataFrame], settings: SignalSettings = SignalSettings(),
+_DEFAULT_SIGNALS = SignalSettings()  # frozen: one shared default is safe
+
+
+def backtest_signals(tables: dict[str, pd.DataFrame], settings: SignalSettings = _DEFAULT_SIGNALS,
                      backtest: BacktestSettings = BacktestSettings(), *, start: pd.Timestamp | str | None = None,
                      end: pd.Timestamp | str | None = None, feature_params: FeatureParams = _DEFAULT_FEATURE_PARAMS,
                      financials_publication_lag_days: int = 90,

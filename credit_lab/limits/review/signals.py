@@ -240,7 +240,8 @@ def _evaluate(current: pd.DataFrame, previous: pd.DataFrame, s: SignalSettings
         flags["high_utilisation"] = _nullable(cur > s.utilisation_max, ~np.isnan(cur))
 
         cur, prev = vals["limit_breaches"]
-        flags["limit_breach"] = _nullable(_at_least(cur - prev, s.limit_breach_increase), ~np.isnan(cur) & ~np.isnan(prev))
+        flags["limit_breach"] = _nullable(_at_least(cur - prev, s.limit_breach_increase),
+                                          ~np.isnan(cur) & ~np.isnan(prev))
 
         cur, prev = vals["altman_z2"]
         fell = _at_least(prev - cur, s.z2_drop)
@@ -292,7 +293,8 @@ def _detail(name: str, i: int, vals: dict[str, tuple[np.ndarray, np.ndarray]], g
         return f"uses {c:.0%} of its credit limit (threshold {s.utilisation_max:.0%})"
     if name == "limit_breach":
         c, p = v("limit_breaches")
-        return f"{c:.0f} month-ends over its credit limit in the lookback window, {c - p:+.0f} since the previous snapshot"
+        return (f"{c:.0f} month-ends over its credit limit in the lookback window, {c - p:+.0f} since the "
+                "previous snapshot")
     if name == "z2_falling":
         c, p = v("altman_z2")
         zone = f"; below the distress zone {s.z2_distress:g}" if c < s.z2_distress else ""

@@ -14,7 +14,7 @@ import pandas as pd
 from credit_lab.models import reasons as rs
 from credit_lab.models.development import RunSettings
 from credit_lab.models.explain import Explanation, explain, grouped_reason_codes
-from credit_lab.models.gbm import assign_grades, score_points
+from credit_lab.models.grading import assign_grades, score_points
 from credit_lab.run.stages.context import StageContext, load_pd_model, require
 
 __all__ = ["ScoringResult", "stage_scoring"]
