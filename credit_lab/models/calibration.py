@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.calibration_map import choose_calibration
 from credit_lab.models.explanation import Explanation
-from credit_lab.models.validation import choose_calibration
 
 __all__ = ["CalibratedPD", "check_two_outcomes", "fit_calibrated", "fit_calibration"]
 

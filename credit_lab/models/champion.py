@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.models.explanation import Explanation
-from credit_lab.models.validation import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
+from credit_lab.models.metrics import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
 
 __all__ = ["SEGMENT_COLUMN", "SegmentedModel", "candidate_table"]
 
