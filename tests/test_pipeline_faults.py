@@ -45,30 +45,56 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
         time.sleep(0.2)
 
 
-def test_kill_mid_stage_and_concurrent_runs(outputs_copy):
-    out = outputs_copy
-    good_before = _snapshot(out / "smoke")
+@pytest.fixture(scope="module")
+def killed_then_two_runs(smoke_run, tmp_path_factory):
+    """A copy of the smoke run's outputs after a run killed mid-stage and then two runs at once.
+
+    One sequence of CLI runs read by two tests (a full smoke run costs about a minute): the second
+    of the two runs at once is a rerun from the smoke run folder's own params.yaml.
+    """
+    run_dir, _ = smoke_run
+    out = tmp_path_factory.mktemp("killed") / "out"
+    shutil.copytree(run_dir.parent, out, symlinks=True)
+    seen = {"good_before": _snapshot(out / "smoke")}
     runner = [sys.executable, "-m", "credit_lab.run.cli", "run", str(SMOKE), "--output-dir", str(out)]
     first = subprocess.Popen(runner, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _wait_for(out / ".staging" / "smoke" / "notebooks" / "02_features.ipynb", first)
-        # the same run id a second time, while the first runs: refused with a clear message
-        second = cli("run", SMOKE, "--output-dir", out)
-        assert second.returncode == 2 and "in progress" in second.stderr
+        # the same run id a second time, while the first runs
+        seen["second"] = cli("run", SMOKE, "--output-dir", out)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # kill -9 the run and its kernel mid-stage
         first.wait()
-    assert _snapshot(out / "smoke") == good_before
-    assert os.readlink(out / "latest") == "smoke"
-    assert io.read_json(out / ".staging" / "smoke" / "manifest.json")["status"] == "running"
+    seen["after_kill"] = _snapshot(out / "smoke")
+    seen["latest"] = os.readlink(out / "latest")
+    seen["staging_status"] = io.read_json(out / ".staging" / "smoke" / "manifest.json")["status"]
+
+    # two runs with different ids at once; "beta" reruns the smoke run from its folder's params
+    sources = {"alpha": SMOKE, "beta": out / "smoke" / "params.yaml"}
+    procs = {rid: subprocess.Popen([sys.executable, "-m", "credit_lab.run.cli", "run", str(src), "--output-dir",
+                                    str(out), "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for rid, src in sources.items()}
+    seen["concurrent"] = {}
+    for rid, p in procs.items():
+        stdout, stderr = p.communicate(timeout=600)
+        seen["concurrent"][rid] = (p.returncode, stdout.decode() + stderr.decode())
+    return out, seen
+
+
+def test_kill_mid_stage_and_concurrent_runs(killed_then_two_runs):
+    out, seen = killed_then_two_runs
+    good_before = seen["good_before"]
+    # the same run id a second time, while the first runs: refused with a clear message
+    second = seen["second"]
+    assert second.returncode == 2 and "in progress" in second.stderr
+    # killed mid-stage: the good run is untouched, latest still points at it, the staging folder says running
+    assert seen["after_kill"] == good_before
+    assert seen["latest"] == "smoke"
+    assert seen["staging_status"] == "running"
 
     # two runs with different ids at once: both succeed; they also retire the killed run's folder
-    procs = [subprocess.Popen([sys.executable, "-m", "credit_lab.run.cli", "run", str(SMOKE), "--output-dir", str(out),
-                               "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for rid in ("alpha", "beta")]
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=600)
-        assert p.returncode == 0, stdout.decode() + stderr.decode()
+    for returncode, output in seen["concurrent"].values():
+        assert returncode == 0, output
     assert pipeline.verify_run(out / "alpha") == [] and pipeline.verify_run(out / "beta") == []
     interrupted = list((out / "_failed").glob("smoke-*-interrupted"))
     assert len(interrupted) == 1
@@ -203,11 +229,13 @@ def test_papermill_parameters_are_literals_not_code(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-def test_rerun_from_the_run_folders_params_gives_identical_decisions(outputs_copy):
-    proc = cli("run", outputs_copy / "smoke" / "params.yaml", "--run-id", "rerun", "--output-dir", outputs_copy)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    first = io.read_json(outputs_copy / "smoke" / "manifest.json")["outputs"]
-    again = io.read_json(outputs_copy / "rerun" / "manifest.json")["outputs"]
+def test_rerun_from_the_run_folders_params_gives_identical_decisions(killed_then_two_runs):
+    # the rerun ("beta") ran from smoke/params.yaml, beside another run, after a killed one
+    out, seen = killed_then_two_runs
+    returncode, output = seen["concurrent"]["beta"]
+    assert returncode == 0, output
+    first = io.read_json(out / "smoke" / "manifest.json")["outputs"]
+    again = io.read_json(out / "beta" / "manifest.json")["outputs"]
     for name in ("data/scores.parquet", "data/limits.parquet", "data/expected_loss.parquet",
                  "data/shap_values.parquet", "data/limits.csv", "data/oot_predictions.parquet"):
         assert first[name] == again[name], name
