@@ -44,9 +44,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.notebook)
-            # the notebooks share ../outputs/notebook-smoke and build on each other: under
-            # pytest-xdist (--dist loadgroup) they all run, in order, on one worker
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
         elif item.path.name in E2E_MODULES or "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
         if not any(item.get_closest_marker(k) for k in KINDS):
