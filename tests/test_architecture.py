@@ -143,3 +143,28 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path, monkeypatch):
         test_no_import_cycles()
     with pytest.raises(AssertionError, match="inside functions"):
         test_imports_inside_functions_are_deferred_heavy_imports_only()
+
+
+def test_modules_stay_small_or_say_why():
+    """No module over ~800 lines unless its docstring states why it is one piece."""
+    big = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if lines > 800 and "one module because" not in doc:
+            big.append(f"{path.relative_to(PACKAGE.parent)}: {lines} lines")
+    assert not big, "modules over 800 lines without 'one module because ...' in their docstring:\n" + "\n".join(big)
+
+
+def test_stage_functions_are_thin():
+    """A stage reads its inputs, calls domain functions and writes its outputs: no function over 80 lines."""
+    long_functions = []
+    for path in sorted((PACKAGE / "run" / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long_functions.append(f"{path.name}:{node.lineno} {node.name}: {length} lines")
+    assert not long_functions, "stage functions over 80 lines (move the logic to a domain module):\n" + "\n".join(
+        long_functions)
