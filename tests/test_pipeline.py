@@ -14,11 +14,9 @@ import yaml
 from credit_lab.data import io
 from credit_lab.run.pipeline import verify_run
 from credit_lab.run.stages import STAGES
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-from tests.conftest import cli
 
 pytestmark = pytest.mark.e2e  # every test here runs the CLI
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from credit_lab.core.exceptions import OutputFolderError
 from credit_lab.data import io
 from credit_lab.run import pipeline
-from credit_lab.core.exceptions import OutputFolderError
 from tests.conftest import ROOT, cli
 
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -133,10 +133,12 @@ def test_rewritten_manifest_and_edited_log_are_detected(outputs_copy):
 
 def test_a_run_model_loads_only_from_a_verified_run_folder(outputs_copy):
     from credit_lab.core.exceptions import ArtifactIntegrityError
+    from credit_lab.models.calibration import CalibratedPD
     from credit_lab.models.gbm import PDModel
 
     run_dir = outputs_copy / "smoke"
-    assert isinstance(pipeline.load_run_model(run_dir), PDModel)
+    loaded = pipeline.load_run_model(run_dir)
+    assert isinstance(loaded, CalibratedPD) and isinstance(loaded.estimator, PDModel)
     # swap in another pickle and fix up both hash records inside the run folder
     model = run_dir / "models" / "pd_model.pkl"
     model.write_bytes(model.read_bytes() + b"\0")

@@ -1,7 +1,12 @@
-"""Stage functions over a run folder: standalone use, hand-off through files, reproducibility."""
+"""Stage functions over a run folder: standalone use, hand-off through files, reproducibility.
+
+The reserve tests and the reproducibility test start from the session's shared smoke run (one CLI
+run, see ``conftest.smoke_run``) instead of building stages 01-05 again in-process each time.
+"""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from credit_lab.run import stages
 from credit_lab.core.exceptions import StageError
+from credit_lab.run import stages
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -30,11 +35,13 @@ def _run_in_new_process(run_dir: Path) -> None:
     subprocess.run([sys.executable, "-c", _RUN_ALL, str(run_dir), str(SMOKE)], check=True, timeout=600)
 
 
-def test_same_inputs_and_params_give_byte_identical_decisions_across_processes(tmp_path):
+def test_same_inputs_and_params_give_byte_identical_decisions_across_processes(tmp_path, smoke_run):
+    # the shared run went through the CLI and a papermill kernel per stage; this one calls the stage
+    # functions in one new process: other processes, other hash seeds, the same decisions
+    run_dir, _ = smoke_run
     _run_in_new_process(tmp_path / "a")
-    _run_in_new_process(tmp_path / "b")
     for name in DECISIONS:
-        assert (tmp_path / "a" / "data" / name).read_bytes() == (tmp_path / "b" / "data" / name).read_bytes(), name
+        assert (tmp_path / "a" / "data" / name).read_bytes() == (run_dir / "data" / name).read_bytes(), name
     # (the model pickle is not compared byte for byte: pickle's layout depends on which objects
     # happen to share memory; the scores it produces are compared above)
 
@@ -71,9 +78,17 @@ def test_embedded_default_portfolio_is_realistic_and_learnable(tmp_path):
     assert 0.05 <= new <= 0.25  # recent onboardings with little or no payment history
 
 
-def test_reserve_stage_numbers_are_consistent(tmp_path):
-    ctx = stages.open_stage("06_risk_reserve", tmp_path, SMOKE)
-    result = stages.stage_reserve(ctx)
+@pytest.fixture(scope="module")
+def reserve_stage(smoke_run, tmp_path_factory):
+    """Stage 06 recomputed in-process on a copy of the shared smoke run: its context and result object."""
+    run_dir = tmp_path_factory.mktemp("reserve") / "run"
+    shutil.copytree(smoke_run[0], run_dir, symlinks=True)
+    ctx = stages.open_stage("06_risk_reserve", run_dir, SMOKE, build_missing_upstream=False)
+    return ctx, stages.stage_reserve(ctx)
+
+
+def test_reserve_stage_numbers_are_consistent(reserve_stage):
+    ctx, result = reserve_stage
     t, loss, exp = result.totals, result.loss, result.exposures
     q = ctx.params.reserve.confidence
     # the loss model's EL is the mitigated EL of the book, and the reserve is EL + UL = VaR
@@ -97,11 +112,12 @@ def test_reserve_stage_numbers_are_consistent(tmp_path):
     assert 1.25 * s.loc["base", "el"] <= s.loc["PD +50%", "el"] <= 1.5 * s.loc["base", "el"] * (1 + 1e-9)
 
 
-def test_reserve_waterfall_explains_the_change_since_a_previous_run(tmp_path):
+def test_reserve_waterfall_explains_the_change_since_a_previous_run(reserve_stage, tmp_path):
     from credit_lab.core.config import params_from_dict
 
-    ctx = stages.open_stage("06_risk_reserve", tmp_path / "run", SMOKE)
-    base = stages.stage_reserve(ctx)
+    shared_ctx, base = reserve_stage
+    shutil.copytree(shared_ctx.run_dir, tmp_path / "run", symlinks=True)
+    ctx = stages.open_stage("06_risk_reserve", tmp_path / "run", SMOKE, build_missing_upstream=False)
     # a previous run whose exposures were half today's, with ten customers who have since left
     prev = tmp_path / "prev"
     (prev / "data").mkdir(parents=True)
@@ -111,6 +127,7 @@ def test_reserve_waterfall_explains_the_change_since_a_previous_run(tmp_path):
     pd.concat([old, gone]).reset_index(names="customer_id").to_parquet(prev / "data" / "expected_loss.parquet")
     raw = __import__("yaml").safe_load(SMOKE.read_text())
     raw.setdefault("reserve", {})["previous_run"] = str(prev)
+    raw["reserve"]["stress_scenarios"] = []  # the waterfall does not use them; the fixture's run checked them
     ctx.params = params_from_dict(raw)
     result = stages.stage_reserve(ctx)
     w = result.waterfall
