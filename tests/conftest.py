@@ -65,6 +65,64 @@ def smoke_run(tmp_path_factory):
     return out / "smoke", proc
 
 
+HOSTILE_NAMES = ['<script>alert("name")</script>', "O'Brien & \"Sons\" {{7*7}}", "=HYPERLINK(\"http://evil\")",
+                 "<img src=x onerror=alert(1)>"]
+HOSTILE_ID = '"><script>alert("id")</script>'
+
+
+def _write_ledger_files(folder: Path) -> dict:
+    """A small ledger in the shape of an export (other column names, US dates) with hostile names and an id."""
+    from credit_lab.data.synthetic import generate_ledger
+
+    ledger = generate_ledger(n_customers=400, n_months=24, seed=3)
+    folder.mkdir(parents=True, exist_ok=True)
+    cust, inv, defaults = ledger.customers.copy(), ledger.invoices.copy(), ledger.defaults.copy()
+    cust.loc[:3, "customer_name"] = HOSTILE_NAMES
+    old_id = cust.loc[4, "customer_id"]
+    for table in (cust, inv, defaults):
+        table.loc[table["customer_id"] == old_id, "customer_id"] = HOSTILE_ID
+    financials = ledger.financials.replace({"customer_id": {old_id: HOSTILE_ID}})
+    cust = cust.rename(columns={"customer_id": "Account", "credit_limit": "Credit Limit"})
+    inv = inv.rename(columns={"customer_id": "Account", "invoice_id": "Doc No"})
+    for col in ("invoice_date", "due_date", "paid_date"):
+        inv[col] = inv[col].dt.strftime("%m/%d/%Y")
+    cust.to_csv(folder / "customers.csv", index=False)
+    inv.to_csv(folder / "invoices.csv", index=False)
+    financials.to_parquet(folder / "financials.parquet")
+    defaults.to_csv(folder / "defaults.csv", index=False)
+    # relative paths: resolved from the folder the command runs in
+    return {
+        "run_id": "mine", "seed": 5, "output_dir": "out",
+        "data": {"source": "files", "files": {
+            "customers": {"path": f"{folder.name}/customers.csv",
+                          "columns": {"customer_id": "Account", "credit_limit": "Credit Limit"}},
+            "invoices": {"path": f"{folder.name}/invoices.csv", "date_format": "%m/%d/%Y",
+                         "columns": {"customer_id": "Account", "invoice_id": "Doc No"}},
+            "financials": {"path": f"{folder.name}/financials.parquet"},
+            "defaults": {"path": f"{folder.name}/defaults.csv"},
+        }},
+        "features": {"training_snapshots": 3}, "model": {"max_iter": 40},
+        "explain": {"explain_customers": [HOSTILE_ID, "<b>no such customer</b>"]},
+    }
+
+
+@pytest.fixture(scope="session")
+def own_files_run(tmp_path_factory):
+    """One CLI run on your own files: an export-shaped ledger with hostile names and ids (read-only: copy first).
+
+    Returns the folder the command ran in (``in/`` the files, ``good.yaml`` the params, ``out/mine`` the
+    run) and the finished process.
+    """
+    import yaml
+
+    base = tmp_path_factory.mktemp("own_files")
+    params = _write_ledger_files(base / "in")
+    (base / "good.yaml").write_text(yaml.safe_dump(params))
+    proc = cli("run", "good.yaml", cwd=base)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return base, proc
+
+
 @pytest.fixture(scope="session")
 def small_ledger():
     from credit_lab.data.synthetic import generate_ledger

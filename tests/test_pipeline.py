@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from credit_lab.data import io
 from credit_lab.run.pipeline import verify_run
@@ -98,42 +97,9 @@ def test_verify_catches_changed_added_and_missing_files(smoke_run, tmp_path):
 
 # ------------------------------------------------------------------ your own files, and failures
 
-def _write_ledger_files(folder: Path) -> dict:
-    """A small ledger in the shape of an export: other column names, US dates."""
-    from credit_lab.data.synthetic import generate_ledger
-
-    ledger = generate_ledger(n_customers=400, n_months=24, seed=3)
-    folder.mkdir(parents=True, exist_ok=True)
-    cust = ledger.customers.rename(columns={"customer_id": "Account", "credit_limit": "Credit Limit"})
-    inv = ledger.invoices.rename(columns={"customer_id": "Account", "invoice_id": "Doc No"})
-    for col in ("invoice_date", "due_date", "paid_date"):
-        inv[col] = inv[col].dt.strftime("%m/%d/%Y")
-    cust.to_csv(folder / "customers.csv", index=False)
-    inv.to_csv(folder / "invoices.csv", index=False)
-    ledger.financials.to_parquet(folder / "financials.parquet")
-    ledger.defaults.to_csv(folder / "defaults.csv", index=False)
-    # relative paths: resolved from the folder the command runs in
-    return {
-        "run_id": "mine", "seed": 5, "output_dir": "out",
-        "data": {"source": "files", "files": {
-            "customers": {"path": f"{folder.name}/customers.csv",
-                          "columns": {"customer_id": "Account", "credit_limit": "Credit Limit"}},
-            "invoices": {"path": f"{folder.name}/invoices.csv", "date_format": "%m/%d/%Y",
-                         "columns": {"customer_id": "Account", "invoice_id": "Doc No"}},
-            "financials": {"path": f"{folder.name}/financials.parquet"},
-            "defaults": {"path": f"{folder.name}/defaults.csv"},
-        }},
-        "features": {"training_snapshots": 3}, "model": {"max_iter": 40},
-    }
-
-
-def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(tmp_path):
-    params = _write_ledger_files(tmp_path / "in")
-    good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(params))
+def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(own_files_run, tmp_path):
+    shutil.copytree(own_files_run[0], tmp_path, symlinks=True, dirs_exist_ok=True)
     out = tmp_path / "out"
-    proc = cli("run", "good.yaml", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     before = {p: p.read_bytes() for p in (out / "mine").rglob("*") if p.is_file()}
     manifest = json.loads((out / "mine" / "manifest.json").read_text())
     assert any(k.startswith("invoices:") for k in manifest["inputs"])
