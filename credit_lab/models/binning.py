@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.formatting import plain_number
 
 __all__ = ["Binning", "ScorecardInputError", "optimal_binning", "woe_iv"]
 
@@ -141,10 +142,6 @@ def _optimal_partition(goods: np.ndarray, bads: np.ndarray, *, total_goods: int,
 # --------------------------------------------------------------------------------------------
 # Binning of one feature
 # --------------------------------------------------------------------------------------------
-
-def _fmt(v: float) -> str:
-    return f"{v:.6g}"
-
 
 def _label_value(v: Any) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
@@ -457,7 +454,8 @@ def optimal_binning(x: pd.Series | Sequence, y: Any, *, categorical: bool = Fals
         bounds = [-math.inf, *edges.tolist(), math.inf]
         for k, (i, j) in enumerate(best_groups):
             lo, hi = bounds[k], bounds[k + 1]
-            labels.append(f"{'(' if lo == -math.inf else '['}{_fmt(lo)}, {_fmt(hi)})")
+            span = f"{plain_number(lo, digits=6)}, {plain_number(hi, digits=6)}"
+            labels.append(f"{'(' if lo == -math.inf else '['}{span})")
             kinds.append("range")
             goods.append(int(pg[i:j].sum()))
             bads.append(int(pb[i:j].sum()))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from credit_lab.core.config import RunParams
+from credit_lab.core.formatting import money
 from credit_lab.data.io import read_json
 from credit_lab.report.figures import fig_el_breakdown, fig_grade_distribution, fig_to_data_uri
 from credit_lab.run.stages import STAGES, StageContext
@@ -56,12 +57,12 @@ def index_page(run_dir: Path, params: RunParams) -> str:
             ("12-month expected loss, gross → net of mitigation", f"{reserve['el_gross']:,.0f} → {reserve['el']:,.0f}"),
         ]
     if reserve:
-        headline.append(("Provision, IFRS 9 matrix", _money(reserve.get("provision_matrix"))))
+        headline.append(("Provision, IFRS 9 matrix", money(reserve.get("provision_matrix"))))
     if "lifetime_ecl" in reserve:
         headline += [
-            ("Lifetime ECL of receivables, PD-based", _money(reserve.get("lifetime_ecl"))),
+            ("Lifetime ECL of receivables, PD-based", money(reserve.get("lifetime_ecl"))),
             (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
-             _money(reserve.get("reserve_recommended"))),
+             money(reserve.get("reserve_recommended"))),
         ]
     headline.append(("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"))
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
@@ -95,7 +96,3 @@ img{{max-width:100%}}</style></head><body>
 <h2>Portfolio</h2>{imgs}
 </body></html>
 """
-
-
-def _money(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:,.0f}"
