@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.calibration_map import choose_calibration
 from credit_lab.models.explanation import Explanation
 
@@ -61,7 +62,7 @@ def fit_calibration(raw: Any, y: Any, method: str = "auto", central_tendency: fl
     return choose_calibration(raw, y, folds=folds, seed=seed, target_mean=central_tendency, method=method)
 
 
-class CalibratedPD(ClassifierMixin, BaseEstimator):
+class CalibratedPD(PDClassifierMixin, BaseEstimator):
     """A fitted PD estimator with a calibration map learnt on a held-out sample.
 
     Parameters
@@ -114,15 +115,6 @@ class CalibratedPD(ClassifierMixin, BaseEstimator):
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default within the label horizon."""
         return self.calibrator_.predict(self.raw_log_odds(X))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """``(n, 2)``: probability of no default and of default (calibrated)."""
-        p = self.predict_pd(X)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where the calibrated PD is at least one half."""
-        return (self.predict_pd(X) >= 0.5).astype(int)
 
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
         """The wrapped estimator's raw log-odds (what its explanation adds up to)."""

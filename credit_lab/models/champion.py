@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.explanation import Explanation
 from credit_lab.models.metrics import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
 
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 SEGMENT_COLUMN = "is_new_customer"
 
 
-class SegmentedModel(ClassifierMixin, BaseEstimator):
+class SegmentedModel(PDClassifierMixin, BaseEstimator):
     """New and existing customers scored by separate models, routed on ``is_new_customer``.
 
     Parameters
@@ -125,13 +126,6 @@ class SegmentedModel(ClassifierMixin, BaseEstimator):
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         return self._route(X, "predict_pd")
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.predict_pd(X)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_pd(X) >= 0.5).astype(int)
 
     def explanation(self, X: pd.DataFrame, engine: str = "fast") -> Explanation:
         """Each customer explained by the model that scored it.

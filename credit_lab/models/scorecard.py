@@ -57,12 +57,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError, closest_hint
 from credit_lab.data.io import load_model, save_model
+from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.binning import (
     Binning,
     ScorecardInputError,
@@ -447,7 +448,7 @@ class WoEScorecard:
         return obj
 
 
-class ScorecardModel(ClassifierMixin, BaseEstimator):
+class ScorecardModel(PDClassifierMixin, BaseEstimator):
     """The WoE scorecard as a PD estimator (uncalibrated; calibrate with :class:`CalibratedPD`).
 
     Wraps :class:`WoEScorecard` the way the run uses it: features never observed in the fit data
@@ -535,13 +536,6 @@ class ScorecardModel(ClassifierMixin, BaseEstimator):
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """The card's own (uncalibrated) PD, the logistic of the raw log-odds."""
         return expit(self.raw_log_odds(X))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.predict_pd(X)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_pd(X) >= 0.5).astype(int)
 
     def explanation(self, X: pd.DataFrame, engine: str = "fast") -> Explanation:
         """Per-variable contributions ``coef * WoE`` (the card's exact SHAP values; ``engine`` is for trees)."""
