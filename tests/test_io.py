@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from credit_lab.core.config import DataParams, TableSource
-from credit_lab.core.exceptions import ArtifactIntegrityError, InputFileError, SchemaError
+from credit_lab.core.exceptions import ArtifactIntegrityError, ArtifactVersionError, InputFileError, SchemaError
 from credit_lab.data import io
 from tests.conftest import tiny_customers
 
@@ -56,6 +56,14 @@ def test_model_loads_only_with_matching_hash(tmp_path):
         io.load_model(path, sha)
     with pytest.raises(ArtifactIntegrityError):
         io.load_model(path, "")
+
+
+def test_a_model_saved_by_another_version_is_a_clear_error(tmp_path):
+    # what an earlier version's pickle of its flat-module model looks like: a class this version lacks
+    path = tmp_path / "old.pkl"
+    path.write_bytes(b"\x80\x02ccredit_lab.champion\nCalibratedScorecard\n)\x81.")
+    with pytest.raises(ArtifactVersionError, match="another version of credit_lab.*Re-run the model stage"):
+        io.load_model(path, io.sha256_file(path))
 
 
 def test_json_is_deterministic_and_writes_undefined_as_null(tmp_path):

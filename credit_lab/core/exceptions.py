@@ -13,6 +13,7 @@ __all__ = [
     "closest_hint",
     "StageSkipped",
     "CreditLabError",
+    "ArtifactVersionError",
     "ParamsError",
     "SchemaError",
     "InputFileError",
@@ -47,6 +48,10 @@ class StageError(CreditLabError, RuntimeError):
 
 class ArtifactIntegrityError(CreditLabError, RuntimeError):
     """A model artifact does not match the hash it was recorded with."""
+
+
+class ArtifactVersionError(CreditLabError, RuntimeError):
+    """A model artifact saved by another version of credit_lab, whose classes this version does not have."""
 
 
 class ExplanationError(CreditLabError, ArithmeticError):

@@ -30,6 +30,7 @@ import pyarrow.csv as pa_csv
 from credit_lab.core.config import DataParams, TableSource
 from credit_lab.core.exceptions import (
     ArtifactIntegrityError,
+    ArtifactVersionError,
     InputFileError,
     InputTooLargeError,
     SchemaError,
@@ -532,4 +533,10 @@ def load_model(path: str | Path, expected_sha256: str) -> Any:
             f"model artifact {str(path)!r} has SHA-256 {actual}, expected {expected_sha256!r}; "
             "it was changed after it was written and will not be loaded. Re-run the model stage."
         )
-    return pickle.loads(data)  # noqa: S301 - hash verified above
+    try:
+        return pickle.loads(data)  # noqa: S301 - hash verified above
+    except (ImportError, AttributeError) as err:  # a class that moved or was renamed since it was saved
+        raise ArtifactVersionError(
+            f"model artifact {str(path)!r} was saved by another version of credit_lab ({err}); this version "
+            "cannot load it. Re-run the model stage (03_model) to refit and save it."
+        ) from None
