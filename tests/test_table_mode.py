@@ -226,3 +226,56 @@ def test_excel_with_a_title_row_above_the_header(tmp_path):
                      outcome={"column": "default payment next month"})
     t = load_customer_table(params)
     assert t.outcome.tolist() == [1, 0, 0] and t.book["credit_limit"].tolist() == [20000, 120000, 90000]
+
+
+def _card_book(tmp_path) -> Path:
+    """Six cards: two in credit (overpaid), one with a negative limit, one that breaks the id rule."""
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d", "e", "e"], "y": [0, 1, 0, 1, 0, 1],
+                          "lim": ["100", "200", "300", "-5", "500", "600"],
+                          "bal": ["40", "-12.5", "-30", "10", "-7", "20"], "f": [1, 2, 3, 4, 5, 6]})
+    return _write(tmp_path, frame)
+
+
+def test_credit_balances_are_valid_rows_with_zero_exposure_and_are_counted(tmp_path):
+    # an overpaid card (negative balance) is valid data: no drawn exposure, the credit kept, counted
+    params = _params(_card_book(tmp_path), limit_column="lim", balance_column="bal")
+    t = load_customer_table(params, on_invalid="quarantine")
+    reasons = dict(zip(t.quarantine["row_number"], t.quarantine["reasons"], strict=True))
+    assert reasons == {4: "lim:range", 5: "id:unique", 6: "id:unique"}  # the negative limit is still invalid
+    assert t.features.index.tolist() == ["a", "b", "c"]
+    assert t.rows_in == len(t.features) + len(t.quarantine) == 6
+    assert t.book["receivables_open"].tolist() == [40.0, 0.0, 0.0]
+    assert t.book["credit_balance"].tolist() == [0.0, 12.5, 30.0]
+    # counted over the valid rows only (row 5, in credit, is quarantined for its id)
+    rule = t.rules.set_index("rule").loc["credit_balances: zero_exposure"]
+    assert rule["table"] == "customer_table" and rule["rows"] == 2 and not rule["removed"]
+    assert "42.50 in total" in rule["detail"]
+    assert any("2 customer(s) have a negative balance" in n and "42.50" in n for n in t.notes)
+
+
+def test_credit_balances_do_not_stop_a_strict_run(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "b"], "y": [0, 1], "lim": [100, 200], "bal": [-1.0, 50.0], "f": [1, 2]})
+    t = load_customer_table(_params(_write(tmp_path, frame), limit_column="lim", balance_column="bal"))
+    assert t.book["receivables_open"].tolist() == [0.0, 50.0] and t.book["credit_balance"].tolist() == [1.0, 0.0]
+
+
+def test_credit_balances_quarantine_keeps_the_old_rule(tmp_path):
+    params = _params(_card_book(tmp_path), limit_column="lim", balance_column="bal", credit_balances="quarantine")
+    t = load_customer_table(params, on_invalid="quarantine")
+    reasons = dict(zip(t.quarantine["row_number"], t.quarantine["reasons"], strict=True))
+    assert reasons == {2: "bal:range", 3: "bal:range", 4: "lim:range", 5: "id:unique;bal:range", 6: "id:unique"}
+    assert t.features.index.tolist() == ["a"] and t.book["credit_balance"].tolist() == [0.0]
+    assert t.rules.empty
+    with pytest.raises(SchemaError, match=r"bal:range"):
+        load_customer_table(params)
+
+
+def test_credit_balance_column_without_a_balance_column(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "b"], "y": [0, 1], "f": [1, 2]})
+    t = load_customer_table(_params(_write(tmp_path, frame)))
+    assert t.book["credit_balance"].tolist() == [0.0, 0.0] and t.rules.empty
+
+
+def test_credit_balances_switch_rejects_unknown_values():
+    with pytest.raises(ValueError, match="zero_exposure"):
+        CustomerTableParams.model_validate({"path": "x.csv", "credit_balances": "ignore"})

@@ -134,6 +134,10 @@ class CustomerTableParams(_Strict):
         None, description="outcome column and coding; null = no outcomes (model stages are skipped)")
     limit_column: str | None = Field(None, description="current credit limit; null = none (limits not optimized)")
     balance_column: str | None = Field(None, description="balance drawn today; null = none (0 is assumed)")
+    credit_balances: Literal["zero_exposure", "quarantine"] = Field(
+        "zero_exposure", description="a negative balance (the customer overpaid): zero_exposure = a valid row with "
+                                     "drawn exposure 0 and the amount kept in credit_balance (counted in the "
+                                     "data-quality report); quarantine = set the row aside")
     industry_column: str | None = Field(None, description="segment used for caps and the loss model; null = one")
     region_column: str | None = Field(None, description="second concentration dimension; null = one region")
     date_column: str | None = Field(

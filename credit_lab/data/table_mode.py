@@ -5,7 +5,10 @@ columns are features (chosen by list or by exclusion), typed from their content
 (numbers, or categories as numbers or text), with codes that mean "missing" or
 "special" declared in params. The outcome column may use any two-valued coding
 declared in params. Rows that cannot be used are quarantined with a reason (or
-stop the run, with ``data.on_invalid: fail``); every count is reported.
+stop the run, with ``data.on_invalid: fail``); every count is reported. A negative
+balance is a credit balance (the customer overpaid), valid data: with
+``data.table.credit_balances: zero_exposure`` (the default) its drawn exposure is 0, the
+amount is kept in ``credit_balance`` and the rows and total are counted in ``rules``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import pandas as pd
 
 from credit_lab.core.config import CustomerTableParams
 from credit_lab.core.exceptions import InputFileError, SchemaError, closest_hint
+from credit_lab.data.exports import RuleEffect
 
 __all__ = ["CustomerTable", "load_customer_table", "read_feature_dictionary", "infer_risk_directions",
            "CategoryEncoder", "split_table", "BOOK_COLUMNS"]
 
 # Columns of the book every later stage reads beside the features.
 BOOK_COLUMNS = ("industry", "region", "credit_limit", "receivables_open")
+_RULE_COLUMNS = ["rule", "table", "rows", "detail", "removed"]
 
 
 def _norm(value: object) -> str:
@@ -46,12 +51,15 @@ class CustomerTable:
     ----------
     features : feature values indexed by customer id (numeric columns as float, categorical as text).
     outcome : 1 default, 0 no default, <NA> unknown (scored, not trained on).
-    book : ``industry``, ``region``, ``credit_limit``, ``receivables_open`` per customer.
+    book : ``industry``, ``region``, ``credit_limit``, ``receivables_open`` (drawn exposure, >= 0) and
+        ``credit_balance`` (the amount a customer in credit has overpaid, >= 0) per customer.
     date : observation date per customer, or None.
     numeric, categorical : the feature names by kind.
     special : feature -> the special codes found in it (numeric features only).
     quarantine : rows set aside, with their 1-based row number and reasons.
     notes : plain-language notes for the data-quality report (codes replaced, assumptions).
+    rules : what each declared table rule did, in the shape of the ledger's rule report
+        (rule, table, rows, detail, removed): credit balances taken as zero exposure.
     """
 
     features: pd.DataFrame
@@ -64,6 +72,7 @@ class CustomerTable:
     quarantine: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     rows_in: int = 0
+    rules: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_RULE_COLUMNS))
 
     @property
     def feature_names(self) -> list[str]:
@@ -215,9 +224,14 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
             continue
         values = _numbers(df[col])
         flag((values.isna() & df[col].notna()).to_numpy(), f"{col}:type")
-        flag((values < 0).fillna(False).to_numpy(), f"{col}:range")
+        in_credit = target == "receivables_open" and params.credit_balances == "zero_exposure"
+        if not in_credit:  # a negative limit (or, declared so, a negative balance) breaks the range rule
+            flag((values < 0).fillna(False).to_numpy(), f"{col}:range")
         flag(df[col].isna().to_numpy(), f"{col}:not_null")
-        book[target] = values
+        book[target] = values.clip(lower=0.0) if in_credit else values
+    balance = _numbers(df[params.balance_column]) if params.balance_column is not None else None
+    book["credit_balance"] = ((-balance).clip(lower=0.0).fillna(0.0) if balance is not None and
+                              params.credit_balances == "zero_exposure" else 0.0)
     if params.balance_column is None:
         notes.append("no balance column: every customer's drawn balance is taken as 0")
     if params.tenure_column is not None:
@@ -269,7 +283,23 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
     date = date[keep].set_axis(index) if date is not None else None
     if len(features) == 0:
         raise SchemaError("data.table: no valid rows left; see the quarantine reasons")
-    return CustomerTable(features, outcome, book, date, numeric, categorical, special, quarantine, notes, n)
+    rules = _credit_balance_rule(book["credit_balance"], params, notes)
+    return CustomerTable(features, outcome, book, date, numeric, categorical, special, quarantine, notes, n, rules)
+
+
+def _credit_balance_rule(credit: pd.Series, params: CustomerTableParams, notes: list[str]) -> pd.DataFrame:
+    """The credit-balance rule's effect over the valid rows (none unless a valid row is in credit)."""
+    in_credit = credit > 0
+    if not in_credit.any():
+        return pd.DataFrame(columns=_RULE_COLUMNS)
+    count, total = int(in_credit.sum()), float(credit.sum())
+    notes.append(f"{count} customer(s) have a negative balance in '{params.balance_column}' (in credit: they overpaid, "
+                 f"{total:,.2f} in total): valid rows with drawn exposure 0, the amount kept in credit_balance "
+                 "(data.table.credit_balances: zero_exposure; quarantine sets them aside instead)")
+    effect = RuleEffect("credit_balances: zero_exposure", "customer_table", count,
+                        f"negative balances in '{params.balance_column}' (credit balances, {total:,.2f} in total): "
+                        "valid rows, drawn exposure 0, the amount kept in credit_balance")
+    return pd.DataFrame([effect.__dict__], columns=_RULE_COLUMNS)
 
 
 def _type_features(df: pd.DataFrame, names: list[str], params: CustomerTableParams, notes: list[str]):
