@@ -279,3 +279,24 @@ def test_credit_balance_column_without_a_balance_column(tmp_path):
 def test_credit_balances_switch_rejects_unknown_values():
     with pytest.raises(ValueError, match="zero_exposure"):
         CustomerTableParams.model_validate({"path": "x.csv", "credit_balances": "ignore"})
+
+
+def test_credit_balances_reach_the_data_quality_report_and_the_book(tmp_path):
+    table = pd.read_csv(DATA / "customer_table.csv", dtype=str)
+    table.loc[[3, 7, 11], "balance"] = ["-25.5", "-100", "-4.5"]
+    table.to_csv(tmp_path / "t.csv", index=False)
+    params = tmp_path / "p.yaml"
+    params.write_text(TEMPLATE.read_text().replace("tests/data/customer_table.csv", str(tmp_path / "t.csv"))
+                      .replace("tests/data/customer_table_dictionary.csv",
+                               str(DATA / "customer_table_dictionary.csv")))
+    ctx = stages.open_stage("01_data_quality", tmp_path / "run", params, build_missing_upstream=False)
+    dq = stages.stage_data_quality(ctx)
+    summary = dq.summary.loc["customer_table"]
+    assert summary["rows_in"] == len(table) == summary["rows_valid"] + summary["rows_quarantined"]
+    assert "balance:range" not in ";".join(dq.validation.quarantine["reasons"])
+    book = ctx.read("book.parquet").set_index("customer_id")
+    in_credit = book[book["credit_balance"] > 0]
+    assert in_credit.index.tolist() == ["K00003", "K00007", "K00011"]
+    assert (in_credit["receivables_open"] == 0).all() and in_credit["credit_balance"].sum() == 130.0
+    assert any("3 customer(s) have a negative balance" in a and "130.00 in total" in a
+               for a in ctx.read_json("data_quality.json")["assumptions"])
