@@ -154,6 +154,17 @@ def test_full_form_matches_the_general_granularity_adjustment():
     assert got.ga_amount == pytest.approx(got.ga * sum(pf["ead"]))
 
 
+def test_capital_rate_takes_the_basel_maturity_bounds():
+    # Basel II para. 320 bounds the effective maturity to [1, 5] years: 7 years costs what 5 do.
+    pf = PORTFOLIO
+    p, e = np.array(pf["p"]), np.array(pf["elgd"])
+    b = (0.11852 - 0.05478 * np.log(p)) ** 2
+    at5 = irb_k(p, e) * (1 + 2.5 * b) / (1 - 1.5 * b)
+    for m in (5.0, 7.0):
+        got = granularity_adjustment(pf["ead"], p, e, ConcentrationSettings(maturity_years=m))
+        np.testing.assert_allclose(got.contributions["capital_rate"], at5, rtol=1e-10)
+
+
 def test_simplified_form_by_hand_with_the_published_delta():
     ead, p, e = [6.0, 3.0, 1.0], np.array([0.01, 0.02, 0.05]), np.array([0.45, 0.45, 0.25])
     got = granularity_adjustment(ead, p, e, ConcentrationSettings(delta=4.83))

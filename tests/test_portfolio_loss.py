@@ -23,6 +23,7 @@ from credit_lab.risk.loss_distribution import (
     basel_maturity_adjustment,
     fast_loss,
     irb_capital,
+    irb_capital_rate,
     irb_risk_weight,
     large_portfolio_loss,
     loss_distribution,
@@ -161,6 +162,30 @@ def test_irb_risk_weights_match_basel_annex5(pd_, rw, rw_sme):
 @pytest.mark.parametrize("pd_, lgd, m", [(0.001, 0.45, 2.5), (0.02, 0.6, 1.0), (0.15, 0.3, 5.0)])
 def test_irb_capital_matches_hand_computation(pd_, lgd, m):
     assert irb_capital(pd_, lgd, m) == pytest.approx(hand_irb_k(pd_, lgd, m), rel=1e-12)
+
+
+@pytest.mark.parametrize("pd_", [0.0005, 0.01, 0.08, 0.3])
+def test_irb_capital_applies_the_basel_maturity_bounds(pd_):
+    # Basel II para. 320: M = max(1, min(M, 5)). A 7-year maturity costs what a 5-year one does, and
+    # half a year what one year does; both against the closed form written out with scipy's norm.
+    at5 = hand_irb_k(pd_, 0.45, 5.0)
+    assert irb_capital(pd_, 0.45, 5.0) == pytest.approx(at5, rel=1e-12)
+    assert irb_capital(pd_, 0.45, 7.0) == pytest.approx(at5, rel=1e-12)
+    assert irb_capital(pd_, 0.45, np.array([0.5, 7.0])) == pytest.approx(
+        [hand_irb_k(pd_, 0.45, 1.0), at5], rel=1e-12)
+    # the floored one-year form the limits and concentration use takes the same bounds
+    assert float(irb_capital_rate(pd_, 0.45, maturity_years=7.0)) == pytest.approx(at5, rel=1e-12)
+    assert float(irb_capital_rate(pd_, 0.45, maturity_years=0.25)) == pytest.approx(
+        hand_irb_k(pd_, 0.45, 1.0), rel=1e-12)
+    # the adjustment itself stays the bare formula (M = 1 strips it; the bounds are the capital's)
+    b = (0.11852 - 0.05478 * math.log(pd_)) ** 2
+    assert basel_maturity_adjustment(pd_, 7.0) == pytest.approx((1 + 4.5 * b) / (1 - 1.5 * b), rel=1e-12)
+
+
+def test_irb_capital_rejects_a_maturity_that_is_not_a_positive_number():
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(LossModelError, match="maturity"):
+            irb_capital(0.01, 0.45, bad)
 
 
 def test_basel_correlation_and_maturity_edges():

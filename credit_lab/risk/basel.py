@@ -8,7 +8,9 @@
 ``irb_capital``, ``irb_capital_rate``, ``irb_risk_weight``
     The capital requirement ``K`` per unit of EAD (``irb_capital_rate`` is the floored,
     one-year trade-credit form the limit optimiser and concentration use), and the risk
-    weight ``12.5 K``. All three go through :func:`irb_capital`.
+    weight ``12.5 K``. All three go through :func:`irb_capital`, which takes the effective
+    maturity within Basel's bounds ``[1, 5]`` years (:func:`effective_maturity`, Basel II
+    para. 320): a 7-year exposure gets the capital of a 5-year one.
 """
 
 from __future__ import annotations
@@ -84,6 +86,27 @@ def basel_correlation(pd: float | np.ndarray, sme_turnover: float | np.ndarray |
     return scalar_or_array(r)
 
 
+#: Basel II para. 320: the effective maturity M enters the capital formula floored at one year and capped at five.
+MATURITY_FLOOR_YEARS = 1.0
+MATURITY_CAP_YEARS = 5.0
+
+
+def effective_maturity(maturity: float | np.ndarray) -> float | np.ndarray:
+    """The maturity the IRB capital formula uses: ``max(1, min(M, 5))`` years (Basel II para. 320).
+
+    A longer or shorter maturity is valid input, not an error: Basel bounds it this way. The
+    short-term exemptions of para. 321 (M below one year for some repo-style exposures) are not
+    modelled. Raises :class:`LossModelError` when ``maturity`` is not a positive number of years.
+
+    >>> effective_maturity(7.0), effective_maturity(0.25), effective_maturity(2.5)
+    (5.0, 1.0, 2.5)
+    """
+    m = np.asarray(maturity, dtype=float)
+    if np.any(~np.isfinite(m)) or np.any(m <= 0):
+        raise LossModelError(f"maturity = {maturity!r} must be a positive number of years (Basel bounds it to 1-5)")
+    return scalar_or_array(np.clip(m, MATURITY_FLOOR_YEARS, MATURITY_CAP_YEARS))
+
+
 def basel_maturity_adjustment(pd: float | np.ndarray, maturity: float | np.ndarray = 2.5) -> float | np.ndarray:
     """Basel II maturity adjustment ``(1 + (M - 2.5) b) / (1 - 1.5 b)``, ``b = (0.11852 - 0.05478 ln PD)^2``.
 
@@ -92,8 +115,9 @@ def basel_maturity_adjustment(pd: float | np.ndarray, maturity: float | np.ndarr
     pd : float or array
         12-month default probability, in (0, 1).
     maturity : float or array, default 2.5
-        Effective maturity M in years (Basel caps it to [1, 5]; not enforced here so that the
-        one-year case ``M = 1`` can be used to strip the adjustment).
+        Effective maturity M in years. The bare formula: Basel's bounds [1, 5] are applied by
+        :func:`irb_capital` (through :func:`effective_maturity`), not here; ``M = 1`` strips
+        the adjustment.
 
     Returns
     -------
@@ -124,7 +148,9 @@ def irb_capital(pd: float | np.ndarray, lgd: float | np.ndarray, maturity: float
     lgd : float or array
         Loss given default, in [0, 1].
     maturity : float or array, default 2.5
-        Effective maturity in years; ``1`` removes the maturity adjustment.
+        Effective maturity in years, taken within Basel's bounds ``[1, 5]``
+        (:func:`effective_maturity`): 7 gives the capital of 5, 0.5 that of 1; ``1`` removes
+        the maturity adjustment.
     sme_turnover : float or array, optional
         Annual sales in EUR million for the SME firm-size adjustment of ``R``.
     confidence : float, default 0.999
@@ -144,7 +170,7 @@ def irb_capital(pd: float | np.ndarray, lgd: float | np.ndarray, maturity: float
                    else check_open_unit("correlation", correlation, allow_zero=True))
     q = check_open_unit("confidence", confidence)
     cond = ndtr((ndtri(p) + np.sqrt(r) * ndtri(q)) / np.sqrt(1.0 - r))
-    k = g * (cond - p) * np.asarray(basel_maturity_adjustment(p, maturity))
+    k = g * (cond - p) * np.asarray(basel_maturity_adjustment(p, effective_maturity(maturity)))
     return scalar_or_array(k)
 
 
@@ -161,7 +187,8 @@ def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: 
     lgd : array_like
         Loss given default, share of EAD.
     maturity_years : float, optional
-        Effective maturity, years (trade credit: ~1 or less; values below 1 are used as 1).
+        Effective maturity, years (trade credit: ~1 or less), taken within Basel's bounds
+        ``[1, 5]`` as in :func:`irb_capital`: below 1 is used as 1, above 5 as 5.
     pd_floor : float, optional
         Regulatory PD floor (0.03 %).
 
@@ -171,7 +198,7 @@ def irb_capital_rate(pd_: Any, lgd: Any, maturity_years: float = 1.0, pd_floor: 
         Capital per unit of EAD, >= 0. Multiply by ``ccf`` for ``ul_rate`` per unit of limit.
     """
     p = np.clip(np.asarray(pd_, dtype=float), pd_floor, 1.0 - 1e-12)
-    k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=max(float(maturity_years), 1.0))
+    k = irb_capital(p, np.asarray(lgd, dtype=float), maturity=float(maturity_years))
     return np.maximum(np.asarray(k, dtype=float), 0.0)
 
 

@@ -107,7 +107,8 @@ class ConcentrationSettings:
         Override of ``delta`` (e.g. the published 4.83); ``None`` computes it from
         ``xi`` and ``q``.
     maturity_years : float
-        Maturity passed to the IRB capital formula (trade credit: 1, no adjustment).
+        Maturity passed to the IRB capital formula (trade credit: 1, no adjustment), which
+        takes it within Basel's bounds [1, 5] years (7 costs what 5 does).
     ga_form : {"simplified", "full"}
         Which granularity-adjustment formula (see the module docstring).
 

@@ -51,6 +51,7 @@ from typing import Any
 from credit_lab.risk.basel import (
     basel_correlation,
     basel_maturity_adjustment,
+    effective_maturity,
     irb_capital,
     irb_capital_rate,
     irb_risk_weight,
@@ -72,6 +73,7 @@ __all__ = [
     "LossResult",
     "basel_correlation",
     "basel_maturity_adjustment",
+    "effective_maturity",
     "fast_loss",
     "irb_capital",
     "irb_capital_rate",
