@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from html import escape as html_escape
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,10 @@ def test_reports_are_code_free_with_figures_and_index_links_them(smoke_run):
         assert "stages.open_stage" not in html and "import warnings" not in html, stage
         assert "data:image/png;base64" in html, f"{stage} has no figure"
     assert "Out-of-time AUC" in index and "data:image/png;base64" in index
+    # the data-quality report lists the declared assumptions (the documented values of absent columns)
+    dq = json.loads((run_dir / "data" / "data_quality.json").read_text())
+    report = (run_dir / "reports" / "01_data_quality.html").read_text()
+    assert dq["assumptions"] and all(html_escape(a, quote=False) in report for a in dq["assumptions"])
 
 
 def test_scores_are_consistent_and_explained(smoke_run):

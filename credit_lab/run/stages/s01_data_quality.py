@@ -155,11 +155,11 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     ctx.write_json("data_quality.json", {
         "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}",
         "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
-        "assumptions": table.notes, "rules": [],
+        "assumptions": table.notes, "rules": table.rules.to_dict(orient="records"),
     })
     validation = LedgerValidation({"customer_table": table.features}, table.quarantine, [], table.notes,
                                   {"customer_table": table.rows_in})
-    return DataQualityResult(validation, as_of, summary, f"customer table: {tp.path}", pd.DataFrame(),
+    return DataQualityResult(validation, as_of, summary, f"customer table: {tp.path}", table.rules,
                              ctx.skipped())
 
 
