@@ -194,7 +194,7 @@ def test_budget_below_the_bands_floors_lifts_the_reduction_edge_and_says_so():
                              index=book.index)
     params = LimitParams(el_budget_vs_current=0.1)
     table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
-    assert "lower edge was lifted" in table.attrs["notes"][0]
+    assert any("lower edge was lifted" in note for note in table.attrs["notes"])
     el = (book["pd"] * 0.45 * table["proposed_limit"]).sum()
     assert el <= 0.1 * (book["pd"] * 0.45 * book["credit_limit"]).sum() * (1 + 1e-9)
     assert (table["proposed_limit"] <= 1.3 * table["current_limit"] + 1e-6).all()  # increases still banded
@@ -210,3 +210,80 @@ def test_grade_minimum_is_a_floor():
     table, _, _ = optimize_book(book, purchases, params, lgd=0.45)
     assert table.loc["A", "proposed_limit"] >= 9_500.0 - 1e-6  # grade C
     assert table.loc["C", "proposed_limit"] == 0  # grade H, above the PD cut-off: the cut-off wins
+
+
+# ------------------------------------------------------------------ share caps on the book's segments
+
+def _segment_book(industries, regions, current=100_000.0, monthly=1_000_000.0):
+    """Customers whose demand far exceeds today's limits, so any binding cap decides their limit."""
+    n = len(industries)
+    ids = pd.Index([f"K{i}" for i in range(n)], name="customer_id")
+    book = pd.DataFrame({
+        "pd": [0.01] * n, "grade": ["C"] * n, "industry": industries, "region": regions,
+        "credit_limit": [current] * n, "payment_terms_days": [30] * n, "revenue_latest": [1e8] * n,
+        "days_beyond_terms_mean": [0.0] * n, "insurance_cover_pct": [0.0] * n, "insured_limit": [0.0] * n,
+    }, index=ids)
+    purchases = pd.DataFrame({"monthly_purchases_mean": [monthly] * n, "monthly_purchases_cv": [0.3] * n,
+                              "months_observed": [12] * n}, index=ids)
+    return book, purchases
+
+
+def test_a_share_cap_on_a_one_segment_book_is_off_and_the_notes_say_so():
+    """One industry and one region ('all', as in table mode without those columns): with the default
+    shares (0.25, 0.40) the caps would hold the whole book to a quarter of the exposure budget."""
+    book, purchases = _segment_book(["all"] * 4, ["all"] * 4)
+    params = LimitParams(el_budget_vs_current=None)  # exposure budget: today's total, 400k
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
+    assert not [r for r in result.constraints.index if r.startswith(("industry_cap", "region_cap"))]
+    assert not table["decided_by"].isin(["industry_cap", "region_cap"]).any()
+    # Demand is far above the limits: the exposure budget is the only portfolio limit, used in full
+    # (with the caps, the industry cap held the book to 100k and the change band had to be lifted).
+    assert table["proposed_limit"].sum() == pytest.approx(400_000.0, rel=1e-6)
+    notes = table.attrs["notes"]
+    assert ("limits.industry_cap_share = 0.25 is not applied: the book has one industry ('all'), so a share cap "
+            "would cap the whole book, not a concentration.") in notes
+    assert ("limits.region_cap_share = 0.4 is not applied: the book has one region ('all'), so a share cap "
+            "would cap the whole book, not a concentration.") in notes
+    assert not any("lower edge was lifted" in n for n in notes)
+    assert table.attrs["share_caps"]["industry"] == {"share": 0.25, "segments": 1, "applied": False}
+
+
+def test_a_named_cap_on_a_one_segment_book_stays():
+    book, purchases = _segment_book(["all"] * 4, ["all"] * 4)
+    params = LimitParams(el_budget_vs_current=None, industry_caps={"all": 300_000.0}, max_change_per_review=None)
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
+    assert "industry_cap[all]" in result.constraints.index and "region_cap[all]" not in result.constraints.index
+    assert table["proposed_limit"].sum() == pytest.approx(300_000.0, rel=1e-6)
+
+
+def test_a_share_cap_on_two_industries_still_binds():
+    book, purchases = _segment_book(["X", "X", "X", "Y"], ["all"] * 4)
+    purchases.loc["K3", "monthly_purchases_mean"] = 10_000.0  # Y needs little
+    params = LimitParams(el_budget_vs_current=None, industry_cap_share=0.6, max_change_per_review=None)
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
+    x = table.index[book["industry"] == "X"]
+    assert table.loc[x, "proposed_limit"].sum() == pytest.approx(0.6 * 400_000.0, rel=1e-6)
+    assert result.shadow_prices["industry_cap[X]"] > 0
+    assert "industry_cap[X]" in result.binding.index
+    assert table.attrs["share_caps"]["industry"] == {"share": 0.6, "segments": 2, "applied": True}
+    assert not any("industry_cap_share" in n for n in table.attrs["notes"])  # 0.6 >= 1/2: nothing to say
+    assert any("region_cap_share = 0.4 is not applied" in n for n in table.attrs["notes"])
+
+
+def test_a_share_below_one_over_the_segments_is_applied_and_reported():
+    book, purchases = _segment_book(["X", "X", "Y", "Y"], ["N", "S", "N", "S"])
+    params = LimitParams(el_budget_vs_current=None, industry_cap_share=0.25, region_cap_share=None,
+                         max_change_per_review=None)
+    table, result, problem = optimize_book(book, purchases, params, lgd=0.45)
+    assert table["proposed_limit"].sum() == pytest.approx(2 * 0.25 * 400_000.0, rel=1e-6)
+    assert ("limits.industry_cap_share = 0.25 is below 1/2 (the book has 2 industries): even a book spread evenly "
+            "over them can use at most 50% of the exposure budget; the cap is applied as set.") in table.attrs["notes"]
+
+
+def test_share_caps_without_an_exposure_budget_say_they_are_off():
+    book, purchases = _segment_book(["X", "Y"], ["N", "S"])
+    params = LimitParams(el_budget_vs_current=None, exposure_budget_vs_current=None)
+    table, result, _ = optimize_book(book, purchases, params, lgd=0.45)
+    assert not [r for r in result.constraints.index if r.startswith(("industry_cap", "region_cap"))]
+    assert any(n.startswith("limits.industry_cap_share = 0.25 is not applied: there is no exposure budget")
+               for n in table.attrs["notes"])

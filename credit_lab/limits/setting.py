@@ -167,8 +167,55 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
     return inputs, basis
 
 
-def limit_policy(params: LimitParams, inputs: pd.DataFrame):
-    """The optimizer's policy from params; relative budgets are measured on today's limits."""
+def share_caps(params: LimitParams, inputs: pd.DataFrame, exposure: float
+               ) -> tuple[dict[str, float], dict[str, float], dict[str, dict], list[str]]:
+    """Industry and region caps from the named caps and the shares of the exposure budget.
+
+    A share cap is a concentration limit only on a dimension where the book has at least two
+    segments: with one (every customer in industry ``all`` in a table without an industry
+    column, or a ledger of one industry) it would cap the whole book, so it is not applied and
+    a note says so. Without an exposure budget there is nothing to take a share of (off, with a
+    note). A share below 1 / segments is applied as set, with a note: even an evenly spread book
+    could then use only ``segments x share`` of the exposure budget. Caps named per segment
+    (``industry_caps`` / ``region_caps``) always stay as given.
+
+    Returns the caps per industry and per region, what was decided per dimension
+    (``{"share", "segments", "applied"}``) and the notes.
+    """
+    caps: dict[str, dict[str, float]] = {"industry": dict(params.industry_caps), "region": dict(params.region_caps)}
+    decided: dict[str, dict] = {}
+    notes: list[str] = []
+    for dim, share in (("industry", params.industry_cap_share), ("region", params.region_cap_share)):
+        if share is None:
+            continue
+        names = list(pd.unique(inputs[dim]))
+        key = f"limits.{dim}_cap_share = {share:g}"
+        applied = False
+        if not np.isfinite(exposure):
+            notes.append(f"{key} is not applied: there is no exposure budget (limits.exposure_budget and "
+                         "limits.exposure_budget_vs_current are null) to take a share of.")
+        elif len(names) < 2:
+            which = f" ('{names[0]}')" if names else ""
+            notes.append(f"{key} is not applied: the book has one {dim}{which}, so a share cap would cap the "
+                         "whole book, not a concentration.")
+        else:
+            applied = True
+            for name in names:
+                caps[dim].setdefault(name, exposure * share)
+            if share * len(names) < 1.0:
+                plural = "industries" if dim == "industry" else "regions"
+                notes.append(f"{key} is below 1/{len(names)} (the book has {len(names)} {plural}): even a book "
+                             f"spread evenly over them can use at most {share * len(names):.0%} of the exposure "
+                             "budget; the cap is applied as set.")
+        decided[dim] = {"share": share, "segments": len(names), "applied": applied}
+    return caps["industry"], caps["region"], decided, notes
+
+
+def limit_policy(params: LimitParams, inputs: pd.DataFrame) -> tuple[LimitPolicy, dict[str, dict], list[str]]:
+    """The optimizer's policy from params; relative budgets are measured on today's limits.
+
+    Returns the policy, what :func:`share_caps` decided per dimension, and its notes.
+    """
     current = inputs["current_limit"]
     el_today = float((inputs["pd"] * inputs["lgd"] * current).sum())
     el_budget = params.el_budget if params.el_budget is not None else (
@@ -176,16 +223,8 @@ def limit_policy(params: LimitParams, inputs: pd.DataFrame):
     exposure = params.exposure_budget if params.exposure_budget is not None else (
         float(current.sum()) * params.exposure_budget_vs_current
         if params.exposure_budget_vs_current is not None else np.inf)
-    industry_caps = dict(params.industry_caps)
-    region_caps = dict(params.region_caps)
-    if np.isfinite(exposure):
-        if params.industry_cap_share is not None:
-            for name in inputs["industry"].unique():
-                industry_caps.setdefault(name, exposure * params.industry_cap_share)
-        if params.region_cap_share is not None:
-            for name in inputs["region"].unique():
-                region_caps.setdefault(name, exposure * params.region_cap_share)
-    return LimitPolicy(
+    industry_caps, region_caps, decided, notes = share_caps(params, inputs, exposure)
+    policy = LimitPolicy(
         el_budget=float(el_budget), exposure_budget=float(exposure), industry_caps=industry_caps,
         region_caps=region_caps, own_equity=params.own_equity, single_name_pct=params.single_name_cap_pct,
         grade_bounds={g: (float(params.min_limit_by_grade.get(g, 0.0)), float(cap))
@@ -193,6 +232,7 @@ def limit_policy(params: LimitParams, inputs: pd.DataFrame):
         max_change=params.max_change_per_review, pd_cutoff=params.pd_cutoff,
         cost_of_funds_rate=params.cost_of_funds_rate, capital_rate=params.capital_rate,
     )
+    return policy, decided, notes
 
 
 def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float, seed: int = 0,
@@ -207,8 +247,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     """
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
     known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
-    policy = limit_policy(params, inputs.loc[known])
-    notes: list[str] = []
+    policy, decided, notes = limit_policy(params, inputs.loc[known])
     try:
         try:
             problem = build_problem(inputs.loc[known], policy)
@@ -256,6 +295,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
         table.loc[ids, "hint_pd"] = hints.loc[ids, "hint_pd"]
         table.loc[ids, "hint_limit"] = table.loc[ids, "proposed_limit"] + hints.loc[ids, "hint_limit_gain"]
     table.attrs["notes"] = notes
+    table.attrs["share_caps"] = decided
     return table, result, problem
 
 

@@ -68,6 +68,7 @@ ARTIFACTS: dict[str, str] = {
     "data/signal_backtest.parquet": "how well the early-warning signals foretold defaults",
     "data/limits.parquet": "proposed and final limit per customer with what decided it",
     "data/limits.csv": "the limit decision table, for a spreadsheet",
+    "data/limits_notes.json": "the limit stage's notes (caps switched off, bands lifted) and the share caps applied",
     "letters/": "one limit letter per customer (HTML)",
     # 06 risk reserve
     "data/provision_matrix.parquet": "the IFRS 9 provision matrix",
@@ -145,7 +146,7 @@ CATALOG: dict[str, StageIO] = {
         outputs=("data/signals.parquet", "data/watchlist.parquet", "data/watchlist.csv", "data/monitoring.json",
                  "data/limit_constraints.parquet", "data/efficient_frontier.parquet", "data/decision_log.parquet",
                  "data/decision_log.csv", "data/review_calendar.parquet", "data/signal_backtest.parquet",
-                 "data/limits.parquet", "data/limits.csv", "letters/"),
+                 "data/limits.parquet", "data/limits.csv", "data/limits_notes.json", "letters/"),
         marker=("data/limits.parquet", "data/monitoring.json")),
     "06_risk_reserve": StageIO(
         "Risk reserve",

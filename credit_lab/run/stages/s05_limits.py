@@ -39,6 +39,7 @@ class LimitsResult:
     calendar: pd.DataFrame | None = None
     backtest: pd.DataFrame | None = None
     backtest_base_rate: float | None = None
+    share_caps: dict[str, dict] = field(default_factory=dict)
 
 
 def _monitoring_only(ctx: StageContext) -> LimitsResult:
@@ -80,7 +81,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame) -> LimitsResult:
                                                                   current_profit=frontier.current_profit))
     by_industry = out.groupby("industry")[["current_limit", "proposed_limit"]].sum()
     result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds,
-                          notes=list(table.attrs.get("notes", [])))
+                          notes=list(table.attrs.get("notes", [])), share_caps=dict(table.attrs.get("share_caps", {})))
     for note in result.notes:
         logger.warning(note)
     return result
@@ -126,6 +127,8 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     else:
         _review(ctx, result)
     ctx.write("limits.parquet", result.limits.reset_index())
+    ctx.write_json("limits_notes.json", {"method": result.method, "notes": result.notes,
+                                         "share_caps": result.share_caps})
     # The decision table credit managers open in a spreadsheet.
     ctx.write_csv("limits.csv", result.limits.reset_index())
     letters = letters_for(result.limits.assign(proposed_limit=result.limits["final_limit"]), read_as_of(ctx),
