@@ -33,8 +33,8 @@ from credit_lab.risk.provisions import (
 from credit_lab.risk.stress import StressScenario, stressed_book
 
 __all__ = ["BookExposure", "WATERFALL_COLUMNS", "ageing_by_customer", "book_exposure", "cap_utilization_table",
-           "fitted_provision_matrix", "lifetime_view", "loss_distribution", "loss_table", "mitigation_frame",
-           "reserve_totals", "reserve_waterfall", "stress_table"]
+           "fitted_provision_matrix", "lifetime_view", "loss_distribution", "loss_portfolio", "loss_table",
+           "mitigation_frame", "reserve_totals", "reserve_waterfall", "stress_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,12 @@ def stress_table(book: pd.DataFrame, ead: pd.Series, base: pd.DataFrame, exposur
 
 def loss_distribution(exposures: pd.DataFrame, r: ReserveParams, seed: int, contributions: bool = True):
     """Multi-factor Gaussian copula loss of the book, one factor per industry, with Euler contributions."""
+    levels = tuple(sorted({0.99, 0.995, 0.999, float(r.confidence)}))
+    return fast_loss(loss_portfolio(exposures, r), seed=seed, levels=levels, contributions=contributions)
+
+
+def loss_portfolio(exposures: pd.DataFrame, r: ReserveParams) -> LossPortfolio:
+    """The copula portfolio of ``exposures`` (``industry``, ``pd``, ``ead``, ``lgd_net``): one factor per industry."""
     industries = sorted(exposures["industry"].astype(str).unique())
     code = exposures["industry"].astype(str).map({name: i for i, name in enumerate(industries)}).to_numpy()
     corr = np.full((len(industries), len(industries)), r.industry_factor_correlation)
@@ -296,8 +302,6 @@ def loss_distribution(exposures: pd.DataFrame, r: ReserveParams, seed: int, cont
     if r.lgd_std is not None:
         # a Beta LGD needs std^2 < mean (1 - mean): narrower where the mean is near 0 or 1
         lgd_std = np.minimum(r.lgd_std, 0.999 * np.sqrt(np.clip(lgd * (1 - lgd), 0.0, None)))
-    portfolio = LossPortfolio.from_arrays(
+    return LossPortfolio.from_arrays(
         exposures["pd"].to_numpy(dtype=float), exposures["ead"].to_numpy(dtype=float), lgd, code, corr,
         rho=r.asset_correlation, lgd_std=lgd_std, obligor_id=exposures.index.to_numpy(), sector_names=industries)
-    levels = tuple(sorted({0.99, 0.995, 0.999, float(r.confidence)}))
-    return fast_loss(portfolio, seed=seed, levels=levels, contributions=contributions)

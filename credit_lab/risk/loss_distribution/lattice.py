@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.fft import next_fast_len
 
 from credit_lab.risk.loss_distribution.kernels import _cell_probs, _fill_series, _group_stats, _mix_pmf
 from credit_lab.risk.loss_distribution.portfolio import LossPortfolio
@@ -124,17 +125,20 @@ class _FastEngine:
         if mix_k.size:
             v += float(np.sum(mix_k.astype(float) ** 2 * mix_p * (1 - mix_p)))
             v2 += float(np.sum(mix_k.astype(float) ** 2 * mix_p))
-        base = mu + shift
-        lower = base - math.sqrt(2.0 * _LOG_INV_EPS * v2)
+        # Window: Bernstein's bound on both sides of the mean (every |k D - k p| <= bb, variance v),
+        # and below also the sub-Gaussian bound of a sum of non-negative terms (variance proxy v2),
+        # whichever is tighter. The exactly mixed names enter by their mean and variance.
         bb = max(int(kmax), int(mix_k.max()) if mix_k.size else 0)
         t_up = _LOG_INV_EPS * bb / 3.0 + math.sqrt((_LOG_INV_EPS * bb / 3.0) ** 2 + 2.0 * _LOG_INV_EPS * v)
-        upper = base + float(mix_k.sum()) + t_up
+        lower = mean - min(t_up, math.sqrt(2.0 * _LOG_INV_EPS * v2))
+        upper = mean + t_up
         c0 = max(0, math.floor(lower))
         if c0 >= G:
             return _Scenario(c0, None, mean, gp, g_k, mode, counts, lgdw, 0.0)
         total_max = float(np.sum(g_k * self.g_n))
         upper = min(upper, total_max)
-        M = max(64, _next_pow2(math.ceil(upper) - c0 + 2))
+        # any length serves (the series wraps mod M); a 5-smooth one is as fast as a power of 2
+        M = next_fast_len(max(64, math.ceil(upper) - c0 + 2), real=True)
         lam = np.empty(M)
         det, tail = _fill_series(gp, g_k, self.g_n, mode, M, self.thr, lam)
         L = np.fft.rfft(lam)
