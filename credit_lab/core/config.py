@@ -266,6 +266,12 @@ class ModelParams(_Strict):
     max_leaf_nodes: int = Field(15, ge=2, le=255)
     min_samples_leaf: int = Field(40, ge=1)
     l2_regularization: float = Field(1.0, ge=0.0)
+    cv_rounds_below_defaults: int = Field(
+        500, ge=0, description="when the fit sample holds fewer defaults (or non-defaults) than this, every GBM of "
+                               "the run chooses its boosting rounds by 5-fold cross-validation on its fit rows (the "
+                               "lowest out-of-fold log loss, at most max_iter) instead of fitting max_iter rounds, "
+                               "so a small book does not keep an overfit model; the rounds and how they were "
+                               "chosen are in the model card; 0 = always max_iter")
     calibration: Literal["auto", "isotonic", "platt"] = Field(
         "auto", description="auto: Platt or isotonic, whichever has the lower cross-validated Brier score "
                             "on the calibration sample")
@@ -366,9 +372,12 @@ class LimitParams(_Strict):
     exposure_budget_vs_current: float | None = Field(1.0, gt=0.0,
                                                      description="exposure budget as a multiple of today's total")
     industry_cap_share: float | None = Field(0.25, gt=0.0, le=1.0,
-                                             description="no industry above this share of the exposure budget")
+                                             description="no industry above this share of the exposure budget "
+                                                         "(not applied where the book has one industry; the report "
+                                                         "says so)")
     region_cap_share: float | None = Field(0.40, gt=0.0, le=1.0,
-                                           description="no region above this share of the exposure budget")
+                                           description="no region above this share of the exposure budget (not applied "
+                                                       "where the book has one region; the report says so)")
     industry_caps: dict[str, float] = Field(default_factory=dict, description="absolute caps per industry")
     region_caps: dict[str, float] = Field(default_factory=dict, description="absolute caps per region")
     insured_limit_caps: bool = Field(True, description="an insured customer's limit stays within its insured limit")
