@@ -174,6 +174,9 @@ def candidate_table(samples: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
     samples : sample name -> (outcomes, {candidate name -> PDs}); the last sample is the one
         candidates are ranked on (out-of-time or holdout).
     champion : the candidate the run uses.
+
+    ``rank_calibration`` ranks the candidates by AUC on the ``"calibration"`` sample (when there
+    is one): the ranking ``model.champion: auto`` chooses on, shown beside the out-of-time one.
     """
     rows = []
     for sample, (y, preds) in samples.items():
@@ -185,6 +188,9 @@ def candidate_table(samples: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
     last = list(samples)[-1]
     ranked = table[table["sample"] == last].sort_values("auc", ascending=False)["candidate"].tolist()
     table["rank_out_of_time"] = table["candidate"].map({c: i + 1 for i, c in enumerate(ranked)})
+    if "calibration" in samples:
+        on_cal = table[table["sample"] == "calibration"].sort_values("auc", ascending=False, kind="mergesort")
+        table["rank_calibration"] = table["candidate"].map({c: i + 1 for i, c in enumerate(on_cal["candidate"])})
     table["role"] = np.where(table["candidate"] == champion, "champion", "challenger")
     return table.sort_values(["sample", "rank_out_of_time"], key=lambda s: s.map(
         {k: i for i, k in enumerate(samples)}) if s.name == "sample" else s).reset_index(drop=True)

@@ -25,9 +25,10 @@ from credit_lab.models.grading import assign_grades, grade_table
 from credit_lab.models.metrics import ValidationMetrics, validation_metrics
 from credit_lab.models.scorecard import ScorecardModel
 
-__all__ = ["Development", "RunSettings", "Validation", "auc_by_period", "calibration_summary", "challenger_name",
-           "champion_name", "development_samples", "fit_candidates", "model_artifact", "model_card",
-           "points_table", "segment_comparison", "stability", "validate_champion"]
+__all__ = ["Development", "RunSettings", "Validation", "auc_by_period", "auto_compared", "boosting_rounds",
+           "calibration_summary", "challenger_name", "champion_basis", "champion_name", "development_samples",
+           "fit_candidates", "model_artifact", "model_card", "points_table", "segment_comparison", "stability",
+           "validate_champion"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +92,21 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
     monotone = kwargs.get("monotone") or {f: FEATURE_DICTIONARY[f].risk_direction for f in names
                                           if f in FEATURE_DICTIONARY}
     sc = p.score_scaling
+    y, y_cal = fit["default_in_horizon"], cal["default_in_horizon"]
+    # The rounds rule is decided once, on the whole fit sample: a book with fewer defaults than
+    # model.cv_rounds_below_defaults has every GBM (segment models too) choose its rounds by
+    # cross-validation; a larger book keeps max_iter for all of them.
+    n_bad = int(y.sum())
+    gbm_params = p.model if min(n_bad, len(y) - n_bad) < p.model.cv_rounds_below_defaults else \
+        p.model.model_copy(update={"cv_rounds_below_defaults": 0})
 
     def make(family: str, features: list[str]):
         if family == "gbm":
-            return PDModel.from_params(features, p.model, random_state=seed, **kwargs)
+            return PDModel.from_params(features, gbm_params, random_state=seed, **kwargs)
         return ScorecardModel.from_params(features, p.model, random_state=seed, categorical=kwargs.get("categorical"),
                                           special_codes=kwargs.get("special_codes"), monotone=monotone, pdo=sc.pdo,
                                           base_score=sc.base_score, base_odds=sc.base_odds)
 
-    y, y_cal = fit["default_in_horizon"], cal["default_in_horizon"]
     out: dict[str, Any] = {}
     notes: list[str] = []
     for family in families:
@@ -131,14 +138,24 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
 
 
 def champion_name(params: RunParams, candidates: dict[str, Any], cal: pd.DataFrame) -> str:
-    """``model.champion``, or (``auto``) the family with the higher calibration-sample AUC, GBM on a tie."""
+    """``model.champion``, or (``auto``) the family with the higher calibration-sample AUC, GBM on a tie.
+
+    With segments, ``auto`` compares the segmented GBM and the segmented scorecard (the ones
+    :func:`auto_compared` names); the candidate table's ``rank_calibration`` shows that ranking.
+    """
     p = params.model
-    prefix = "segmented " if f"segmented {p.champion if p.champion != 'auto' else 'gbm'}" in candidates else ""
     if p.champion != "auto":
+        prefix = "segmented " if f"segmented {p.champion}" in candidates else ""
         return prefix + p.champion
     y = cal["default_in_horizon"].to_numpy()
-    scores = {f: vl.auc(y, candidates[prefix + f].predict_pd(cal)) for f in ("gbm", "scorecard")}
-    return prefix + max(scores, key=lambda f: (scores[f], f == "gbm"))
+    scores = {n: vl.auc(y, candidates[n].predict_pd(cal)) for n in auto_compared(candidates)}
+    return max(scores, key=lambda n: (scores[n], n.endswith("gbm")))
+
+
+def auto_compared(candidates: dict[str, Any]) -> list[str]:
+    """The candidates ``model.champion: auto`` chooses between: the segmented ones when there are any."""
+    segmented = [n for n in candidates if n.startswith("segmented ")]
+    return segmented or [n for n in candidates if n in ("gbm", "scorecard")]
 
 
 def challenger_name(candidates: dict[str, Any], champion: str) -> str | None:
@@ -280,8 +297,31 @@ def model_artifact(model, dev: Development, champion: str, sha: str, challenger:
         "snapshots": snapshots, "params": params.model.model_dump(mode="json"),
         # what the data decided about the candidates (table mode: directions, categories, codes),
         # so a refit (reason stability) uses the same settings without re-deriving them
-        "model_settings": dev.kwargs, **dev.extra,
+        "model_settings": dev.kwargs, "boosting_rounds": boosting_rounds(model), **dev.extra,
     }
+
+
+def boosting_rounds(model) -> dict[str, dict[str, Any]]:
+    """Rounds each GBM of ``model`` was fitted with and how they were chosen (empty for a scorecard)."""
+    parts = model.models | {"all (single)": model.fallback} if isinstance(model, SegmentedModel) else {"all": model}
+    out = {}
+    for segment, m in parts.items():
+        booster = getattr(m, "estimator", m)
+        if getattr(booster, "n_rounds_", None) is not None:
+            out[segment] = {"rounds": int(booster.n_rounds_), "basis": booster.rounds_basis_}
+    return out
+
+
+def champion_basis(params: RunParams, cand: pd.DataFrame, champion: str) -> str:
+    """How the champion was chosen, in words, with the calibration-sample ranking it was chosen on."""
+    on_cal = cand[cand["sample"] == "calibration"].sort_values("rank_calibration")
+    ranking = ", ".join(f"{c} {a:.3f}" for c, a in zip(on_cal["candidate"], on_cal["auc"], strict=True))
+    if params.model.champion == "auto":
+        compared = auto_compared(dict.fromkeys(on_cal["candidate"]))
+        return (f"model.champion = auto: {champion}, the highest calibration-sample AUC of "
+                f"{' and '.join(compared)} (calibration-sample AUC: {ranking})")
+    return (f"model.champion = {params.model.champion}: set in the params, not chosen (calibration-sample AUC: "
+            f"{ranking})")
 
 
 def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMetrics], cand: pd.DataFrame,
@@ -322,8 +362,10 @@ def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMe
         "features": artifact["features_used"],
         "performance": {m.sample: {"auc": m.auc, "gini": m.gini, "ks": m.ks, "brier": m.brier, "n": m.n,
                                    "defaults": m.n_defaults} for m in metrics},
-        "challengers": cand[cand["sample"] == oot_label][["candidate", "auc", "brier", "rank_out_of_time"]]
-        .to_dict(orient="records"),
+        "champion_choice": champion_basis(p, cand, artifact["champion"]),
+        "boosting_rounds": artifact.get("boosting_rounds", {}),
+        "challengers": cand[cand["sample"] == oot_label][["candidate", "auc", "brier", "rank_out_of_time",
+                                                         "rank_calibration"]].to_dict(orient="records"),
         "calibration": {k: {"method": v["method"], "shift": v["shift"]} for k, v in calib.items()},
         "limitations": limitations,
         "artifacts": {"pd_model.pkl": artifact["sha256"],

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedKFold
 
 from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError
@@ -41,7 +42,12 @@ class PDModel(ClassifierMixin, BaseEstimator):
         None = the feature dictionary's (:func:`credit_lab.features.point_in_time.monotone_constraints`).
     categorical : text features coded by default rate before boosting.
     special_codes : ``{feature: [codes]}`` treated as missing by the booster.
-    random_state : seed of the booster.
+    random_state : seed of the booster (and of the folds that choose the rounds).
+    cv_rounds_below_defaults : when the fit rows hold fewer defaults (or non-defaults) than this,
+        the number of boosting rounds is not ``max_iter`` but the one with the lowest out-of-fold
+        log loss in a stratified ``cv_folds``-fold cross-validation on the fit rows (at most
+        ``max_iter``; categories coded inside each fold). 0 = always ``max_iter``.
+    cv_folds : folds of that cross-validation.
 
     Attributes
     ----------
@@ -50,6 +56,8 @@ class PDModel(ClassifierMixin, BaseEstimator):
     unused_features_ : features left out because they were never observed.
     monotone_cst_ : the constraint of each used feature (+1 riskier when higher).
     encoder_ : the category encoder, or None.
+    n_rounds_ : the boosting rounds fitted; ``rounds_basis_`` says how they were chosen and
+        ``cv_log_loss_`` holds the mean out-of-fold log loss per round (None without cross-validation).
     classes_ : ``[0, 1]`` (1 = default).
 
     Calibration is a separate step: :class:`credit_lab.models.calibration.CalibratedPD` (or
@@ -61,7 +69,8 @@ class PDModel(ClassifierMixin, BaseEstimator):
     def __init__(self, features: list[str], max_iter: int = 200, learning_rate: float = 0.05,
                  max_leaf_nodes: int = 15, min_samples_leaf: int = 40, l2_regularization: float = 1.0,
                  monotone: dict[str, int] | None = None, categorical: list[str] | None = None,
-                 special_codes: dict[str, list[float]] | None = None, random_state: int = 0):
+                 special_codes: dict[str, list[float]] | None = None, random_state: int = 0,
+                 cv_rounds_below_defaults: int = 0, cv_folds: int = 5):
         self.features = features
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -72,13 +81,16 @@ class PDModel(ClassifierMixin, BaseEstimator):
         self.categorical = categorical
         self.special_codes = special_codes
         self.random_state = random_state
+        self.cv_rounds_below_defaults = cv_rounds_below_defaults
+        self.cv_folds = cv_folds
 
     @classmethod
     def from_params(cls, features: list[str], params: ModelParams, random_state: int = 0, **kwargs) -> PDModel:
         """The booster the run's ``model`` params describe; ``kwargs``: monotone, categorical, special_codes."""
         return cls(list(features), max_iter=params.max_iter, learning_rate=params.learning_rate,
                    max_leaf_nodes=params.max_leaf_nodes, min_samples_leaf=params.min_samples_leaf,
-                   l2_regularization=params.l2_regularization, random_state=random_state, **kwargs)
+                   l2_regularization=params.l2_regularization, random_state=random_state,
+                   cv_rounds_below_defaults=params.cv_rounds_below_defaults, **kwargs)
 
     def __setstate__(self, state: dict) -> None:
         # A PDModel pickled before calibration became its own step carries its calibration map;
@@ -104,25 +116,52 @@ class PDModel(ClassifierMixin, BaseEstimator):
         else:
             self.monotone_cst_ = monotone_constraints(self.features_)
         used_cat = [c for c in (self.categorical or []) if c in self.features_]
+        self.n_rounds_, self.rounds_basis_, self.cv_log_loss_ = self._choose_rounds(X, y, used_cat)
         self.encoder_ = CategoryEncoder(used_cat).fit(X, y) if used_cat else None
-        self.gbm_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
-            monotonic_cst=self.monotone_cst_, early_stopping=False, random_state=self.random_state,
-        )
-        self.gbm_.fit(self._matrix(X), y)
+        self.gbm_ = self._booster(self.n_rounds_).fit(self._matrix(X), y)
         self.classes_ = self.gbm_.classes_
         return self
 
+    def _booster(self, rounds: int) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=rounds, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
+            monotonic_cst=self.monotone_cst_, early_stopping=False, random_state=self.random_state,
+        )
+
+    def _choose_rounds(self, X: pd.DataFrame, y: np.ndarray, used_cat: list[str]) -> tuple[int, str, list | None]:
+        """``max_iter``, or on a fit sample with few defaults the rounds with the lowest out-of-fold log loss."""
+        n_bad = int(y.sum())
+        smaller = min(n_bad, len(y) - n_bad)
+        if smaller >= self.cv_rounds_below_defaults or smaller < 2:
+            return self.max_iter, f"model.max_iter ({n_bad} defaults in the fit rows)", None
+        folds = StratifiedKFold(min(self.cv_folds, smaller), shuffle=True, random_state=self.random_state)
+        loss = np.zeros(self.max_iter)
+        for train, test in folds.split(np.zeros(len(y)), y):
+            encoder = CategoryEncoder(used_cat).fit(X.iloc[train], y[train]) if used_cat else None
+            booster = self._booster(self.max_iter).fit(self._frame(X.iloc[train], encoder).to_numpy(float), y[train])
+            for i, p in enumerate(booster.staged_predict_proba(self._frame(X.iloc[test], encoder).to_numpy(float))):
+                q = np.clip(p[:, 1], 1e-15, 1 - 1e-15)
+                loss[i] -= np.sum(y[test] * np.log(q) + (1 - y[test]) * np.log(1 - q))
+        loss /= len(y)
+        rounds = int(np.argmin(loss)) + 1
+        basis = (f"{folds.get_n_splits()}-fold cross-validation on the fit rows ({n_bad} defaults, below "
+                 f"model.cv_rounds_below_defaults = {self.cv_rounds_below_defaults}): lowest out-of-fold log loss "
+                 f"at {rounds} of at most {self.max_iter} rounds")
+        return rounds, basis, loss.round(6).tolist()
+
     def matrix_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """The booster's input: the used features, categories coded, special codes as missing."""
+        return self._frame(X, getattr(self, "encoder_", None))
+
+    def _frame(self, X: pd.DataFrame, encoder: CategoryEncoder | None) -> pd.DataFrame:
         used = getattr(self, "features_", self.features)
         missing = [f for f in used if f not in X.columns]
         if missing:
             raise CreditLabError(f"feature table lacks model feature(s) {missing}")
         frame = X[used]
-        if getattr(self, "encoder_", None) is not None:
-            frame = self.encoder_.transform(frame)
+        if encoder is not None:
+            frame = encoder.transform(frame)
         for col, codes in (self.special_codes or {}).items():
             if col in frame.columns:
                 frame = frame.assign(**{col: frame[col].where(~frame[col].isin(codes))})
