@@ -153,3 +153,24 @@ def test_the_rounds_rule_is_decided_on_the_whole_fit_sample_and_recorded_for_the
         assert ("cross-validation" in rounds["basis"]) is expect_cv
         assert rounds["rounds"] == cands["gbm"].estimator.gbm_.n_iter_
         assert (rounds["rounds"] == 60) or expect_cv
+
+
+def test_model_card_champion_choice_names_the_calibration_ranking_it_was_made_on():
+    from credit_lab.models.development import champion_basis
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    good, weak = np.clip(0.4 * y + 0.6 * rng.random(200), 0, 1), rng.random(200)
+    preds = {"development (fit)": (y, {"gbm": weak, "scorecard": good}), "calibration": (y, {"gbm": weak,
+                                                                                           "scorecard": good}),
+             "holdout": (y, {"gbm": good, "scorecard": weak})}
+    table = candidate_table(preds, "scorecard")
+    auto = RunParams.model_validate({"model": {"champion": "auto"}})
+    text = champion_basis(auto, table, "scorecard")
+    a_good, a_weak = roc_auc_score(y, good), roc_auc_score(y, weak)
+    assert text.startswith("model.champion = auto: scorecard")
+    assert text.index(f"scorecard {a_good:.3f}") < text.index(f"gbm {a_weak:.3f}")
+    fixed = champion_basis(RunParams.model_validate({"model": {"champion": "gbm"}}), table, "gbm")
+    assert fixed.startswith("model.champion = gbm: set in the params, not chosen")
+    on_hold = table[table["sample"] == "holdout"].set_index("candidate")
+    assert on_hold.loc["gbm", "rank_out_of_time"] == 1 and on_hold.loc["gbm", "rank_calibration"] == 2
