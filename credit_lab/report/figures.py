@@ -351,8 +351,8 @@ def model_card_markdown(card: dict) -> str:
     e = escape
     perf = "\n".join(f"| {e(k)} | {v['n']:,} | {v['defaults']:,} | {v['auc']:.3f} | {v['gini']:.3f} | {v['ks']:.3f} | "
                      f"{v['brier']:.4f} |" for k, v in card["performance"].items())
-    chall = "\n".join(f"| {e(c['candidate'])} | {c['rank_out_of_time']} | {c['auc']:.3f} | {c['brier']:.4f} |"
-                      for c in card["challengers"])
+    chall = "\n".join(f"| {e(c['candidate'])} | {c['rank_out_of_time']} | {c.get('rank_calibration', '')} | "
+                      f"{c['auc']:.3f} | {c['brier']:.4f} |" for c in card["challengers"])
     data = card["data"]
     return "\n".join([
         f"**Model:** {e(card['model'])}  ",
@@ -365,9 +365,14 @@ def model_card_markdown(card: dict) -> str:
         f"**Segments:** {e(card['segments'])}  ",
         f"**Features ({len(card['features'])}):** {e(', '.join(card['features']))}  ",
         "**Calibration:** " + "; ".join(f"{e(k)}: {e(v['method'])} (shift {v['shift']:+.3f})"
-                                         for k, v in card["calibration"].items()),
+                                         for k, v in card["calibration"].items()) + "  ",
+        *([f"**Champion:** {e(card['champion_choice'])}  "] if card.get("champion_choice") else []),
+        *(["**Boosting rounds:** " + "; ".join(f"{e(k)}: {v['rounds']} ({e(v['basis'])})"
+                                              for k, v in card["boosting_rounds"].items())]
+          if card.get("boosting_rounds") else []),
         "", "| sample | n | defaults | AUC | Gini | KS | Brier |", "|---|---:|---:|---:|---:|---:|---:|", perf,
-        "", "| candidate | rank | AUC | Brier |", "|---|---:|---:|---:|", chall,
+        "", "| candidate | rank out of time | rank on calibration sample | AUC | Brier |",
+        "|---|---:|---:|---:|---:|", chall,
         "", "**Limitations:**", *[f"- {e(x)}" for x in card["limitations"]],
         "", "**Artifacts (SHA-256):**", *[f"- `{e(k)}`: `{e(v)}`" for k, v in card["artifacts"].items()],
     ])
