@@ -42,6 +42,22 @@ def signal_settings(params: RunParams) -> rv.SignalSettings:
     return rv.SignalSettings(**{"grade_order": tuple(params.grade_names), **params.review.signals})
 
 
+def adjustment_settings(params: RunParams) -> rv.AdjustmentSettings:
+    """The adjustment standards of ``review.rules``."""
+    return rv.AdjustmentSettings(rules=rv.rules_from_dicts(params.review.rules))
+
+
+def approval_settings(params: RunParams) -> rv.ApprovalSettings:
+    """The approval route of ``review.approval``, on the run's grade order."""
+    return rv.ApprovalSettings(**{"grade_order": tuple(params.grade_names), **params.review.approval})
+
+
+def calendar_settings(params: RunParams) -> rv.ReviewCalendarSettings:
+    """The review calendar of ``review.frequency_months_by_grade`` and ``review.due_within_days``."""
+    return rv.ReviewCalendarSettings(frequency_months_by_grade=dict(params.review.frequency_months_by_grade),
+                                     due_within_days=params.review.due_within_days)
+
+
 def monitoring_signals(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, params: RunParams, grader=None):
     """Early-warning signals and the watchlist at ``as_of`` against ``review.compare_months`` before."""
     return rv.signals_as_of(tables, as_of, as_of - pd.DateOffset(months=params.review.compare_months),
@@ -64,9 +80,8 @@ def review_cycle(limits: pd.DataFrame, tables: dict[str, pd.DataFrame], customer
 
     warning = monitoring_signals(tables, as_of, p, grader=grader)
     adjusted = rv.apply_adjustment_rules(limits[["current_limit", "proposed_limit", "grade"]], warning.signals,
-                                         rv.AdjustmentSettings(rules=rv.rules_from_dicts(p.review.rules)))
-    approval = rv.ApprovalSettings(**{"grade_order": tuple(p.grade_names), **p.review.approval})
-    routed = rv.approval_route(adjusted, approval)
+                                         adjustment_settings(p))
+    routed = rv.approval_route(adjusted, approval_settings(p))
     reasons = limits["explanation"] if "explanation" in limits else limits["limit_reason"]
     log = rv.decision_log(routed, timestamp=as_of, reasons=reasons, signals=warning.signals)
     limits["final_limit"] = routed["adjusted_limit"]
@@ -75,9 +90,7 @@ def review_cycle(limits: pd.DataFrame, tables: dict[str, pd.DataFrame], customer
     limits["approver"] = routed["approver"]
     limits["on_watchlist"] = warning.signals["on_watchlist"].reindex(limits.index).fillna(False).astype(bool)
     calendar = rv.review_calendar(
-        limits[["grade"]].join(customers[["onboarding_date", "last_review_date"]]), as_of,
-        rv.ReviewCalendarSettings(frequency_months_by_grade=dict(p.review.frequency_months_by_grade),
-                                  due_within_days=p.review.due_within_days),
+        limits[["grade"]].join(customers[["onboarding_date", "last_review_date"]]), as_of, calendar_settings(p),
         watchlist=warning.watchlist.index)
     outcome = ReviewOutcome(warning.signals, warning.watchlist, log, calendar)
     if p.review.backtest:

@@ -13,7 +13,7 @@ from typing import Any
 
 from credit_lab.core.config import RunParams, load_params, params_from_dict
 from credit_lab.core.exceptions import ParamsError
-from credit_lab.limits import review
+from credit_lab.limits import review_cycle
 from credit_lab.risk.stress import StressScenario
 
 __all__ = ["check_domain_settings", "load_run_params", "run_params_from_dict"]
@@ -21,13 +21,11 @@ __all__ = ["check_domain_settings", "load_run_params", "run_params_from_dict"]
 
 def check_domain_settings(params: RunParams, source: str = "params") -> RunParams:
     """Build the review's and stress test's settings from ``params``; a :class:`ParamsError` names a failing key."""
-    r = params.review
-    checks = (
-        ("review.signals", lambda: review.SignalSettings(**r.signals)),
-        ("review.rules", lambda: review.rules_from_dicts(r.rules)),
-        ("review.approval", lambda: review.ApprovalSettings(**r.approval)),
-        ("review.frequency_months_by_grade", lambda: review.ReviewCalendarSettings(
-            frequency_months_by_grade=dict(r.frequency_months_by_grade), due_within_days=r.due_within_days)),
+    checks = (  # the very builders the review stage uses, so what passes here is what runs
+        ("review.signals", lambda: review_cycle.signal_settings(params)),
+        ("review.rules", lambda: review_cycle.adjustment_settings(params)),
+        ("review.approval", lambda: review_cycle.approval_settings(params)),
+        ("review.frequency_months_by_grade", lambda: review_cycle.calendar_settings(params)),
     )
     for key, build in checks:
         try:
