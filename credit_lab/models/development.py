@@ -20,7 +20,7 @@ from credit_lab.features.point_in_time import FEATURE_DICTIONARY, feature_names,
 from credit_lab.models import validation as vl
 from credit_lab.models.calibration import fit_calibrated
 from credit_lab.models.champion import SEGMENT_COLUMN, SegmentedModel, candidate_table
-from credit_lab.models.gbm import PDModel, split_development
+from credit_lab.models.gbm import PDModel
 from credit_lab.models.grading import assign_grades, grade_table
 from credit_lab.models.metrics import ValidationMetrics, validation_metrics
 from credit_lab.models.scorecard import ScorecardModel
@@ -28,10 +28,27 @@ from credit_lab.models.scorecard import ScorecardModel
 __all__ = ["Development", "RunSettings", "Validation", "auc_by_period", "auto_compared", "boosting_rounds",
            "calibration_summary", "challenger_name", "champion_basis", "champion_name", "development_samples",
            "fit_candidates", "model_artifact", "model_card", "points_table", "segment_comparison", "stability",
-           "validate_champion"]
+           "split_development", "validate_champion"]
 
 logger = logging.getLogger(__name__)
 
+
+def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share: float = 0.25,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split stacked snapshots into fit / calibration (by customer) / out-of-time (latest snapshots).
+
+    Customers, not rows, are split between fit and calibration so the same firm
+    never appears on both sides.
+    """
+    snaps = np.sort(train["snapshot_date"].unique())
+    oot_dates = snaps[-oot_snapshots:]
+    is_oot = train["snapshot_date"].isin(oot_dates).to_numpy()
+    dev = train.loc[~is_oot]
+    customers = np.sort(dev.index.unique().to_numpy())
+    rng = np.random.default_rng(seed)
+    cal_ids = rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
+    is_cal = dev.index.isin(cal_ids)
+    return dev.loc[~is_cal], dev.loc[is_cal], train.loc[is_oot]
 
 @dataclass(frozen=True)
 class RunSettings:

@@ -24,7 +24,6 @@ from credit_lab.models.explanation import Explanation
 
 __all__ = [
     "PDModel",
-    "split_development",
 ]
 
 logger = logging.getLogger(__name__)
@@ -193,21 +192,3 @@ class PDModel(ClassifierMixin, BaseEstimator):
         data = self.matrix_frame(X)
         values, base = tree_shap(self.gbm_, data.to_numpy(), engine)
         return Explanation(values=values, base_value=base, data=data, output=self.raw_log_odds(X))
-
-
-def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share: float = 0.25,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split stacked snapshots into fit / calibration (by customer) / out-of-time (latest snapshots).
-
-    Customers, not rows, are split between fit and calibration so the same firm
-    never appears on both sides.
-    """
-    snaps = np.sort(train["snapshot_date"].unique())
-    oot_dates = snaps[-oot_snapshots:]
-    is_oot = train["snapshot_date"].isin(oot_dates).to_numpy()
-    dev = train.loc[~is_oot]
-    customers = np.sort(dev.index.unique().to_numpy())
-    rng = np.random.default_rng(seed)
-    cal_ids = rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
-    is_cal = dev.index.isin(cal_ids)
-    return dev.loc[~is_cal], dev.loc[is_cal], train.loc[is_oot]

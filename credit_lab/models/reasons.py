@@ -16,9 +16,8 @@ from credit_lab.core.exceptions import CreditLabError
 from credit_lab.data.table_mode import split_table
 from credit_lab.features.point_in_time import REASON_GROUPS
 from credit_lab.models.champion import SegmentedModel
-from credit_lab.models.development import RunSettings, fit_candidates
+from credit_lab.models.development import RunSettings, fit_candidates, split_development
 from credit_lab.models.explain import Explanation, explain, grouped_reason_codes, reason_codes
-from credit_lab.models.gbm import split_development
 
 __all__ = ["reason_stability", "reason_wording", "scorecard_points", "shap_reference_check", "unseen_values"]
 
