@@ -1,8 +1,10 @@
-"""Credit limits, first version: the tightest of a few explicit caps.
+"""Limit setting for a book: the rules method and the inputs, policy and results of the optimizer.
 
-``limit = min(capacity cap, risk cap of the grade, single-name cap)``, set to
-zero above the PD cut-off and rounded down. Every limit carries the cap that
-decided it and its change against today's limit.
+``limits.method: rules`` (:func:`set_limits`): ``limit = min(capacity cap, risk cap of the grade,
+single-name cap)``, zero above the PD cut-off, rounded down. ``limits.method: optimize``
+(:func:`optimize_book`): purchase statistics and demand, the share caps that mean something for
+this book, the exact optimizer of :mod:`credit_lab.limits.optimizer`, and what would raise each
+limit. Every limit carries what decided it and its change against today's limit.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The gradient-boosted PD estimator (monotone constraints, exact tree SHAP) and the development split.
+"""The gradient-boosted PD estimator (monotone constraints, exact tree SHAP).
 
 Calibration is its own estimator (:mod:`credit_lab.models.calibration`); grades and score
 points are in :mod:`credit_lab.models.grading`.
