@@ -128,12 +128,15 @@ def test_optimized_book_meets_every_constraint(small_tables):
     table, result, problem = optimize_book(book, purchases, params, lgd=0.45, seed=1)
     assert set(table["decided_by"]) <= {"profit_optimum", "el_budget", "exposure_budget", "industry_cap",
                                         "region_cap", "single_name_cap", "change_cap", "insurer_cap",
-                                        "grade_bound", "pd_cutoff", "no_demand_data"}
+                                        "grade_bound", "pd_cutoff", "new_customer_cap", "requested_limit",
+                                        "no_demand_data"}
     violations = constraint_violations(problem, result.limits)
     assert max(violations.values()) <= 1e-9
     lim = table["proposed_limit"]
     assert (lim[book["pd"] > params.pd_cutoff] == 0).all()
     assert (lim <= params.own_equity * params.single_name_cap_pct + 1e-6).all()
+    no_history = book["has_payment_history"] == 0
+    assert (lim[no_history] <= np.maximum(params.new_customer_cap, table.loc[no_history, "current_limit"]) + 1e-6).all()
     banded = table["current_limit"] > 0
     upper_band = table.loc[banded, "current_limit"] * 1.3
     assert (lim[banded] <= upper_band + 1e-6).all()

@@ -76,7 +76,8 @@ def test_scores_are_consistent_and_explained(smoke_run):
     limits = pd.read_parquet(run_dir / "data" / "limits.parquet")
     assert set(limits["decided_by"]) <= {"profit_optimum", "el_budget", "exposure_budget", "industry_cap",
                                          "region_cap", "single_name_cap", "change_cap", "insurer_cap",
-                                         "grade_bound", "pd_cutoff", "no_demand_data"}
+                                         "grade_bound", "pd_cutoff", "new_customer_cap", "requested_limit",
+                                         "no_demand_data"}
     constraints = pd.read_parquet(run_dir / "data" / "limit_constraints.parquet")
     assert {"constraint", "binding", "shadow_price"} <= set(constraints.columns)
     frontier = pd.read_parquet(run_dir / "data" / "efficient_frontier.parquet")

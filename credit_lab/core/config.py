@@ -350,6 +350,16 @@ class LimitParams(_Strict):
         description="max limit per grade",
     )
     rounding: float = Field(1000.0, ge=0.0, description="rules method: limits rounded down to a multiple of this")
+    # --- new customers (both methods)
+    new_customer_cap: float | None = Field(
+        50_000.0, ge=0.0,
+        description="a customer without payment history yet gets at most this (or today's limit, if higher), "
+                    "currency units: an unknown buyer is exposed to at most what the company accepts to lose on a "
+                    "trial relationship; null: no cap")
+    new_customer_cap_share_of_request: float | None = Field(
+        1.0, gt=0.0, le=5.0,
+        description="a new customer's limit is at most this share of its requested_limit (1: never more than it "
+                    "asked for); null: no cap")
     # --- profit model (method: optimize)
     gross_margin: float = Field(0.25, gt=0.0, lt=1.0, description="gross margin on sales")
     gross_margin_by_industry: dict[str, float] = Field(default_factory=dict, description="overrides per industry")

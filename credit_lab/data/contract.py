@@ -188,6 +188,17 @@ SCHEMAS: dict[str, TableSchema] = {
                 "last_review_date", "date", "date of the last credit review (empty = never: onboarding counts)",
                 required=False, nullable=True,
             ),
+            # What a customer declared on its application: a new customer's limit is sized on it
+            # while it has no ordering history (credit_lab.limits.setting).
+            Column(
+                "requested_limit", "float", f"credit limit the customer applied for, {_money} (empty = not declared)",
+                required=False, nullable=True, min_value=0,
+            ),
+            Column(
+                "expected_monthly_purchases", "float",
+                f"purchases a month the customer declared it expects to make, {_money} (empty = not declared)",
+                required=False, nullable=True, min_value=0,
+            ),
         ),
     ),
     "invoices": TableSchema(

@@ -42,7 +42,7 @@ def table_book(table: CustomerTable, tp: CustomerTableParams, new_customer_month
 
 
 def table_customers(table: CustomerTable, tp: CustomerTableParams) -> pd.DataFrame:
-    """One customers row per valid table row: id as name, no cover, collateral or review dates."""
+    """One customers row per valid table row: id as name, no cover, collateral, review dates or declared needs."""
     ids = table.features.index
     return pd.DataFrame({
         "customer_id": ids.to_numpy(dtype=object), "customer_name": ids.to_numpy(dtype=object),
@@ -50,4 +50,5 @@ def table_customers(table: CustomerTable, tp: CustomerTableParams) -> pd.DataFra
         "payment_terms_days": tp.payment_terms_days, "credit_limit": table.book["credit_limit"].to_numpy(),
         "insurance_cover_pct": 0.0, "insured_limit": 0.0, "guarantee_amount": 0.0, "collateral_value": 0.0,
         "collateral_haircut": np.nan, "guarantor_pd": np.nan, "onboarding_date": pd.NaT, "last_review_date": pd.NaT,
+        "requested_limit": np.nan, "expected_monthly_purchases": np.nan,
     })

@@ -28,7 +28,9 @@ CUSTOMER_WORDING = {
     "grade_bound": "it is the most we extend at your current risk rating",
     "risk_grade": "it is the most we extend at your current risk rating",
     "pd_cutoff": "your current risk rating is below our threshold for open-account terms",
-    "no_demand_data": "we have no recent purchases or financial statements to size a limit on",
+    "new_customer_cap": "we start new customers at a limited amount until we have a payment history with you",
+    "requested_limit": "it is the limit you applied for",
+    "no_demand_data": "we have no recent purchases, declared needs or financial statements to size a limit on",
 }
 
 

@@ -5,6 +5,11 @@ single-name cap)``, zero above the PD cut-off, rounded down. ``limits.method: op
 (:func:`optimize_book`): purchase statistics and demand, the share caps that mean something for
 this book, the exact optimizer of :mod:`credit_lab.limits.optimizer`, and what would raise each
 limit. Every limit carries what decided it and its change against today's limit.
+
+A customer without orders in the window is sized on what it declared (``expected_monthly_purchases``,
+then ``requested_limit``), before its revenue and today's limit; a new customer (``is_new_customer``)
+is then held to ``limits.new_customer_cap`` and to ``limits.new_customer_cap_share_of_request`` of
+its requested limit, under both methods (:func:`new_customer_caps`).
 """
 
 from __future__ import annotations
@@ -26,31 +31,111 @@ from credit_lab.limits.optimizer import (
 )
 from credit_lab.models.grading import assign_grades
 
-__all__ = ["LIMIT_DRIVERS", "capacity_cap", "set_limits"]
+__all__ = ["DECLARED_COLUMNS", "LIMIT_DRIVERS", "capacity_cap", "declared", "new_customer_caps", "set_limits"]
 
 LIMIT_DRIVERS = {
     "capacity": "its expected purchases over its payment terms (or its size) cap the limit",
     "risk_grade": "the maximum limit for its risk grade",
     "single_name": "the company's single-customer cap (share of own equity)",
+    "new_customer_cap": "a new customer's limit is capped (limits.new_customer_cap) until it has a payment history",
+    "requested_limit": "a new customer gets at most the limit it requested",
     "pd_cutoff": "its probability of default is above the company's cut-off",
 }
+
+#: What decided a capacity cap sized on the customer's declarations (no ordering history yet).
+_CAPACITY_BY_BASIS = {
+    "declared purchases": "the purchases it declared it expects, over its payment terms, cap the limit "
+                          "(no ordering history yet)",
+    "requested limit": "the limit it requested caps the limit (no ordering history or declared purchases yet)",
+}
+
+#: Optional customers columns a new customer declares on its application (NaN, 0 or absent = not declared).
+DECLARED_COLUMNS = ("requested_limit", "expected_monthly_purchases")
 
 _DAYS_PER_MONTH = 30.4375
 
 
+def declared(book: pd.DataFrame, column: str) -> pd.Series:
+    """A declared amount per customer, NaN where not declared (absent column, empty cell or 0)."""
+    if column not in book:
+        return pd.Series(np.nan, index=book.index)
+    values = book[column].astype(float)
+    return values.where(values > 0)
+
+
+def _is_new(book: pd.DataFrame) -> pd.Series:
+    """Customers the new-customer caps apply to: no payment history yet (``has_payment_history`` 0 or
+    unknown, ledger mode); where the book has no such column (table mode), the ``is_new_customer`` segment."""
+    if "has_payment_history" in book:
+        return ~(pd.to_numeric(book["has_payment_history"], errors="coerce").fillna(0) > 0)
+    if "is_new_customer" not in book:
+        return pd.Series(False, index=book.index)
+    return book["is_new_customer"].astype("boolean").fillna(False).astype(bool)
+
+
+def new_customer_caps(book: pd.DataFrame, params: LimitParams) -> pd.DataFrame:
+    """The caps on a new customer's limit: ``new_customer_cap`` and ``requested_limit`` (NaN = none).
+
+    A customer without payment history (:func:`_is_new`) gets at most ``limits.new_customer_cap`` and
+    at most ``limits.new_customer_cap_share_of_request`` x its ``requested_limit`` (where it declared
+    one); null params switch a cap off. The absolute cap stops the model granting an unknown buyer
+    more, it never cuts a limit already granted: it is the larger of the cap and today's limit.
+    Customers with a payment history are not capped here.
+    """
+    is_new = _is_new(book)
+    out = pd.DataFrame({"new_customer_cap": np.nan, "requested_limit": np.nan}, index=book.index)
+    if params.new_customer_cap is not None:
+        today = pd.to_numeric(book.get("credit_limit", pd.Series(0.0, index=book.index)), errors="coerce").fillna(0)
+        cap = np.maximum(float(params.new_customer_cap), today)
+        out["new_customer_cap"] = cap.where(is_new)
+    if params.new_customer_cap_share_of_request is not None:
+        request = declared(book, "requested_limit") * params.new_customer_cap_share_of_request
+        out["requested_limit"] = request.where(is_new)
+    return out
+
+
+def _driver_text(driver: str, basis: str, params: LimitParams, drivers: dict[str, str]) -> str:
+    if driver == "capacity" and basis in _CAPACITY_BY_BASIS:
+        return _CAPACITY_BY_BASIS[basis]
+    if driver == "new_customer_cap" and params.new_customer_cap is not None:
+        return f"a new customer's limit is capped at {params.new_customer_cap:,.0f} until it has a payment history"
+    if driver == "requested_limit" and params.new_customer_cap_share_of_request not in (None, 1.0):
+        return (f"a new customer gets at most {params.new_customer_cap_share_of_request:.0%} of the limit it "
+                "requested")
+    return drivers[driver]
+
+
 def capacity_cap(sales_in_window: pd.Series, months_observed: pd.Series, payment_terms_days: pd.Series,
-                 revenue: pd.Series, current_limit: pd.Series, params: LimitParams) -> tuple[pd.Series, pd.Series]:
+                 revenue: pd.Series, current_limit: pd.Series, params: LimitParams,
+                 expected_monthly_purchases: pd.Series | None = None,
+                 requested_limit: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """What the customer can use: purchases over its terms with headroom, at most a share of its revenue.
 
-    Returns the cap and its basis (``purchases``, ``revenue``, or ``current_limit`` when
-    there is neither purchase history nor a revenue figure: the limit is then kept as is).
+    Without purchases in the window, the purchases it declared (``expected_monthly_purchases``
+    over its terms with headroom) stand in for them, and failing those the limit it requested
+    (``requested_limit``); NaN or 0 = not declared. Returns the cap and its basis
+    (``purchases``, ``declared purchases``, ``requested limit``, ``revenue``, or
+    ``current_limit`` when there is none of them: the limit is then kept as is).
     """
+    terms_months = payment_terms_days.astype(float) / _DAYS_PER_MONTH
     monthly = (sales_in_window / months_observed.clip(lower=1.0)).where(sales_in_window > 0)
-    purchases_cap = monthly * (payment_terms_days.astype(float) / _DAYS_PER_MONTH) * params.purchase_headroom
+    need_cap = monthly * terms_months * params.purchase_headroom
+    need_basis = pd.Series("purchases", index=need_cap.index, dtype=object)
+    for label, stand_in in (
+        ("declared purchases", None if expected_monthly_purchases is None
+         else expected_monthly_purchases.astype(float).where(expected_monthly_purchases > 0)
+         * terms_months * params.purchase_headroom),
+        ("requested limit", None if requested_limit is None
+         else requested_limit.astype(float).where(requested_limit > 0)),
+    ):
+        if stand_in is None:
+            continue
+        use = need_cap.isna() & stand_in.notna()
+        need_cap = need_cap.where(~use, stand_in)
+        need_basis = need_basis.where(~use, label)
     revenue_cap = revenue * params.revenue_cap_pct
-    cap = pd.concat([purchases_cap, revenue_cap], axis=1).min(axis=1, skipna=True)
-    basis = pd.Series(np.where(purchases_cap.notna() & (purchases_cap <= revenue_cap.fillna(np.inf)),
-                               "purchases", "revenue"), index=cap.index)
+    cap = pd.concat([need_cap, revenue_cap], axis=1).min(axis=1, skipna=True)
+    basis = need_basis.where(need_cap.notna() & (need_cap <= revenue_cap.fillna(np.inf)), "revenue")
     neither = cap.isna()
     cap = cap.where(~neither, current_limit.astype(float))
     basis = basis.where(~neither, "current_limit")
@@ -63,23 +148,31 @@ def set_limits(scored: pd.DataFrame, params: LimitParams, lookback_months: int) 
     Parameters
     ----------
     scored : one row per customer with ``pd``, ``grade``, ``credit_limit`` (today's),
-        ``payment_terms_days``, ``sales_in_window``, ``tenure_months``, ``revenue_latest``.
+        ``payment_terms_days``, ``sales_in_window``, ``tenure_months``, ``revenue_latest``;
+        optional ``is_new_customer`` (absent = none is new), ``expected_monthly_purchases``
+        and ``requested_limit`` (:data:`DECLARED_COLUMNS`).
     params : caps, cut-off and rounding.
     lookback_months : length of the window ``sales_in_window`` covers.
 
     Returns
     -------
-    DataFrame with ``capacity_cap``, ``risk_cap``, ``single_name_cap``, ``proposed_limit``,
+    DataFrame with ``capacity_cap``, ``capacity_basis``, ``risk_cap``, ``single_name_cap``,
+    ``new_customer_cap``, ``request_cap`` (NaN where they do not apply), ``proposed_limit``,
     ``limit_change``, ``decided_by`` and ``limit_reason``.
     """
     months = scored["tenure_months"].clip(upper=lookback_months)
     cap_capacity, basis = capacity_cap(scored["sales_in_window"], months, scored["payment_terms_days"],
-                                       scored["revenue_latest"], scored["credit_limit"], params)
+                                       scored["revenue_latest"], scored["credit_limit"], params,
+                                       expected_monthly_purchases=declared(scored, "expected_monthly_purchases"),
+                                       requested_limit=declared(scored, "requested_limit"))
     risk_cap = scored["grade"].map(params.risk_cap_by_grade).astype(float)
     single_name = params.own_equity * params.single_name_cap_pct
+    new_caps = new_customer_caps(scored, params)
     caps = pd.DataFrame({"capacity": cap_capacity, "risk_grade": risk_cap,
-                         "single_name": np.full(len(scored), single_name)}, index=scored.index)
-    # Ties go to the first column: capacity before risk grade before single name.
+                         "single_name": np.full(len(scored), single_name),
+                         "new_customer_cap": new_caps["new_customer_cap"].fillna(np.inf),
+                         "requested_limit": new_caps["requested_limit"].fillna(np.inf)}, index=scored.index)
+    # Ties go to the first column: capacity before risk grade, single name and the new-customer caps.
     decided = caps.idxmin(axis=1)
     limit = caps.min(axis=1)
     above_cutoff = scored["pd"] > params.pd_cutoff
@@ -89,13 +182,15 @@ def set_limits(scored: pd.DataFrame, params: LimitParams, lookback_months: int) 
         limit = np.floor(limit / params.rounding) * params.rounding
     out = pd.DataFrame({
         "capacity_cap": cap_capacity, "capacity_basis": basis, "risk_cap": risk_cap,
-        "single_name_cap": single_name, "current_limit": scored["credit_limit"].astype(float),
+        "single_name_cap": single_name, "new_customer_cap": new_caps["new_customer_cap"],
+        "request_cap": new_caps["requested_limit"], "current_limit": scored["credit_limit"].astype(float),
         "proposed_limit": limit, "decided_by": decided,
     }, index=scored.index)
     out["limit_change"] = out["proposed_limit"] - out["current_limit"]
     out["limit_reason"] = [
-        f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): {LIMIT_DRIVERS[d]}."
-        for new, chg, d in zip(out["proposed_limit"], out["limit_change"], out["decided_by"])
+        f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): "
+        f"{_driver_text(d, b, params, LIMIT_DRIVERS)}."
+        for new, chg, d, b in zip(out["proposed_limit"], out["limit_change"], out["decided_by"], out["capacity_basis"])
     ]
     return out
 
@@ -134,14 +229,22 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
     The purchase need over the payment terms is lognormal with mean = monthly purchases x terms
     in months, and a CV from the customer's own month-to-month variation scaled to the terms
     (independent months: cv_terms = cv_month / sqrt(months of terms)); with fewer than three
-    months of orders the CV is ``demand_cv_default``. Without orders, the need is taken from
-    revenue (``revenue_cap_pct`` of it) and failing that from today's limit; customers with none
-    of the three cannot be given a limit by the optimizer and are reported.
+    months of orders the CV is ``demand_cv_default``. Without orders, the need is taken from what
+    the customer declared (``expected_monthly_purchases`` x terms in months, then its
+    ``requested_limit``), then from revenue (``revenue_cap_pct`` of it) and failing that from
+    today's limit; customers with none of these cannot be given a limit by the optimizer and
+    are reported. A new customer's caps (:func:`new_customer_caps`) are per-customer upper
+    bounds, columns ``new_customer_cap`` and ``requested_limit_cap``.
     """
     terms_months = book["payment_terms_days"].astype(float) / _DAYS_PER_MONTH
     monthly = purchases["monthly_purchases_mean"].reindex(book.index)
     need = monthly * terms_months
     basis = pd.Series("ordering history", index=book.index)
+    for label, stand_in in (("declared purchases", declared(book, "expected_monthly_purchases") * terms_months),
+                            ("requested limit", declared(book, "requested_limit"))):
+        use = need.isna() & stand_in.notna()
+        need = need.where(~use, stand_in)
+        basis = basis.where(~use, label)
     from_revenue = need.isna() & (book["revenue_latest"] > 0)
     need = need.where(~from_revenue, book["revenue_latest"] * params.revenue_cap_pct)
     basis = basis.where(~from_revenue, "revenue")
@@ -166,6 +269,10 @@ def optimization_inputs(book: pd.DataFrame, purchases: pd.DataFrame, params: Lim
     if params.insured_limit_caps:
         insured = book["insurance_cover_pct"].astype(float) > 0
         inputs["insurer_cap"] = book["insured_limit"].astype(float).where(insured, np.inf)
+    new_caps = new_customer_caps(book, params)
+    if new_caps.notna().any(axis=None):
+        inputs["new_customer_cap"] = new_caps["new_customer_cap"].fillna(np.inf)
+        inputs["requested_limit_cap"] = new_caps["requested_limit"].fillna(np.inf)
     return inputs, basis
 
 
@@ -283,10 +390,16 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     table["expected_loss_on_limit"] = solved["expected_loss"].reindex(book.index).fillna(0.0)
     table["purchase_need_over_terms"] = inputs["mean_demand"]
     table["demand_basis"] = basis
-    drivers = {**DECIDED_BY, "no_demand_data": "no purchases, revenue or current limit to size a limit on"}
+    drivers = {**DECIDED_BY, "no_demand_data": "no purchases, declared needs, revenue or current limit to size a "
+                                               "limit on"}
+    sized_on = {"declared purchases": " Its purchase need is the one it declared (no ordering history yet).",
+                "requested limit": " Its purchase need is taken as the limit it requested (no ordering history "
+                                   "yet)."}
     table["limit_reason"] = [
-        f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): {drivers[d]}."
-        for new, chg, d in zip(table["proposed_limit"], table["limit_change"], table["decided_by"])
+        f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): "
+        f"{_driver_text(d, '', params, drivers)}.{sized_on.get(b, '')}"
+        for new, chg, d, b in zip(table["proposed_limit"], table["limit_change"], table["decided_by"],
+                                  table["demand_basis"])
     ]
     table["hint"], table["hint_pd"], table["hint_limit"] = "", np.nan, np.nan
     if model is not None and features is not None and master_scale is not None:

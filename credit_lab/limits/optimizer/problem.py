@@ -47,6 +47,9 @@ DECIDED_BY = {
     "insurer_cap": "the credit insurer's cap",
     "grade_bound": "the minimum or maximum limit of its risk grade",
     "pd_cutoff": "its PD is above the cut-off: limit 0",
+    # appended, so the codes of the ones above stay as they were
+    "new_customer_cap": "a new customer's limit is capped until it has a payment history",
+    "requested_limit": "a new customer gets at most the limit it requested",
 }
 _LABELS = tuple(DECIDED_BY)
 _CODE = {name: np.int8(i) for i, name in enumerate(_LABELS)}
@@ -227,7 +230,7 @@ class LimitProblem:
 
 _REQUIRED = ("mean_demand", "demand_cv", "gross_margin", "collection_days", "pd", "lgd", "ul_rate",
              "industry", "region", "grade", "current_limit")
-_OPTIONAL_DEFAULTS = {"ccf": 1.0, "insurer_cap": np.nan}
+_OPTIONAL_DEFAULTS = {"ccf": 1.0, "insurer_cap": np.nan, "new_customer_cap": np.nan, "requested_limit_cap": np.nan}
 
 
 
@@ -362,7 +365,8 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
         ``collection_days`` (days), ``pd``, ``lgd`` (in [0, 1]), ``ul_rate`` (capital per
         unit of limit), ``industry``, ``region``, ``grade``, ``current_limit`` (currency
         units). Optional: ``ccf`` (default 1), ``insurer_cap`` (currency units; NaN/inf =
-        not insured), ``customer_id`` for a mapping.
+        not insured), ``new_customer_cap`` and ``requested_limit_cap`` (a new customer's caps,
+        currency units; NaN/inf = none), ``customer_id`` for a mapping.
     policy : LimitPolicy
 
     Returns
@@ -375,8 +379,8 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
 
     * floor = max(grade minimum, (1 - max_change) * current);
     * upper = min(single-name cap, grade maximum, (1 + max_change) * current, insurer cap,
-      capacity), where capacity is the ``capacity_quantile`` of the need but never below
-      the floor (it is a modelling device, not a hard cap);
+      new-customer cap, requested-limit cap, capacity), where capacity is the ``capacity_quantile``
+      of the need but never below the floor (it is a modelling device, not a hard cap);
     * when the floor is above the hard caps the caps win: ``lower = upper`` and
       ``bound_conflict`` is set;
     * above the PD cut-off both bounds are 0 (the cut-off beats every floor).
@@ -402,6 +406,8 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
     current = _numeric(cols, ids, "current_limit", n, lo=0.0)
     ccf = _numeric(cols, ids, "ccf", n, lo=0.0)
     insurer = _numeric(cols, ids, "insurer_cap", n, lo=0.0, allow_nan=True)
+    new_cap = _numeric(cols, ids, "new_customer_cap", n, lo=0.0, allow_nan=True)
+    request_cap = _numeric(cols, ids, "requested_limit_cap", n, lo=0.0, allow_nan=True)
 
     codes = {}
     names = {}
@@ -438,8 +444,10 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
     band_hi = np.where(banded, (1.0 + change) * current, np.inf)
     single = float(policy.own_equity) * float(policy.single_name_pct)
     ins = np.where(np.isnan(insurer), np.inf, insurer)
-    caps = np.stack([np.full(n, single), ins, grade_max, band_hi])
-    cap_codes = np.array([_CODE["single_name_cap"], _CODE["insurer_cap"], _CODE["grade_bound"], _CODE["change_cap"]])
+    caps = np.stack([np.full(n, single), ins, grade_max, band_hi, np.where(np.isnan(new_cap), np.inf, new_cap),
+                     np.where(np.isnan(request_cap), np.inf, request_cap)])
+    cap_codes = np.array([_CODE["single_name_cap"], _CODE["insurer_cap"], _CODE["grade_bound"], _CODE["change_cap"],
+                          _CODE["new_customer_cap"], _CODE["requested_limit"]])
     which = np.argmin(caps, axis=0)
     hard_hi = caps[which, np.arange(n)]
     floor = np.maximum(grade_min, band_lo)

@@ -163,14 +163,16 @@ def read_as_of(ctx: StageContext) -> pd.Timestamp:
 
 
 def scored_book(ctx: StageContext) -> pd.DataFrame:
-    """Today's scores joined with the book's exposure columns and the customers' terms and cover."""
+    """Today's scores joined with the book's exposure columns and the customers' terms, cover and declared needs."""
     current = (ctx.read("book.parquet") if ctx.table_mode else ctx.read("features_current.parquet")
                ).set_index("customer_id")
     scores = ctx.read("scores.parquet").set_index("customer_id")
     customers = ctx.read("customers.parquet").set_index("customer_id")
-    cols = ["customer_name", "payment_terms_days", "insurance_cover_pct", "insured_limit", "guarantee_amount"]
+    cols = ["customer_name", "payment_terms_days", "insurance_cover_pct", "insured_limit", "guarantee_amount",
+            "requested_limit", "expected_monthly_purchases"]
+    history = ["has_payment_history"] if "has_payment_history" in current else []
     return (scores.join(current[["industry", "region", "credit_limit", "receivables_open", "sales_in_window",
-                                 "tenure_months", "revenue_latest", "days_beyond_terms_mean"]])
+                                 "tenure_months", "revenue_latest", "days_beyond_terms_mean", *history]])
             .join(customers[cols]))
 
 
