@@ -451,6 +451,25 @@ class ProvisionParams(_Strict):
         default_factory=lambda: {"base": (0.6, 1.0), "downside": (0.3, 1.3), "upside": (0.1, 0.85)},
         description="forward-looking adjustment: name -> (weight, multiplier on loss rates); weights sum to 1",
     )
+    no_loss_floor: Literal["pd_lgd", "none"] = Field(
+        "pd_lgd", description="a bucket whose history holds no loss: pd_lgd floors its zero rate at its customers' "
+                              "balance-weighted PD x LGD (without PDs: no_loss_floor_rates); none keeps the zero")
+    no_loss_floor_rates: tuple[float, ...] = Field(
+        (0.005, 0.02, 0.05, 0.15, 0.50),
+        description="fixed floor loss rate per bucket of bucket_edges, used when no PD is available")
+
+    @model_validator(mode="after")
+    def _floor_rate_per_bucket(self) -> "ProvisionParams":
+        n_buckets = len(self.bucket_edges) + 1
+        if len(self.no_loss_floor_rates) != n_buckets:
+            raise ValueError(f"no_loss_floor_rates has {len(self.no_loss_floor_rates)} rate(s) but bucket_edges "
+                             f"{list(self.bucket_edges)} define {n_buckets} buckets; give one rate per bucket, "
+                             "current first")
+        bad = [r for r in self.no_loss_floor_rates if not 0.0 <= r <= 1.0]
+        if bad:
+            raise ValueError(f"no_loss_floor_rates {list(self.no_loss_floor_rates)} must be fractions in [0, 1]; "
+                             f"got {bad[0]} (e.g. 0.02 for 2%)")
+        return self
 
 
 class ReserveParams(_Strict):

@@ -17,11 +17,15 @@ import pandas as pd
 
 from credit_lab.core.config import LimitParams, ProvisionParams, ReserveParams
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.formatting import money
 from credit_lab.risk.concentration import ConcentrationSettings, cap_utilization
 from credit_lab.risk.expected_loss import exposure_at_default
 from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, recommended_reserve
 from credit_lab.risk.mitigation import MitigationSettings, mitigate
 from credit_lab.risk.provisions import (
+    FLOOR_PD_LGD,
+    HISTORY,
+    TOTAL,
     ProvisionSettings,
     collection_delay_days,
     expected_loss_table,
@@ -34,7 +38,7 @@ from credit_lab.risk.stress import StressScenario, stressed_book
 
 __all__ = ["BookExposure", "WATERFALL_COLUMNS", "ageing_by_customer", "book_exposure", "cap_utilization_table",
            "fitted_provision_matrix", "lifetime_view", "loss_distribution", "loss_portfolio", "loss_table",
-           "mitigation_frame", "reserve_totals", "reserve_waterfall", "stress_table"]
+           "mitigation_frame", "no_loss_floor_note", "reserve_totals", "reserve_waterfall", "stress_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,17 +194,29 @@ def mitigation_frame(book: pd.DataFrame, ead: pd.Series, r: ReserveParams) -> pd
 
 
 def fitted_provision_matrix(pr: ProvisionParams, invoices: pd.DataFrame, defaults: pd.DataFrame | None,
-                     as_of: pd.Timestamp, notes: list[str]):
-    """The IFRS 9 provision matrix, on a shorter history (said in ``notes``) when the ledger is short."""
+                            as_of: pd.Timestamp, notes: list[str], pd_12m: pd.Series | None = None,
+                            lgd: float | None = None):
+    """The IFRS 9 provision matrix, on a shorter history (said in ``notes``) when the ledger is short.
+
+    ``pd_12m`` (per customer, from the scores) and ``lgd`` price the no-loss floor; without them a
+    bucket whose history holds no loss takes ``pr.no_loss_floor_rates``. ``notes`` says which
+    buckets were floored, why and what it adds (or, with ``no_loss_floor: none``, what stays at 0).
+    """
     settings = ProvisionSettings(bucket_edges=tuple(pr.bucket_edges), method=pr.method,
                                  history_months=pr.history_months, outcome_months=pr.outcome_months,
-                                 scenarios={k: tuple(v) for k, v in pr.scenarios.items()})
+                                 scenarios={k: tuple(v) for k, v in pr.scenarios.items()},
+                                 no_loss_floor=pr.no_loss_floor, no_loss_floor_rates=tuple(pr.no_loss_floor_rates),
+                                 no_loss_floor_edges=tuple(pr.bucket_edges))
+    if pd_12m is not None:
+        # Customers already in default have no score: their PD is 1 (they are in default), as in
+        # the lifetime ECL.
+        pd_12m = pd_12m.reindex(pd.Index(invoices["customer_id"].unique())).fillna(1.0)
     tried: list[str] = []
     first = invoices["invoice_date"].min()
     available = (as_of.year - first.year) * 12 + as_of.month - first.month - pr.outcome_months - 1
     for _ in range(2 + len(settings.bucket_edges)):
         try:
-            provision = provision_from_ledger(invoices, as_of, settings, defaults)
+            provision = provision_from_ledger(invoices, as_of, settings, defaults, pd_12m, lgd)
         except CreditLabError as err:
             if "had no balance" in str(err) and len(settings.bucket_edges) > 1:
                 # an ageing bucket this ledger never reaches has no loss rate to measure: merge it
@@ -218,9 +234,48 @@ def fitted_provision_matrix(pr: ProvisionParams, invoices: pd.DataFrame, default
             notes.append(f"Provision matrix not computed: {err}")
             return None
         notes.extend(f"Provision matrix: {t}." for t in tried)
+        note = no_loss_floor_note(provision, settings, lgd)
+        if note:
+            notes.append(note)
         return provision
     notes.append("Provision matrix not computed: " + "; ".join(tried))
     return None
+
+
+def no_loss_floor_note(provision, settings: ProvisionSettings, lgd: float | None) -> str | None:
+    """One note, in words: which buckets the no-loss floor priced, why, and what it adds to the provision.
+
+    With ``no_loss_floor: none``: which buckets stay at a zero rate, and that the provision may be
+    understated. None when no bucket with an open balance has a zero historical rate.
+    """
+    m = provision.matrix.drop(index=TOTAL)
+    zero = m[(m["historical_loss_rate"] == 0.0) & (m["gross_carrying_amount"] > 0)]
+    if zero.empty:
+        return None
+    names = ", ".join(zero.index)
+    why = (f"the ledger's history holds no loss in bucket(s) {names} (no balance in them at any of the "
+           f"{settings.history_months} month-ends used was later lost), so their historical loss rate is 0")
+    if settings.no_loss_floor == "none":
+        return (f"Provision matrix: {why}, and reserve.provisions.no_loss_floor is none, so their "
+                f"{money(zero['gross_carrying_amount'].sum())} of receivables carry no provision. The provision may "
+                "be understated: IFRS 9 (B5.5.35) asks for historical loss rates adjusted for current and "
+                "forward-looking information, and no loss seen is not no loss expected; set no_loss_floor: pd_lgd.")
+    floored = zero[zero["rate_basis"] != HISTORY]
+    rates = ", ".join(f"{b} {r:.2%}" for b, r in floored["floor_loss_rate"].items())
+    if (floored["rate_basis"] == FLOOR_PD_LGD).all():
+        how = (f"the balance-weighted 12-month PD x LGD ({lgd * 100:g}%) of the customers whose receivables sit in "
+               f"them today ({rates})")
+    else:
+        merged = ("; a merged bucket takes the balance-weighted rates of the buckets it merges"
+                  if settings.bucket_edges != settings.no_loss_floor_edges else "")
+        how = (f"the fixed rates of reserve.provisions.no_loss_floor_rates ({rates}{merged}), since no PD is "
+               "available (no scores from stage 04)")
+    before = provision.allowance - provision.floor_uplift
+    return (f"Provision matrix: {why}. A zero rate is not a credible provision: IFRS 9 (B5.5.35) asks for historical "
+            f"loss rates adjusted for current and forward-looking information, so these buckets are floored at {how}, "
+            f"then adjusted by the scenarios like a historical rate. The floor raises the provision by "
+            f"{money(provision.floor_uplift)}, from {money(before)} to {money(provision.allowance)} "
+            "(reserve.provisions.no_loss_floor: none switches it off).")
 
 
 def ageing_by_customer(invoices: pd.DataFrame, as_of: pd.Timestamp, edges: tuple[int, ...]) -> pd.DataFrame:

@@ -49,11 +49,20 @@ Loss-rate methods (:func:`loss_rates`)
 Roll transitions use the latest ``history_months`` month-ends ``t_1 .. t_H``; loss outcomes
 use the latest ``history_months`` complete ones ``t_W .. t_(W+H-1)``.
 
+No-loss floor (:func:`no_loss_floor`)
+-------------------------------------
+A bucket whose historical rate is 0 because the pooled history holds no loss for it (a ledger
+without defaults or write-offs) would carry no provision. With ``no_loss_floor="pd_lgd"`` it is
+priced instead at the balance-weighted 12-month PD x LGD of the customers whose receivables sit
+in it today, or, without PDs, at the fixed ``no_loss_floor_rates``; the matrix's ``rate_basis``
+says which rate each bucket is priced at. A bucket with any observed loss is never floored. See
+the ``floor`` module for the exact rule.
+
 Forward-looking adjustment
 --------------------------
 Macro scenarios ``{name: (weight, multiplier)}`` with weights summing to 1: the adjusted
-rate is ``sum_s weight_s * min(1, multiplier_s * historical rate)``; a rate never exceeds
-100 % in any scenario.
+rate is ``sum_s weight_s * min(1, multiplier_s * historical rate)`` (or the floor, where a
+bucket is floored); a rate never exceeds 100 % in any scenario.
 
 PD-based lifetime ECL (:func:`lifetime_ecl`)
 --------------------------------------------
@@ -71,8 +80,9 @@ Layout
 ------
 The package holds one module per concern: ``settings`` (buckets, scenarios, the input
 error), ``ledger`` (invoice checks and day arithmetic), ``ageing_table``, ``historical`` (cohort
-and roll-rate loss rates), ``matrix`` (scenario adjustment and the provision matrix), ``lifetime``
-(PD-based lifetime ECL, time to collection, expected-loss tables) and ``reconciliation``.
+and roll-rate loss rates), ``floor`` (the no-loss floor), ``matrix`` (scenario adjustment and the
+provision matrix), ``lifetime`` (PD-based lifetime ECL, time to collection, expected-loss tables)
+and ``reconciliation``.
 Every public name is re-exported here, so ``from credit_lab.risk.provisions import X``
 works as before the split.
 """
@@ -80,6 +90,7 @@ works as before the split.
 from __future__ import annotations
 
 from credit_lab.risk.provisions.ageing_table import ageing, open_items
+from credit_lab.risk.provisions.floor import FLOOR_PARAMS, FLOOR_PD_LGD, HISTORY, no_loss_floor
 from credit_lab.risk.provisions.historical import LossRates, loss_rates
 from credit_lab.risk.provisions.lifetime import (
     ExpectedLossTables,
@@ -97,6 +108,7 @@ from credit_lab.risk.provisions.matrix import (
 from credit_lab.risk.provisions.reconciliation import reconcile
 from credit_lab.risk.provisions.settings import (
     DEFAULT_BUCKET_EDGES,
+    DEFAULT_NO_LOSS_FLOOR_RATES,
     TOTAL,
     ProvisionInputError,
     ProvisionSettings,
@@ -105,6 +117,10 @@ from credit_lab.risk.provisions.settings import (
 
 __all__ = [
     "DEFAULT_BUCKET_EDGES",
+    "DEFAULT_NO_LOSS_FLOOR_RATES",
+    "FLOOR_PARAMS",
+    "FLOOR_PD_LGD",
+    "HISTORY",
     "TOTAL",
     "ExpectedLossTables",
     "LossRates",
@@ -119,6 +135,7 @@ __all__ = [
     "expected_months_to_collection",
     "lifetime_ecl",
     "loss_rates",
+    "no_loss_floor",
     "open_items",
     "provision_from_ledger",
     "provision_matrix",

@@ -11,6 +11,7 @@ import pandas as pd
 
 from credit_lab.core.formatting import plain_number
 from credit_lab.risk.provisions.ageing_table import _ageing_table, open_items
+from credit_lab.risk.provisions.floor import HISTORY, no_loss_floor
 from credit_lab.risk.provisions.historical import LossRates, loss_rates
 from credit_lab.risk.provisions.settings import TOTAL, ProvisionInputError, ProvisionSettings, _check_scenarios
 
@@ -85,8 +86,27 @@ def _gross_series(gross: pd.Series | pd.DataFrame) -> pd.Series:
     return s
 
 
+def _floor_frame(floor: pd.DataFrame, buckets: pd.Index) -> pd.DataFrame:
+    if not isinstance(floor, pd.DataFrame) or not {"floor_loss_rate", "rate_basis"} <= set(floor.columns):
+        raise ProvisionInputError("floor must be a DataFrame with columns floor_loss_rate and rate_basis indexed by "
+                                  "bucket; pass the no_loss_floor table")
+    extra = [b for b in floor.index if b not in buckets]
+    if extra or floor.index.has_duplicates:
+        raise ProvisionInputError(f"floor has bucket(s) {extra} that gross does not have (or a bucket twice); use the "
+                                  "same bucket_edges for the floor and the ageing")
+    f = floor.reindex(buckets)
+    rate = f["floor_loss_rate"].to_numpy(dtype=float)
+    bad = ~np.isnan(rate) & ~((rate >= 0) & (rate <= 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ProvisionInputError(f"floor_loss_rate[{buckets[i]!r}] = {plain_number(rate[i])} must be a fraction in "
+                                  "[0, 1] or NaN (no floor)")
+    return f
+
+
 def provision_matrix(gross: pd.Series | pd.DataFrame, rates: pd.Series | LossRates,
-                     scenarios: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+                     scenarios: Mapping[str, tuple[float, float]] | None = None,
+                     floor: pd.DataFrame | None = None) -> pd.DataFrame:
     """The provision matrix: allowance = gross carrying amount x forward-looking loss rate, per bucket.
 
     Parameters
@@ -98,20 +118,31 @@ def provision_matrix(gross: pd.Series | pd.DataFrame, rates: pd.Series | LossRat
     scenarios : mapping, optional
         ``{name: (weight, multiplier)}`` for the forward-looking adjustment (see
         :func:`adjust_for_scenarios`); omitted = no adjustment (adjusted = historical).
+    floor : DataFrame, optional
+        :func:`no_loss_floor` table (``floor_loss_rate``, NaN = no floor, and ``rate_basis``
+        per bucket). A bucket whose historical rate is 0 and that has a floor is priced at the
+        floor instead; a bucket with a positive historical rate keeps it whatever the floor.
 
     Returns
     -------
     DataFrame
         Index ``bucket`` (in the order of ``gross``) plus ``"Total"``; columns
-        ``gross_carrying_amount``, ``historical_loss_rate``, ``adjusted_loss_rate``,
-        ``allowance``, ``net_carrying_amount`` (currency or fractions). The total row's
-        rates are the gross-weighted averages (``allowance / gross`` for the adjusted one).
+        ``gross_carrying_amount``, ``historical_loss_rate``, ``floor_loss_rate`` (the floor of
+        a bucket whose historical rate is 0, NaN elsewhere), ``rate_basis`` (``"history"`` or
+        the floor's basis: which rate the bucket is priced at), ``adjusted_loss_rate`` (that
+        rate after the scenarios), ``allowance``, ``net_carrying_amount`` (currency or
+        fractions). The total row's rates are the gross-weighted averages (``allowance /
+        gross`` for the adjusted one); its floor is NaN and its basis empty.
 
     Examples
     --------
     >>> g = pd.Series({"current": 1000.0, ">90": 100.0})
     >>> provision_matrix(g, pd.Series({"current": 0.01, ">90": 0.5}))["allowance"].tolist()
     [10.0, 50.0, 60.0]
+    >>> f = pd.DataFrame({"floor_loss_rate": [0.004, 0.4], "rate_basis": "floor (PD×LGD)"}, index=g.index)
+    >>> m = provision_matrix(g, pd.Series({"current": 0.0, ">90": 0.5}), floor=f)
+    >>> m["rate_basis"].tolist(), m["allowance"].tolist()
+    (['floor (PD×LGD)', 'history', ''], [4.0, 50.0, 54.0])
     """
     g = _gross_series(gross)
     h = _rates_series(rates, "rates")
@@ -122,10 +153,23 @@ def provision_matrix(gross: pd.Series | pd.DataFrame, rates: pd.Series | LossRat
             f"gross and rates must have the same buckets: no rate for {missing_rate}, no gross amount for "
             f"{missing_gross}; use the same bucket_edges for the ageing and the loss rates")
     h = h.reindex(g.index)
-    adj = h.copy() if scenarios is None else adjust_for_scenarios(h, scenarios)
+    # a zero rate is the only one that can mean "no loss in the history" (see floor.py)
+    no_loss = (h == 0.0).to_numpy()
+    floor_rate = np.full(len(g), np.nan)
+    basis = np.full(len(g), HISTORY, dtype=object)
+    used = h.copy()
+    if floor is not None:
+        f = _floor_frame(floor, g.index)
+        candidate = no_loss & f["floor_loss_rate"].notna().to_numpy()
+        floor_rate[no_loss] = f["floor_loss_rate"].to_numpy(dtype=float)[no_loss]
+        basis[candidate] = f["rate_basis"].to_numpy(dtype=object)[candidate]
+        used[candidate] = floor_rate[candidate]
+    adj = used.copy() if scenarios is None else adjust_for_scenarios(used, scenarios)
     out = pd.DataFrame({
         "gross_carrying_amount": g.to_numpy(),
         "historical_loss_rate": h.to_numpy(),
+        "floor_loss_rate": floor_rate,
+        "rate_basis": basis,
         "adjusted_loss_rate": adj.to_numpy(),
     }, index=pd.Index([str(b) for b in g.index], name="bucket"))
     out["allowance"] = out["gross_carrying_amount"] * out["adjusted_loss_rate"]
@@ -133,13 +177,15 @@ def provision_matrix(gross: pd.Series | pd.DataFrame, rates: pd.Series | LossRat
     total_gross = out["gross_carrying_amount"].sum()
     total_allow = out["allowance"].sum()
     hist_total = float((out["gross_carrying_amount"] * out["historical_loss_rate"]).sum())
-    out.loc[TOTAL] = [
-        total_gross,
-        hist_total / total_gross if total_gross > 0 else np.nan,
-        total_allow / total_gross if total_gross > 0 else np.nan,
-        total_allow,
-        total_gross - total_allow,
-    ]
+    out.loc[TOTAL] = {
+        "gross_carrying_amount": total_gross,
+        "historical_loss_rate": hist_total / total_gross if total_gross > 0 else np.nan,
+        "floor_loss_rate": np.nan,
+        "rate_basis": "",
+        "adjusted_loss_rate": total_allow / total_gross if total_gross > 0 else np.nan,
+        "allowance": total_allow,
+        "net_carrying_amount": total_gross - total_allow,
+    }
     return out
 
 
@@ -161,7 +207,11 @@ class ProvisionResult:
     allowance : float
         Total allowance after the forward-looking adjustment, currency.
     historical_allowance : float
-        Total allowance at the historical rates (no forward-looking adjustment), currency.
+        Total allowance at the historical rates (no floor, no forward-looking adjustment),
+        currency.
+    floor_uplift : float
+        What the no-loss floor adds to ``allowance`` (currency): ``allowance`` minus the
+        allowance at the scenario-adjusted historical rates; 0 when no bucket is floored.
     """
 
     items: pd.DataFrame
@@ -170,11 +220,13 @@ class ProvisionResult:
     matrix: pd.DataFrame
     allowance: float
     historical_allowance: float
+    floor_uplift: float = 0.0
 
 
 def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings | None = None,
-                          defaults: pd.DataFrame | None = None) -> ProvisionResult:
-    """Ageing, historical loss rates and the provision matrix of a ledger at ``as_of``.
+                          defaults: pd.DataFrame | None = None, pd_12m: pd.Series | None = None,
+                          lgd: float | None = None) -> ProvisionResult:
+    """Ageing, historical loss rates, the no-loss floor and the provision matrix of a ledger at ``as_of``.
 
     Parameters
     ----------
@@ -183,9 +235,16 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
     as_of : date
         Reporting date.
     settings : ProvisionSettings, optional
-        Buckets, loss-rate method, history and scenarios.
+        Buckets, loss-rate method, history, scenarios and the no-loss floor.
     defaults : DataFrame, optional
         Passed to :func:`loss_rates` for the ``balance_defaulted`` diagnostic.
+    pd_12m : Series, optional
+        12-month PD per customer id, covering every customer with open invoices; with
+        ``settings.no_loss_floor == "pd_lgd"`` a bucket whose history holds no loss is floored
+        at its customers' balance-weighted PD x ``lgd`` (:func:`no_loss_floor`). Without it
+        such a bucket takes the fixed ``settings.no_loss_floor_rates``.
+    lgd : float, optional
+        Loss given default (fraction), required with ``pd_12m``.
 
     Returns
     -------
@@ -203,10 +262,17 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
     items = open_items(invoices, as_of, settings)
     table = _ageing_table(items, settings.buckets)
     rates = loss_rates(invoices, as_of, settings, defaults)
-    matrix = provision_matrix(table, rates, settings.scenarios)
+    floor = None if settings.no_loss_floor == "none" else no_loss_floor(items, settings, pd_12m, lgd)
+    matrix = provision_matrix(table, rates, settings.scenarios, floor)
     adj = matrix["adjusted_loss_rate"].drop(index=TOTAL)
     items = items.assign(adjusted_loss_rate=items["bucket"].astype(str).map(adj).to_numpy(dtype=float))
     items = items.assign(allowance=items["outstanding"] * items["adjusted_loss_rate"])
-    hist = float((matrix["gross_carrying_amount"] * matrix["historical_loss_rate"]).drop(index=TOTAL).sum())
-    return ProvisionResult(items=items, ageing=table, loss_rates=rates, matrix=matrix,
-                           allowance=float(matrix.loc[TOTAL, "allowance"]), historical_allowance=hist)
+    buckets = matrix.drop(index=TOTAL)
+    hist = float((buckets["gross_carrying_amount"] * buckets["historical_loss_rate"]).sum())
+    unfloored = float((buckets["gross_carrying_amount"]
+                       * adjust_for_scenarios(buckets["historical_loss_rate"], settings.scenarios)).sum())
+    allowance = float(matrix.loc[TOTAL, "allowance"])
+    floored = (buckets["rate_basis"] != HISTORY).any()
+    return ProvisionResult(items=items, ageing=table, loss_rates=rates, matrix=matrix, allowance=allowance,
+                           historical_allowance=hist,
+                           floor_uplift=allowance - unfloored if floored else 0.0)

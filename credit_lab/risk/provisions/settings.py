@@ -18,6 +18,12 @@ from credit_lab.core.formatting import plain_number
 #: current, 1-30, 31-60, 61-90, >90.
 DEFAULT_BUCKET_EDGES: tuple[int, ...] = (0, 30, 60, 90)
 
+#: Fixed floor loss rates of the buckets of :data:`DEFAULT_BUCKET_EDGES`, for a bucket whose history
+#: holds no loss when no PD is at hand: about PD x LGD at an LGD of 45 % for a 12-month PD of
+#: about 1 % (current), 4 % (1-30), 11 % (31-60) and 33 % (61-90); past 90 days IFRS 9 presumes
+#: default (B5.5.37), so the >90 floor is about the LGD itself.
+DEFAULT_NO_LOSS_FLOOR_RATES: tuple[float, ...] = (0.005, 0.02, 0.05, 0.15, 0.50)
+
 
 TOTAL = "Total"
 
@@ -51,6 +57,15 @@ def _check_scenarios(scenarios: Any) -> Mapping[str, tuple[float, float]]:
     return MappingProxyType(out)
 
 
+def _check_edges(edges: Any, name: str) -> tuple[int, ...]:
+    edges = tuple(edges)
+    if (len(edges) == 0 or any(not isinstance(e, (int, np.integer)) or isinstance(e, bool) for e in edges)
+            or edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges))):
+        raise ProvisionInputError(f"{name} = {edges!r} must be strictly increasing whole "
+                                  "days starting at 0, e.g. (0, 30, 60, 90)")
+    return tuple(int(e) for e in edges)
+
+
 @dataclass(frozen=True)
 class ProvisionSettings:
     """Settings of the provision matrix.
@@ -70,6 +85,18 @@ class ProvisionSettings:
     scenarios : mapping
         ``{name: (weight, multiplier)}``; weights sum to 1. The default is a single base
         scenario that leaves the historical rates unchanged.
+    no_loss_floor : {"pd_lgd", "none"}
+        What a bucket whose history holds no loss gets instead of its zero rate (see
+        :func:`no_loss_floor`): ``"pd_lgd"`` a floor, the balance-weighted 12-month PD x LGD
+        of today's receivables in it when PDs are given, else the fixed
+        ``no_loss_floor_rates``; ``"none"`` keeps the zero.
+    no_loss_floor_rates : tuple of float
+        Fixed floor loss rates (fractions), one per bucket of ``no_loss_floor_edges``, used
+        when no PD is given.
+    no_loss_floor_edges : tuple of int
+        The bucket edges ``no_loss_floor_rates`` are given for. Kept apart from
+        ``bucket_edges`` so that a matrix whose buckets were merged still floors each invoice
+        at the rate of its own days past due.
 
     Examples
     --------
@@ -84,14 +111,32 @@ class ProvisionSettings:
     outcome_months: int = 12
     scenarios: Mapping[str, tuple[float, float]] = field(
         default_factory=lambda: MappingProxyType({"base": (1.0, 1.0)}))
+    no_loss_floor: Literal["pd_lgd", "none"] = "pd_lgd"
+    no_loss_floor_rates: tuple[float, ...] = DEFAULT_NO_LOSS_FLOOR_RATES
+    no_loss_floor_edges: tuple[int, ...] = DEFAULT_BUCKET_EDGES
 
     def __post_init__(self) -> None:
-        edges = tuple(self.bucket_edges)
-        if (len(edges) == 0 or any(not isinstance(e, (int, np.integer)) or isinstance(e, bool) for e in edges)
-                or edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges))):
-            raise ProvisionInputError(f"bucket_edges = {self.bucket_edges!r} must be strictly increasing whole "
-                                      "days starting at 0, e.g. (0, 30, 60, 90)")
-        object.__setattr__(self, "bucket_edges", tuple(int(e) for e in edges))
+        object.__setattr__(self, "bucket_edges", _check_edges(self.bucket_edges, "bucket_edges"))
+        object.__setattr__(self, "no_loss_floor_edges",
+                           _check_edges(self.no_loss_floor_edges, "no_loss_floor_edges"))
+        if self.no_loss_floor not in ("pd_lgd", "none"):
+            raise ProvisionInputError(f"no_loss_floor = {self.no_loss_floor!r} must be 'pd_lgd' or 'none'")
+        try:
+            floor_rates = tuple(float(r) for r in self.no_loss_floor_rates)
+        except (TypeError, ValueError):
+            raise ProvisionInputError(f"no_loss_floor_rates = {self.no_loss_floor_rates!r} must be numbers, one "
+                                      "per bucket, e.g. (0.005, 0.02, 0.05, 0.15, 0.5)") from None
+        n_buckets = len(self.no_loss_floor_edges) + 1
+        if len(floor_rates) != n_buckets:
+            raise ProvisionInputError(
+                f"no_loss_floor_rates has {len(floor_rates)} rate(s) but no_loss_floor_edges = "
+                f"{self.no_loss_floor_edges} define {n_buckets} buckets {list(bucket_labels(self.no_loss_floor_edges))}"
+                "; give one rate per bucket")
+        for label, rate in zip(bucket_labels(self.no_loss_floor_edges), floor_rates):
+            if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+                raise ProvisionInputError(f"no_loss_floor_rates[{label!r}] = {plain_number(rate)} must be a fraction "
+                                          "in [0, 1] (e.g. 0.02 for 2 %)")
+        object.__setattr__(self, "no_loss_floor_rates", floor_rates)
         if self.method not in ("roll_rate", "cohort"):
             raise ProvisionInputError(f"method = {self.method!r} must be 'roll_rate' or 'cohort'")
         for name in ("history_months", "outcome_months"):

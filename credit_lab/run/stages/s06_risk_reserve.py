@@ -90,7 +90,7 @@ def _accounting_view(ctx: StageContext, book: pd.DataFrame, exposures: pd.DataFr
     r, as_of = ctx.params.reserve, read_as_of(ctx)
     invoices = ctx.read("invoices.parquet")
     defaults = ctx.table("defaults")
-    provision = rr.fitted_provision_matrix(r.provisions, invoices, defaults, as_of, notes)
+    provision = rr.fitted_provision_matrix(r.provisions, invoices, defaults, as_of, notes, book["pd"], r.lgd)
     if provision is None:
         return None, None, None, None
     ecl, recon, el_tables = rr.lifetime_view(provision, invoices, defaults, book, exposures, r, as_of)
