@@ -1,5 +1,6 @@
 """Ledger mode with a real-shaped ERP export: declared rules, no-outcome runs, derived outcomes."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,9 @@ def test_export_messes_each_handled_or_quarantined_and_every_row_counted(tmp_pat
     reasons = result.validation.quarantine.groupby("reasons").size().to_dict()
     # a reused invoice number (other content): both copies; a settlement before the invoice date
     assert reasons == {"invoice_id:unique": 2, "paid_date+invoice_date:paid_not_before_invoice": 1}
-    assert result.skipped.keys() == {"03_model", "04_scoring_explain"}
-    assert "no outcome data" in result.skipped["03_model"]
+    assert result.skipped == {}  # no stage is skipped for want of outcomes: the expert scorecard scores
+    outcomes = json.loads((run / "data" / "data_quality.json").read_text())["outcomes"]
+    assert outcomes["available"] is False and "derive_defaults_days_past_due" in outcomes["source"]
 
 
 def test_credit_notes_are_quarantined_unless_declared(tmp_path):
@@ -129,7 +131,7 @@ def test_words_for_a_column_not_in_the_file_lists_the_columns():
 
 
 @pytest.mark.e2e
-def test_no_outcome_export_runs_what_the_data_allows(tmp_path):
+def test_no_outcome_export_gives_every_customer_a_score_pd_limit_and_reasons(tmp_path):
     params = load_params(TEMPLATE, overrides={"output_dir": str(tmp_path / "out")})
     path = tmp_path / "p.yaml"
     import yaml
@@ -137,21 +139,37 @@ def test_no_outcome_export_runs_what_the_data_allows(tmp_path):
     path.write_text(yaml.safe_dump(params.model_dump(mode="json")))
     result = pipeline.run(path)
     st = result.manifest["stages"]
-    assert {k: v["status"] for k, v in st.items()} == {
-        "01_data_quality": "succeeded", "02_features": "succeeded", "03_model": "skipped",
-        "04_scoring_explain": "skipped", "05_limits": "succeeded", "06_risk_reserve": "succeeded"}
-    assert "derive_defaults_days_past_due" in st["03_model"]["reason"]
+    assert {k: v["status"] for k, v in st.items()} == dict.fromkeys(st, "succeeded")
+    assert result.manifest["scoring_method"]["method"] == "expert"
+    assert "no outcome data" in result.manifest["scoring_method"]["reason"]
     run = result.run_dir
-    assert (run / "data" / "watchlist.csv").is_file() and (run / "data" / "ageing.parquet").is_file()
+    customers = pd.read_parquet(run / "data" / "customers.parquet")["customer_id"]
+    scores = pd.read_parquet(run / "data" / "scores.parquet").set_index("customer_id")
+    limits = pd.read_parquet(run / "data" / "limits.parquet").set_index("customer_id")
+    assert set(scores.index) == set(customers) == set(limits.index)
+    assert scores[["pd", "grade", "score", "expert_score", "risk_class"]].notna().all().all()
+    assert limits["proposed_limit"].notna().all()
+    assert (scores["reason_1"] != "").mean() > 0.5  # a customer below the book on some criterion hears which
+    # points per criterion add up to the expert score for every customer
+    points = pd.read_parquet(run / "data" / "scorecard_contributions.parquet").set_index("customer_id")
+    crit = [c for c in points.columns if c not in ("total_score", "segment", "risk_class", "criteria_missing",
+                                                   "weight_missing_share")]
+    np.testing.assert_allclose(points[crit].sum(axis=1), points["total_score"], atol=1e-9)
+    np.testing.assert_allclose(points["total_score"], scores.loc[points.index, "expert_score"])
+    # the policy's class table gives the PD when there are no outcomes
+    classes = pd.read_parquet(run / "data" / "expert_classes.parquet").set_index("risk_class")
+    assert (scores["pd"] == scores["risk_class"].map(classes["pd_policy"])).all()
     # the export never reaches 60+ days past due: those buckets are merged (and said), not a failure
     matrix = pd.read_parquet(run / "data" / "provision_matrix.parquet").set_index("bucket")
     assert list(matrix.index) == ["current", "1-30", ">30", "Total"]
     assert "merged into the one before" in (run / "reports" / "06_risk_reserve.html").read_text()
-    ageing = pd.read_parquet(run / "data" / "ageing.parquet")
-    assert np.isclose(ageing.drop(columns=["customer_id", "receivables_open"]).sum(axis=1),
-                      ageing["receivables_open"]).all()
-    assert "skipped" in (run / "reports" / "03_model.html").read_text()
-    assert "no outcome data" in (run / "index.html").read_text()
+    report = (run / "reports" / "03_model.html").read_text()
+    assert "expert scorecard" in report and "Risk classes and their PD" in report
+    index = (run / "index.html").read_text()
+    assert "Scoring method" in index and "no outcome data" in index
+    assert index.count("<img") >= 2  # the portfolio section is full
+    summary = json.loads((run / "data" / "reserve_summary.json").read_text())
+    assert summary["el"] > 0 and summary["reserve_recommended"] > 0
     assert pipeline.verify_run(run) == []
 
 
@@ -171,7 +189,13 @@ def test_derived_outcome_lets_the_model_stages_run(tmp_path):
     assert len(defaults) > 0 and (defaults["default_type"] == "derived_45dpd").all()
     assert any("defaults derived from the invoices" in a for a in dq.validation.assumptions)
     feats = stages.stage_features(stages.open_stage("02_features", run, path))
-    if "03_model" in feats.skipped:  # too few defaults in the windows: said, not invented
-        assert "only one outcome" in feats.skipped["03_model"]
-    else:
-        assert feats.train["default_in_horizon"].nunique() == 2
+    assert feats.skipped == {} and feats.train is not None
+    # a handful of defaults: the expert scorecard with the most prudent PD per class, and the run says so
+    model = stages.stage_model(stages.open_stage("03_model", run, path))
+    assert model.method == "expert" and "fewer than model.min_fit_defaults" in model.method_reason
+    classes = model.expert_classes.set_index("risk_class")
+    assert (classes["pd"] >= classes["pd_mpe"].fillna(0) - 1e-15).all()
+    assert classes["obligors"].sum() > 0 and model.binomial is not None
+    for stage in ("04_scoring_explain", "05_limits", "06_risk_reserve"):
+        stages.STAGES[stage][1](stages.open_stage(stage, run, path))
+    assert pd.read_parquet(run / "data" / "limits.parquet")["proposed_limit"].notna().all()

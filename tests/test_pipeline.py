@@ -35,6 +35,9 @@ def test_run_folder_layout_and_manifest(smoke_run):
     assert list(manifest["stages"]) == list(STAGES)
     assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in manifest["stages"].values())
     assert manifest["params"]["run_id"] == "smoke" and manifest["params"]["seed"] == 7
+    # a book with enough defaults is scored by the statistical models, and the manifest says why
+    assert manifest["scoring_method"]["method"] == "statistical"
+    assert "at least model.min_fit_defaults" in manifest["scoring_method"]["reason"]
     assert {"pandas", "scikit-learn", "shap", "papermill", "python"} <= set(manifest["versions"])
     assert "commit" in manifest["git"] and "dirty" in manifest["git"]
     assert any(k.startswith("params:") for k in manifest["inputs"])

@@ -193,7 +193,7 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     assert unseen["purpose"]["count"] == 3 and unseen["purpose"]["examples"] == ["yacht"]
 
 
-def test_no_outcome_column_skips_model_stages_with_the_reason(tmp_path):
+def test_no_outcome_column_and_no_criteria_skips_model_stages_with_the_reason(tmp_path):
     frame = pd.DataFrame({"id": list("abcd"), "x": [1, 2, 3, 4]})
     path = _write(tmp_path, frame)
     params = tmp_path / "p.yaml"
@@ -201,8 +201,43 @@ def test_no_outcome_column_skips_model_stages_with_the_reason(tmp_path):
     run = tmp_path / "run"
     stages.stage_data_quality(stages.open_stage("01_data_quality", run, params))
     stages.stage_features(stages.open_stage("02_features", run, params))
-    with pytest.raises(stages.StageSkipped, match="no outcome column"):
+    with pytest.raises(stages.StageSkipped, match="name your criteria in model.expert.criteria"):
         stages.open_stage("03_model", run, params)
+
+
+def test_no_outcome_column_with_named_criteria_scores_every_customer(tmp_path):
+    frame = pd.DataFrame({"id": list("abcdef"), "days_late": [0, 3, 12, 45, 90, None],
+                          "equity_ratio": [0.5, 0.3, 0.2, 0.05, None, None], "limit": [1e4] * 6,
+                          "balance": [2e3] * 6, "sector": ["retail", "retail", "building", "building", "retail", None]})
+    path = _write(tmp_path, frame)
+    params = tmp_path / "p.yaml"
+    params.write_text(f"""data:
+  source: table
+  table: {{path: {path}, id_column: id, limit_column: limit, balance_column: balance}}
+model:
+  expert:
+    dimension_weights_existing: {{payment_history: 0.6, financial_strength: 0.3, prospects: 0.1}}
+    dimension_weights_new: {{payment_history: 0.6, financial_strength: 0.3, prospects: 0.1}}
+    criteria:
+      days_late: {{dimension: payment_history, bands: [[5, 100], [30, 50], [null, 0]]}}
+      equity: {{dimension: financial_strength, column: equity_ratio, bands: [[0.1, 0], [0.3, 60], [null, 100]]}}
+      sector: {{dimension: prospects, categories: {{retail: 40, building: 20}}}}
+""")
+    run = tmp_path / "run"
+    for stage in ("01_data_quality", "02_features", "03_model"):
+        ctx = stages.open_stage(stage, run, params)
+        result = stages.STAGES[stage][1](ctx)
+    assert result.method == "expert" and "no outcome data" in result.method_reason
+    scores = stages.stage_scoring(stages.open_stage("04_scoring_explain", run, params)).scores
+    assert scores["pd"].notna().all() and scores["grade"].notna().all() and len(scores) == 6
+    points = pd.read_parquet(run / "data" / "scorecard_contributions.parquet").set_index("customer_id")
+    criteria = ["days_late", "equity", "sector", "no_information"]
+    np.testing.assert_allclose(points[criteria].sum(axis=1), points["total_score"], atol=1e-12)
+    # a: 0.6*100 + 0.3*100 + 0.1*40 = 94; f knows none of its criteria (the policy score without information)
+    assert points.loc["a", "total_score"] == pytest.approx(94.0)
+    assert points.loc["f", "criteria_missing"] == "days_late, equity, sector"
+    assert scores.loc["a", "reason_1"] == ""  # nothing adverse for the best customer
+    assert scores.loc["d", "reason_1"] != ""
 
 
 def test_headerless_space_separated_file_with_column_names(tmp_path):

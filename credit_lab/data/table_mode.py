@@ -215,7 +215,8 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
             flag(unexpected, f"{params.outcome.column}:outcome_coding")
     else:
         y = pd.Series(pd.NA, index=df.index, dtype="Int8")
-        notes.append("no outcome column: the model, scoring, limit and reserve stages need one and are skipped")
+        notes.append("no outcome column: every customer is scored by the expert scorecard (model.expert), "
+                     "with the policy's PD per risk class")
 
     book = pd.DataFrame(index=df.index)
     for target, col in (("credit_limit", params.limit_column), ("receivables_open", params.balance_column)):

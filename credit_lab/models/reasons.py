@@ -39,7 +39,13 @@ def reason_wording(dictionary: pd.DataFrame | None
 
 
 def scorecard_points(card, current: pd.DataFrame) -> pd.DataFrame:
-    """Each customer's exact points per variable from ``card`` (a scorecard, or a segmented one)."""
+    """Each customer's exact points per variable from ``card`` (a scorecard, or a segmented one; the expert
+    scorecard: score points per criterion, with its risk class and the criteria the customer lacks)."""
+    if getattr(card, "family", "") == "expert":
+        points = card.contributions(current)
+        segment = np.where(current["is_new_customer"].fillna(False).astype(bool), "new", "existing")
+        return points.assign(total_score=points.sum(axis=1), segment=segment,
+                             risk_class=card.risk_class(current)).join(card.missing_criteria(current))
     if isinstance(card, SegmentedModel):
         seg = card.segment_of(current)
         parts = []
@@ -59,6 +65,9 @@ def shap_reference_check(model, current: pd.DataFrame, expl: Explanation, tolera
     """The run's tree SHAP values against ``shap.TreeExplainer`` on the first ``rows`` customers."""
     if getattr(model, "family", "").endswith("scorecard"):
         return {"checked": False, "reason": "the champion is a scorecard: its contributions are exact by construction"}
+    if getattr(model, "family", "") == "expert":
+        return {"checked": False, "reason": "the expert scorecard's contributions (weight x points of each criterion, "
+                                            "on the score's log-odds scale) are exact by construction"}
     sample = current.iloc[:rows]
     ref, _ = explain(model, sample, tolerance, engine="shap")
     ours = expl.frame().loc[sample.index, ref.feature_names].to_numpy()
@@ -96,6 +105,9 @@ def reason_stability(settings: RunSettings, meta: dict[str, Any], train: pd.Data
     indexed by customer_id.
     """
     p = settings.params
+    if meta["champion"] == "expert":
+        return {"computed": False, "reason": "the expert scorecard is not fitted on data: its points, and so its "
+                                             "reasons, are the same whatever the seed"}
     other = (p.seed + 1) % 2**32
     names, kwargs = meta["features"], meta["model_settings"]
     if settings.table_mode:

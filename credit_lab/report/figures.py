@@ -356,6 +356,7 @@ def model_card_markdown(card: dict) -> str:
     data = card["data"]
     return "\n".join([
         f"**Model:** {e(card['model'])}  ",
+        *([f"**Method:** {e(card['method'])}: {e(card['method_reason'])}  "] if card.get("method_reason") else []),
         f"**Intended use:** {e(card['intended_use'])}  ",
         f"**Data:** {e(data['source'])}; scoring date {e(data['as_of_date'])}; snapshots "
         f"{e(', '.join(data['snapshots']))}; "

@@ -27,21 +27,25 @@ def index_page(run_dir: Path, params: RunParams) -> str:
 
     metrics = {m["sample"]: m for m in read_json(data / "validation.json")} if (data / "validation.json").is_file() \
         else {}
-    oot = metrics.get("out-of-time", metrics.get("holdout", {}))
+    oot = metrics.get("out-of-time", metrics.get("holdout", next(iter(metrics.values()), {})))
     scores, limits = table("scores.parquet"), table("limits.parquet")
     reserve = read_json(data / "reserve_summary.json") if (data / "reserve_summary.json").is_file() else {}
     by_grade, by_ind = table("el_by_grade.parquet"), table("el_by_industry.parquet")
     watchlist = table("watchlist.parquet")
     headline = [("Scoring date", dq["as_of_date"])]
+    model = Path(run_dir) / "models" / "pd_model.json"
+    meta = read_json(model) if model.is_file() else {}
+    if meta.get("method"):
+        headline.append(("Scoring method", ("expert scorecard" if meta["method"] == "expert" else
+                                            f"statistical ({meta['champion']})") + f": {meta['method_reason']}"))
     if scores is not None:
-        headline += [
-            ("Customers scored", f"{len(scores):,}"),
-            (f"{oot.get('sample', 'out-of-time').capitalize()} AUC / Gini",
-             f"{oot.get('auc', float('nan')):.3f} / {oot.get('gini', float('nan')):.3f}"),
-            (f"{oot.get('sample', 'out-of-time').capitalize()} default rate",
-             f"{oot.get('default_rate', float('nan')):.2%}"),
-            ("Mean PD today", f"{scores['pd'].mean():.2%}"),
-        ]
+        headline.append(("Customers scored", f"{len(scores):,}"))
+        if oot:
+            headline += [
+                (f"{oot['sample'].capitalize()} AUC / Gini", f"{oot.get('auc', float('nan')):.3f} / "
+                                                             f"{oot.get('gini', float('nan')):.3f}"),
+                (f"{oot['sample'].capitalize()} default rate", f"{oot.get('default_rate', float('nan')):.2%}")]
+        headline.append(("Mean PD today", f"{scores['pd'].mean():.2%}"))
     if limits is not None:
         headline += [
             ("Total limits today → proposed → final",

@@ -384,6 +384,10 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 seconds = time.perf_counter() - t0
                 timings[stage] = seconds
                 manifest["stages"][stage] = {"status": "succeeded", "seconds": round(seconds, 3)}
+                if stage == "03_model":  # which method scored the book, and why, where an auditor looks first
+                    meta = io.read_json(staging / "models" / "pd_model.json")
+                    manifest["scoring_method"] = {"method": meta["method"], "champion": meta["champion"],
+                                                  "reason": meta["method_reason"]}
                 if on_stage:
                     on_stage(stage, "done", seconds)
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))

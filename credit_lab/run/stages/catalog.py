@@ -50,6 +50,11 @@ ARTIFACTS: dict[str, str] = {
     "data/stability.parquet": "PSI of the PD and CSI of every feature",
     "data/scorecard_points.parquet": "the scorecard's points per bin",
     "data/scorecard_points.csv": "the scorecard's points per bin, for a spreadsheet",
+    "data/expert_classes.parquet": "expert scorecard: risk classes, the PD of each and its evidence (obligors, "
+                                   "defaults, most prudent bound), today's customers per class",
+    "data/expert_policy.parquet": "expert scorecard: criteria, bands, points and weights for new and existing "
+                                  "customers",
+    "data/expert_policy.csv": "the expert scorecard's policy for spreadsheets",
     # 04 scoring and explanations
     "data/scores.parquet": "PD, grade, score and reason codes per customer",
     "data/shap_values.parquet": "exact contribution of every feature per customer",
@@ -130,7 +135,8 @@ CATALOG: dict[str, StageIO] = {
                  "data/oot_predictions.parquet", "data/validation.json", "data/candidates.parquet",
                  "data/segment_comparison.parquet", "data/binomial_test.parquet", "data/hosmer_lemeshow.json",
                  "data/calibration_table.parquet", "data/auc_by_period.parquet", "data/stability.parquet",
-                 "data/scorecard_points.parquet", "data/scorecard_points.csv"),
+                 "data/scorecard_points.parquet", "data/scorecard_points.csv", "data/expert_classes.parquet",
+                 "data/expert_policy.parquet", "data/expert_policy.csv"),
         marker=("data/validation.json",)),
     "04_scoring_explain": StageIO(
         "Scoring and explanations",

@@ -76,11 +76,11 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     if rule_report.credit_notes is not None:
         ctx.write("credit_notes.parquet", rule_report.credit_notes.astype("string"))
     ctx.write_json("skipped.json", {})
-    _skip_without_outcomes(ctx, tables.get("defaults"))
+    outcomes = _outcomes(ctx.params, tables.get("defaults"))
     summary = _row_summary(validation, rule_report)
     rules_frame = rule_report.frame()
     ctx.write_json("data_quality.json", {
-        "as_of_date": as_of.date().isoformat(), "source": source,
+        "as_of_date": as_of.date().isoformat(), "source": source, "outcomes": outcomes,
         "rows": summary.reset_index(names="table").to_dict(orient="records"),
         "violations": [v.__dict__ for v in validation.violations],
         "assumptions": validation.assumptions,
@@ -89,19 +89,19 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped())
 
 
-def _skip_without_outcomes(ctx: StageContext, defaults: pd.DataFrame | None) -> None:
-    """Mark the model and scoring stages skipped when the ledger has no default to learn from."""
-    rules = ctx.params.data.rules
-    if defaults is None or len(defaults) == 0:
-        dpd = rules.derive_defaults_days_past_due
-        why = ("no outcome data: the ledger has no defaults table (or it is empty), so no PD model can be fitted "
-               "without inventing labels. Add data.files.defaults, or set data.rules.derive_defaults_days_past_due "
-               "(e.g. 90) to count a customer as defaulted when an invoice goes that far past due"
-               if dpd is None else
-               f"no outcome data: no invoice was ever {dpd} days past due (data.rules.derive_defaults_days_past_due), "
-               "so there is no default to learn from; a lower threshold or a defaults file would give outcomes")
-        ctx.skip("03_model", why)
-        ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped: " + why.split(":")[0] + ")")
+def _outcomes(params: RunParams, defaults: pd.DataFrame | None) -> dict[str, object]:
+    """Whether the ledger says which customers defaulted (a defaults file, even an empty one, or the
+    days-past-due rule) and how stage 03 will score without learnt outcomes when it does not."""
+    dpd = params.data.rules.derive_defaults_days_past_due
+    if dpd is not None:
+        return {"available": True, "defaults": int(len(defaults)), "source": f"derived: {dpd} days past due"}
+    if defaults is None:
+        return {"available": False, "defaults": 0, "source": (
+            "none: the ledger has no defaults table, so no customer is known to have defaulted or not; every "
+            "customer is scored by the expert scorecard with the policy's PD per risk class. Add "
+            "data.files.defaults, or set data.rules.derive_defaults_days_past_due (e.g. 90), to calibrate on "
+            "outcomes")}
+    return {"available": True, "defaults": int(len(defaults)), "source": "defaults table"}
 
 
 def _row_summary(validation: LedgerValidation, rule_report) -> pd.DataFrame:
@@ -132,12 +132,12 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     ctx.write("quarantine.parquet", table.quarantine)
     ctx.write_json("skipped.json", {})
     labelled = table.outcome.dropna()
-    if tp.outcome is None or labelled.nunique() < 2:
-        why = ("no outcome column (data.table.outcome)" if tp.outcome is None else
-               f"the outcome column has only one outcome among the valid rows ({labelled.unique().tolist()})")
-        for stage in ("03_model", "04_scoring_explain", "05_limits", "06_risk_reserve"):
-            ctx.skip(stage, f"{why}: a PD needs defaults and non-defaults to learn from")
-    elif tp.limit_column is None:
+    outcomes = ({"available": False, "defaults": 0, "source": (
+        "none: no outcome column (data.table.outcome), so every customer is scored by the expert scorecard on "
+        "the criteria model.expert.criteria names, with the policy's PD per risk class")}
+        if tp.outcome is None else
+        {"available": True, "defaults": int(labelled.sum()), "source": f"outcome column {tp.outcome.column}"})
+    if tp.limit_column is None:
         ctx.skip("05_limits", "no current-limit column (data.table.limit_column): there is no limit to adjust and "
                               "no demand to size a new one on")
         if tp.balance_column is None:
@@ -153,7 +153,7 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
                            index=pd.Index(["customer_table"]))
     summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
     ctx.write_json("data_quality.json", {
-        "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}",
+        "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}", "outcomes": outcomes,
         "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
         "assumptions": table.notes, "rules": table.rules.to_dict(orient="records"),
     })

@@ -42,18 +42,12 @@ def stage_features(ctx: StageContext) -> FeaturesResult:
     as_of = read_as_of(ctx)
     lag = ctx.params.data.financials_publication_lag_days
     current = build_features(tables, as_of, ctx.params.features, lag)
+    current = _with_external_score(ctx, current)
     ctx.write("features_current.parquet", current.reset_index())
     train = None
-    if "03_model" not in ctx.skipped():
-        train = build_training_set(tables, as_of, ctx.params.features, lag)
+    if ctx.read_json("data_quality.json")["outcomes"]["available"]:  # without outcomes there is nothing to label
+        train = _with_external_score(ctx, build_training_set(tables, as_of, ctx.params.features, lag))
         ctx.write("features_train.parquet", train.reset_index())
-        labels = train["default_in_horizon"]
-        if labels.nunique() < 2:
-            why = (f"the training snapshots hold only one outcome ({int(labels.sum())} defaults in {len(labels)} "
-                   "rows): the ledger's defaults fall outside the training windows. Use more history or "
-                   "features.training_snapshots / label_horizon_months that cover the defaults")
-            ctx.skip("03_model", why)
-            ctx.skip("04_scoring_explain", "no PD model (stage 03 was skipped)")
     return FeaturesResult(train, current, as_of, feature_dictionary_frame(), ctx.skipped(), feature_names())
 
 
@@ -77,7 +71,14 @@ def _table_features(ctx: StageContext) -> FeaturesResult:
     ctx.write("features_current.parquet", current.reset_index())
     ctx.write("feature_dictionary.parquet", dictionary.reset_index())
     train = None
-    if "03_model" not in ctx.skipped():
+    criteria = {c.column or n for n, c in ctx.params.model.expert.criteria.items()}
+    if not ctx.read_json("data_quality.json")["outcomes"]["available"] and not criteria & set(names):
+        why = ("no outcome column (data.table.outcome) and none of the expert scorecard's criteria is a column of "
+               "the table: name your criteria in model.expert.criteria (each with its column, bands and weight) so "
+               "every customer can be scored without outcomes")
+        for stage in ("03_model", "04_scoring_explain", "05_limits", "06_risk_reserve"):
+            ctx.skip(stage, why)
+    elif ctx.read_json("data_quality.json")["outcomes"]["available"]:
         labelled = table["default_in_horizon"].dropna()
         date = table["observation_date"] if meta["has_date"] else None
         sample = split_table(labelled, date, tp.holdout_share, tp.calibration_share, ctx.params.seed)
@@ -86,3 +87,22 @@ def _table_features(ctx: StageContext) -> FeaturesResult:
             snapshot_date=date.reindex(labelled.index) if date is not None else pd.NaT)
         ctx.write("features_train.parquet", train.reset_index())
     return FeaturesResult(train, current, read_as_of(ctx), dictionary.reset_index(), ctx.skipped(), names)
+
+
+def _with_external_score(ctx: StageContext, features: pd.DataFrame) -> pd.DataFrame:
+    """Ledger mode: the customers file's external rating / bureau score column (``model.expert.
+    external_score_column``) beside the features, for the expert scorecard; nothing when none is mapped."""
+    column = ctx.params.model.expert.external_score_column
+    if column is None:
+        return features
+    customers = ctx.read("customers.parquet").set_index("customer_id")
+    if column not in customers:
+        raise CreditLabError(f"model.expert.external_score_column: the customers table has no column {column!r}; "
+                             f"its columns are {', '.join(map(str, customers.columns))}. Name one of them or set null")
+    values = pd.to_numeric(customers[column], errors="coerce")
+    bad = customers[column].notna() & values.isna()
+    if bad.any():
+        raise CreditLabError(f"customers.{column} (model.expert.external_score_column): {int(bad.sum())} value(s) "
+                             f"are not numbers, e.g. {customers.loc[bad, column].iloc[0]!r} for customer "
+                             f"{customers.index[bad][0]!r}; give a numeric score or leave the cell empty")
+    return features.assign(**{column: values.reindex(features.index).to_numpy()})

@@ -39,7 +39,7 @@ class ScoringResult:
 def _scorecard_points(ctx: StageContext, current: pd.DataFrame, champion) -> tuple[pd.DataFrame | None, str | None]:
     """Each customer's exact points per variable from the scorecard (the champion or the challenger)."""
     meta = ctx.model_meta()
-    if meta["champion"].endswith("scorecard"):
+    if meta["champion"].endswith("scorecard") or meta["champion"] == "expert":
         card, name = champion, meta["champion"]
     elif meta.get("challenger") and meta["challenger"]["name"].endswith("scorecard"):
         ch = meta["challenger"]
@@ -67,15 +67,20 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
         "pd": pd_, "grade": assign_grades(pd_, p.master_scale), "score": score_points(pd_, p.score_scaling),
         "raw_log_odds": expl.output, "shap_base_value": expl.base_values(), "is_new_customer": is_new,
     }, index=current.index).join(reasons)
+    points, card_name = _scorecard_points(ctx, current, model)
+    if card_name == "expert":  # the expert's own score, class and gaps travel with every customer's PD
+        scores = scores.join(points[["total_score", "risk_class", "criteria_missing", "weight_missing_share"]]
+                             .rename(columns={"total_score": "expert_score"}))
     ctx.write("scores.parquet", scores.reset_index())
     shap_frame = expl.frame()
     ctx.write("shap_values.parquet", shap_frame.reset_index())
-    points, card_name = _scorecard_points(ctx, current, model)
     if points is not None:
         ctx.write("scorecard_contributions.parquet", points.reset_index())
-    train = ctx.read("features_train.parquet").set_index("customer_id")
-    stability = rs.reason_stability(RunSettings(p, ctx.table_mode), ctx.model_meta(), train, current, expl,
-                                    phrases, groups)
+    stability = (rs.reason_stability(RunSettings(p, ctx.table_mode), ctx.model_meta(),
+                                     ctx.read("features_train.parquet").set_index("customer_id"), current, expl,
+                                     phrases, groups)
+                 if ctx.exists("features_train.parquet") else
+                 {"computed": False, "reason": "no outcome data: there is no model fitted on data to refit"})
     reference = rs.shap_reference_check(model, current, expl, p.explain.additivity_tolerance)
     ctx.write_json("explain.json", {
         "base_value": float(np.mean(expl.base_values())), "max_additivity_error": err,
