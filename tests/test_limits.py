@@ -190,6 +190,32 @@ def test_hints_name_the_behaviour_that_raises_the_limit():
     assert f"{table.loc['LATE', 'hint_limit']:,.0f}" in sentence
 
 
+def test_hints_reach_a_book_of_small_limits():
+    # the same late payer with limits 1,000 times smaller: a gain of a few hundred is still 5%+ of its limit
+    from credit_lab.core.config import RunParams
+    from credit_lab.models.grading import assign_grades
+    from tests.test_models import fitted
+
+    model = fitted()
+    features = pd.DataFrame({"days_beyond_terms_mean": [40.0, 0.0], "tenure_months": [60.0, 60.0],
+                             "dispute_rate": [0.0, 0.0]}, index=pd.Index(["LATE", "PUNCTUAL"]))
+    pd_ = model.predict_pd(features)
+    book = pd.DataFrame({
+        "pd": pd_, "grade": assign_grades(pd_, RunParams().master_scale), "industry": ["X", "Y"],
+        "region": ["N", "S"], "credit_limit": [100.0, 100.0], "payment_terms_days": [60, 60],
+        "revenue_latest": [5e3] * 2, "days_beyond_terms_mean": [40.0, 0.0], "insurance_cover_pct": [0.0] * 2,
+        "insured_limit": [0.0] * 2,
+    }, index=features.index)
+    purchases = pd.DataFrame({"monthly_purchases_mean": [60.0] * 2, "monthly_purchases_cv": [0.3] * 2,
+                              "months_observed": [12] * 2}, index=book.index)
+    params = LimitParams(el_budget_vs_current=None, exposure_budget_vs_current=None, max_change_per_review=None,
+                         pd_cutoff=0.99)
+    table, _, _ = optimize_book(book, purchases, params, lgd=0.45, model=model, features=features,
+                                master_scale=RunParams().master_scale)
+    assert table.loc["LATE", "hint"] == "paying within terms"
+    assert table.loc["LATE", "hint_limit"] - table.loc["LATE", "proposed_limit"] < 1000  # below the absolute bar
+
+
 def test_budget_below_the_bands_floors_lifts_the_reduction_edge_and_says_so():
     book = _book().drop(index="D")
     purchases = pd.DataFrame({"monthly_purchases_mean": [3000.0, 500.0, 100.0],

@@ -454,7 +454,7 @@ def _apply_scenario(features: pd.DataFrame, changes: dict) -> pd.DataFrame:
 
 
 def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, problem, prices: np.ndarray,
-                      master_scale, min_gain: float = 1000.0) -> pd.DataFrame:
+                      master_scale, min_gain: float = 1000.0, min_gain_share: float = 0.05) -> pd.DataFrame:
     """For each customer, the behaviour that would raise its limit most, and to what.
 
     Each scenario of :data:`HINT_SCENARIOS` changes the customer's own payment features, the
@@ -465,7 +465,8 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
     Returns
     -------
     DataFrame indexed like ``inputs`` with ``hint``, ``hint_pd``, ``hint_limit`` (empty /
-    NaN where no behaviour raises the limit by at least ``min_gain``).
+    NaN where no behaviour raises the limit by at least ``min_gain``, or by ``min_gain_share`` of the
+    limit where that is less: a book of small limits gets hints too).
     """
     ids = pd.Index(problem.customer_ids)
     feats = features.loc[ids]
@@ -482,6 +483,7 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
         return single_customer_optimum(prob.mean_demand, prob.demand_cv, prob.net_margin, k, prob.lower, prob.upper)
 
     base = priced_limit(problem)
+    threshold = np.minimum(min_gain, min_gain_share * np.maximum(base, 0.0))
     best_gain = np.zeros(len(ids))
     best = pd.DataFrame({"hint": "", "hint_pd": np.nan, "hint_limit": np.nan}, index=ids)
     for label, changes in HINT_SCENARIOS.items():
@@ -498,7 +500,7 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
         alt["ul_rate"] = irb_capital_rate(new_pd, alt["lgd"].to_numpy(dtype=float))
         new_limit = priced_limit(build_problem(alt, problem.policy))
         gain = np.where(differs, new_limit - base, 0.0)
-        better = (gain > best_gain) & (gain >= min_gain)
+        better = (gain > best_gain) & (gain >= threshold)
         best_gain = np.where(better, gain, best_gain)
         best.loc[better, "hint"] = label
         best.loc[better, "hint_pd"] = new_pd[better]
