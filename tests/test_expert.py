@@ -190,3 +190,26 @@ def test_method_follows_the_defaults_in_the_data():
     assert many.method == "statistical" and many.fit_defaults >= p.model.min_fit_defaults
     forced = p.model_copy(update={"model": p.model.model_copy(update={"method": "expert"})})
     assert choose_method(forced, train(0.08), False).method == "expert"
+
+
+@pytest.mark.unit
+def test_external_score_weighs_most_for_new_customers(tmp_path):
+    from credit_lab.run.stages.context import StageContext
+    from credit_lab.run.stages.s02_features import _with_external_score
+
+    params = params_from_dict({"model": {"expert": {"external_score_column": "bureau_score"}}})
+    ctx = StageContext(tmp_path, params)
+    ctx.data_dir.mkdir()
+    ctx.write("customers.parquet", pd.DataFrame({"customer_id": ["a", "b"], "bureau_score": ["85", None]}))
+    feats = _with_external_score(ctx, pd.DataFrame({"tenure_months": [3.0, 3.0], "is_new_customer": [True, True]},
+                                                   index=pd.Index(["a", "b"], name="customer_id")))
+    assert feats["bureau_score"].tolist()[0] == 85.0 and np.isnan(feats["bureau_score"].iloc[1])
+    m = ExpertScorecard(params.model.expert, external_column="bureau_score").fit(feats)
+    w = m.nominal_weights()
+    assert w.loc["external_score", "weight_new"] == pytest.approx(0.25)
+    assert w.loc["external_score", "weight_existing"] == pytest.approx(0.05)
+    assert m.points(feats).loc["a", "external_score"] == 100  # 85 is in the top band of a 0-100 score
+    # a text value in the mapped column is refused with the customer and the fix
+    ctx.write("customers.parquet", pd.DataFrame({"customer_id": ["a"], "bureau_score": ["AA-"]}))
+    with pytest.raises(CreditLabError, match="customers.bureau_score.*'AA-' for customer 'a'"):
+        _with_external_score(ctx, feats.iloc[:1])
