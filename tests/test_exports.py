@@ -199,3 +199,27 @@ def test_derived_outcome_lets_the_model_stages_run(tmp_path):
     for stage in ("04_scoring_explain", "05_limits", "06_risk_reserve"):
         stages.STAGES[stage][1](stages.open_stage(stage, run, path))
     assert pd.read_parquet(run / "data" / "limits.parquet")["proposed_limit"].notna().all()
+
+
+def test_overpayment_settles_the_invoice_in_full_and_counts_the_excess():
+    from credit_lab.data.contract import validate_ledger
+
+    inv = pd.DataFrame({"invoice_id": ["1", "2", "3"], "customer_id": ["A"] * 3,
+                        "invoice_date": ["2024-01-01"] * 3, "due_date": ["2024-01-31"] * 3,
+                        "amount": ["100", "1,000", "50"], "paid_date": ["2024-01-20", "2024-02-10", None],
+                        "paid_amount": ["120.50", "1000", None]})
+    cust = pd.DataFrame({"customer_id": ["A"], "industry": ["X"], "region": ["N"], "onboarding_date": ["2023-01-01"],
+                         "payment_terms_days": ["30"], "credit_limit": ["1000"]})
+    data = params_from_dict({"data": {"source": "files", "files": {"invoices": {"path": "i.csv"},
+                                                                   "customers": {"path": "c.csv"}}}}).data
+    out, report = apply_input_rules({"invoices": inv, "customers": cust}, data)
+    effect = report.frame().set_index("rule").loc["overpayments: settle_in_full"]
+    assert effect["rows"] == 1 and "20.50 in total" in effect["detail"]
+    valid = validate_ledger(out, "fail")
+    assert valid.tables["invoices"]["paid_amount"].tolist()[:2] == [100.0, 1000.0]
+    # declared quarantine: the overpaid row is set aside with the rule's name, nothing else
+    strict = data.model_copy(update={"rules": data.rules.model_copy(update={"overpayments": "quarantine"})})
+    out, _ = apply_input_rules({"invoices": inv, "customers": cust}, strict)
+    kept = validate_ledger(out, "quarantine")
+    assert kept.quarantine["reasons"].tolist() == ["paid_amount+amount:paid_amount_within_amount"]
+    assert kept.tables["invoices"]["invoice_id"].tolist() == ["2", "3"]

@@ -187,6 +187,9 @@ class LedgerRules(_Strict):
     derive_defaults_days_past_due: int | None = Field(
         None, ge=30, le=720, description="no defaults file: a customer defaults when an invoice is this many days "
                                          "past due")
+    overpayments: Literal["settle_in_full", "quarantine"] = Field(
+        "settle_in_full", description="paid_amount above the invoice amount: the invoice is settled in full and the "
+                                      "excess (a credit on the customer's account) counted; or quarantine the row")
 
 
 class DataParams(_Strict):

@@ -142,6 +142,11 @@ def _paid_amount_when_paid(df: pd.DataFrame) -> pd.Series:
     return df["paid_date"].isna() | df["paid_amount"].notna()
 
 
+def _paid_amount_within_amount(df: pd.DataFrame) -> pd.Series:
+    # an overpayment is settled by data.rules.overpayments before validation; one left here is quarantined
+    return df["paid_amount"].isna() | (df["paid_amount"] <= df["amount"] * (1 + 1e-9))
+
+
 def _cash_within_current_assets(df: pd.DataFrame) -> pd.Series:
     return df["cash"].isna() | df["current_assets"].isna() | (df["cash"] <= df["current_assets"] * (1 + 1e-9) + 1e-6)
 
@@ -224,6 +229,9 @@ SCHEMAS: dict[str, TableSchema] = {
                     _later_or_equal("paid_date", "invoice_date")),
             RowRule("paid_amount_when_paid", ("paid_amount", "paid_date"),
                     "have a paid_date but no paid_amount", _paid_amount_when_paid),
+            RowRule("paid_amount_within_amount", ("paid_amount", "amount"),
+                    "have a paid_amount above the invoice amount (an overpayment; data.rules.overpayments: "
+                    "settle_in_full settles the invoice and counts the excess)", _paid_amount_within_amount),
         ),
     ),
     "financials": TableSchema(

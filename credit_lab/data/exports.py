@@ -111,6 +111,8 @@ def apply_input_rules(raw: dict[str, pd.DataFrame], data: DataParams) -> tuple[d
                 "credit_notes: set_aside", "invoices", int(negative.sum()),
                 f"negative amounts (credit notes, {total:,.2f} in total) set aside in credit_notes.parquet; "
                 "they are not invoices and do not enter payment behaviour", removed=True))
+        if rules.overpayments == "settle_in_full" and {"paid_amount", "amount"} <= set(inv.columns):
+            inv = _settle_overpayments(inv, report)
         if "paid_amount" not in inv.columns and "paid_date" in inv.columns and "amount" in inv.columns:
             paid = inv["paid_date"].notna() & (inv["paid_date"].astype("string").str.strip() != "").fillna(False)
             inv = inv.assign(paid_amount=inv["amount"].where(paid))
@@ -132,6 +134,23 @@ def apply_input_rules(raw: dict[str, pd.DataFrame], data: DataParams) -> tuple[d
             f"{rules.region_column or '(none: unknown)'}, credit limit = peak month-end open receivables of the "
             "last 12 months (the exposure actually run)"))
     return tables, report
+
+
+def _settle_overpayments(inv: pd.DataFrame, report: RuleReport) -> pd.DataFrame:
+    """``paid_amount`` above ``amount`` becomes ``amount``: the invoice is settled in full and the excess,
+    a credit on the customer's account rather than a payment of this invoice, is counted and totalled."""
+    amount, paid = _amounts(inv["amount"]), _amounts(inv["paid_amount"])
+    over = (paid > amount * (1 + 1e-9)) & amount.gt(0)
+    over = over.fillna(False).to_numpy(dtype=bool)
+    excess = float((paid - amount)[over].sum())
+    if over.any():
+        inv = inv.copy()
+        inv.loc[over, "paid_amount"] = inv.loc[over, "amount"]
+    report.effects.append(RuleEffect(
+        "overpayments: settle_in_full", "invoices", int(over.sum()),
+        f"paid_amount above the invoice amount: settled in full; the excess ({excess:,.2f} in total) is a credit on "
+        "the customer's account, not a payment of the invoice"))
+    return inv
 
 
 def _empty_optional_cells(df: pd.DataFrame, table: str, report: RuleReport) -> pd.DataFrame:
