@@ -213,3 +213,16 @@ def test_external_score_weighs_most_for_new_customers(tmp_path):
     ctx.write("customers.parquet", pd.DataFrame({"customer_id": ["a"], "bureau_score": ["AA-"]}))
     with pytest.raises(CreditLabError, match="customers.bureau_score.*'AA-' for customer 'a'"):
         _with_external_score(ctx, feats.iloc[:1])
+
+
+@pytest.mark.unit
+def test_without_criteria_in_the_data_few_defaults_fall_back_to_the_statistical_models():
+    p = RunParams()
+    train = pd.DataFrame({"sample": ["fit"] * 200 + ["calibration"] * 100,
+                          "default_in_horizon": np.r_[np.ones(8), np.zeros(192), np.ones(3), np.zeros(97)]})
+    assert choose_method(p, train, True).method == "expert"
+    fallback = choose_method(p, train, True, expert_possible=False)
+    assert fallback.method == "statistical" and "model.expert.criteria" in fallback.reason
+    train.loc[train["sample"] == "calibration", "default_in_horizon"] = 0
+    with pytest.raises(CreditLabError, match="too few to fit and calibrate.*model.expert.criteria"):
+        choose_method(p, train, True, expert_possible=False)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import RunParams
+from credit_lab.core.exceptions import CreditLabError
 from credit_lab.models import validation as vl
 from credit_lab.models.development import split_development
 from credit_lab.models.expert import ExpertScorecard, annual_cohorts, require_criteria
@@ -50,10 +51,14 @@ def _samples(params: RunParams, train: pd.DataFrame, table_mode: bool) -> tuple[
     return fit, cal
 
 
-def choose_method(params: RunParams, train: pd.DataFrame | None, table_mode: bool) -> MethodChoice:
+def choose_method(params: RunParams, train: pd.DataFrame | None, table_mode: bool,
+                  expert_possible: bool = True) -> MethodChoice:
     """The scoring method the data allows (``model.method``: auto decides; statistical or expert force one).
 
     ``train`` is stage 02's labelled training set, or None when the data holds no outcomes.
+    ``expert_possible`` is False when none of the expert scorecard's criteria is in the data (a
+    customer table whose columns the policy does not name): with few defaults the statistical
+    models then score the book, if they can be calibrated at all, and the reason says so.
     """
     m = params.model
     if train is None:
@@ -74,6 +79,15 @@ def choose_method(params: RunParams, train: pd.DataFrame | None, table_mode: boo
     why = ("model.method = expert (set in the params)" if m.method == "expert" else
            f"{counted}, fewer than model.min_fit_defaults = {m.min_fit_defaults} or model.min_calibration_defaults "
            f"= {m.min_calibration_defaults} (defaults and non-defaults each)")
+    if not expert_possible and m.method == "auto":
+        if min(n_cal, len(cal) - n_cal) < 2 or min(n_fit, len(fit) - n_fit) < 2:
+            raise CreditLabError(
+                f"{counted}: too few to fit and calibrate a statistical model, and none of the expert scorecard's "
+                "criteria is a column of the data. Name your criteria in model.expert.criteria (each with its "
+                "column, bands and weight) to score every customer by the expert scorecard")
+        return MethodChoice("statistical", f"statistical models, although {why}: none of the expert scorecard's "
+                                           "criteria is a column of the data (name them in model.expert.criteria "
+                                           "for a low-default method); treat these PDs as uncertain", n_fit, n_cal)
     return MethodChoice("expert", f"expert scorecard with low-default calibration: {why}", n_fit, n_cal)
 
 

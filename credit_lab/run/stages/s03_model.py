@@ -125,7 +125,10 @@ def stage_model(ctx: StageContext) -> ModelResult:
     current = ctx.read("features_current.parquet").set_index("customer_id")
     train = ctx.read("features_train.parquet").set_index("customer_id") if ctx.exists("features_train.parquet") \
         else None
-    choice = ex.choose_method(p, train, ctx.table_mode)
+    criteria = {c.column or n for n, c in p.model.expert.criteria.items()}
+    if p.model.expert.external_score_column and not ctx.table_mode:
+        criteria.add(p.model.expert.external_score_column)
+    choice = ex.choose_method(p, train, ctx.table_mode, expert_possible=bool(criteria & set(current.columns)))
     if choice.method == "expert":
         return _expert_model(ctx, choice, current, train)
     settings = dv.RunSettings(p, ctx.table_mode)
