@@ -316,3 +316,23 @@ def test_share_caps_without_an_exposure_budget_say_they_are_off():
     assert not [r for r in result.constraints.index if r.startswith(("industry_cap", "region_cap"))]
     assert any(n.startswith("limits.industry_cap_share = 0.25 is not applied: there is no exposure budget")
                for n in table.attrs["notes"])
+
+
+def test_shipped_defaults_that_do_not_fit_the_book_switch_off_and_say_so():
+    from credit_lab.limits.setting import defaults_that_fit
+
+    # a card-like book: 3 of 10 accounts above the 20% cut-off, limits far above the grade caps
+    book = pd.DataFrame({"pd": [0.25, 0.3, 0.22] + [0.1] * 7, "grade": ["H"] * 3 + ["G"] * 7,
+                         "credit_limit": [500_000.0] * 10})
+    fitted, notes = defaults_that_fit(LimitParams(), book)
+    assert fitted.pd_cutoff == 1.0 and np.isinf(fitted.risk_cap_by_grade["G"])
+    assert "would close 3 of the 10 accounts" in notes[0] and "Set limits.pd_cutoff" in notes[0]
+    assert "risk_cap_by_grade" in notes[1] and "would cut 10 of the 10" in notes[1]
+    # the same values set in the params file are the user's policy and always apply
+    chosen = LimitParams.model_validate({"pd_cutoff": 0.2, "risk_cap_by_grade": LimitParams().risk_cap_by_grade})
+    kept, none = defaults_that_fit(chosen, book)
+    assert kept.pd_cutoff == 0.2 and kept.risk_cap_by_grade["G"] == 200_000 and none == []
+    # a trade-credit book where the default cuts 1 account in 20 keeps it
+    small = pd.DataFrame({"pd": [0.3] + [0.02] * 19, "grade": ["H"] + ["D"] * 19, "credit_limit": [50_000.0] * 20})
+    same, quiet = defaults_that_fit(LimitParams(), small)
+    assert same.pd_cutoff == 0.2 and quiet == []

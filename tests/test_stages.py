@@ -138,3 +138,8 @@ def test_reserve_waterfall_explains_the_change_since_a_previous_run(reserve_stag
     assert w.loc["limits and balances (EAD)", "change"] > 0  # exposures doubled
     assert w.loc["PD migration (incl. model change)", "change"] == pytest.approx(0.0, abs=1e-6)
     assert any("model could not be used" in n for n in result.notes)  # not a verified run folder
+    # the same folder recorded as a run of another book: no waterfall across books, and the note says why
+    (prev / "data" / "data_quality.json").write_text('{"source": "customer table: cards.csv"}')
+    other = stages.stage_reserve(ctx)
+    assert other.waterfall is None
+    assert any("another book ('customer table: cards.csv'" in n for n in other.notes)

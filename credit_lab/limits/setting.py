@@ -31,7 +31,8 @@ from credit_lab.limits.optimizer import (
 )
 from credit_lab.models.grading import assign_grades
 
-__all__ = ["DECLARED_COLUMNS", "LIMIT_DRIVERS", "capacity_cap", "declared", "new_customer_caps", "set_limits"]
+__all__ = ["DECLARED_COLUMNS", "DEFAULT_MISFIT_SHARE", "LIMIT_DRIVERS", "capacity_cap", "declared", "defaults_that_fit",
+           "new_customer_caps", "set_limits"]
 
 LIMIT_DRIVERS = {
     "capacity": "its expected purchases over its payment terms (or its size) cap the limit",
@@ -318,6 +319,50 @@ def share_caps(params: LimitParams, inputs: pd.DataFrame, exposure: float
                              "budget; the cap is applied as set.")
         decided[dim] = {"share": share, "segments": len(names), "applied": applied}
     return caps["industry"], caps["region"], decided, notes
+
+
+#: a shipped default that would close or cut more than this share of today's accounts is a policy decision
+#: the user has not taken: it is not applied, and the limits report says so
+DEFAULT_MISFIT_SHARE = 0.10
+
+
+def defaults_that_fit(params: LimitParams, book: pd.DataFrame) -> tuple[LimitParams, list[str]]:
+    """``params`` with the shipped defaults that make no sense for this book switched off, and why.
+
+    Only settings the user left at their default are checked (``params.model_fields_set``); a value
+    set in the params file always applies. ``pd_cutoff`` is switched off when it would close more than
+    :data:`DEFAULT_MISFIT_SHARE` of the accounts that hold a limit today (a book whose own default
+    rate is near the cut-off, e.g. a card book), and ``risk_cap_by_grade`` (absolute amounts sized for
+    the demo book) when it would cut more than that share of them.
+    """
+    holders = book["credit_limit"].fillna(0) > 0
+    n = int(holders.sum())
+    notes: list[str] = []
+    if n == 0:
+        return params, notes
+    update: dict[str, object] = {}
+    given = params.model_fields_set
+    if "pd_cutoff" not in given:
+        closed = int((holders & (book["pd"] > params.pd_cutoff)).sum())
+        if closed > DEFAULT_MISFIT_SHARE * n:
+            update["pd_cutoff"] = 1.0
+            notes.append(
+                f"limits.pd_cutoff (the shipped default {params.pd_cutoff:.0%}) is not applied: it would close "
+                f"{closed:,} of the {n:,} accounts that hold a limit today ({closed / n:.0%}; this book's mean PD is "
+                f"{book['pd'].mean():.1%}), a policy decision rather than a default. Set limits.pd_cutoff in the "
+                "params to apply a cut-off.")
+    if "risk_cap_by_grade" not in given:
+        caps = book["grade"].map(params.risk_cap_by_grade).astype(float)
+        cut = int((holders & (book["credit_limit"] > caps)).sum())
+        if cut > DEFAULT_MISFIT_SHARE * n:
+            update["risk_cap_by_grade"] = dict.fromkeys(params.risk_cap_by_grade, float("inf"))
+            amounts = ", ".join(f"{g} {v:,.0f}" for g, v in params.risk_cap_by_grade.items())
+            notes.append(
+                f"limits.risk_cap_by_grade (the shipped default amounts, {amounts}) is not applied: it would cut "
+                f"{cut:,} of the {n:,} accounts that hold a limit today ({cut / n:.0%}), "
+                "so it does not fit this book's scale. Set limits.risk_cap_by_grade in the params to cap limits by "
+                "grade.")
+    return (params.model_copy(update=update) if update else params), notes
 
 
 def limit_policy(params: LimitParams, inputs: pd.DataFrame) -> tuple[LimitPolicy, dict[str, dict], list[str]]:

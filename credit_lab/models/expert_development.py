@@ -74,8 +74,9 @@ def choose_method(params: RunParams, train: pd.DataFrame | None, table_mode: boo
         why = ("model.method = statistical (set in the params)" if m.method == "statistical" else
                f"{counted}, at least model.min_fit_defaults = {m.min_fit_defaults} and "
                f"model.min_calibration_defaults = {m.min_calibration_defaults}")
-        return MethodChoice("statistical", f"statistical models: {why}; the expert scorecard is a challenger",
-                            n_fit, n_cal)
+        beside = ("the expert scorecard is a challenger" if expert_possible else
+                  "no expert scorecard challenger: none of its criteria is a column of the data")
+        return MethodChoice("statistical", f"statistical models: {why}; {beside}", n_fit, n_cal)
     why = ("model.method = expert (set in the params)" if m.method == "expert" else
            f"{counted}, fewer than model.min_fit_defaults = {m.min_fit_defaults} or model.min_calibration_defaults "
            f"= {m.min_calibration_defaults} (defaults and non-defaults each)")

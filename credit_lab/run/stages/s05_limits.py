@@ -9,10 +9,17 @@ from typing import Any
 
 import pandas as pd
 
+from credit_lab.core.config import LimitParams
 from credit_lab.limits.letters import LetterSettings, letters_for
 from credit_lab.limits.optimizer import efficient_frontier
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
-from credit_lab.limits.setting import optimize_book, purchase_statistics, reason_sentence, set_limits
+from credit_lab.limits.setting import (
+    defaults_that_fit,
+    optimize_book,
+    purchase_statistics,
+    reason_sentence,
+    set_limits,
+)
 from credit_lab.run.stages.context import StageContext, load_pd_model, read_as_of, require, scored_book
 
 __all__ = ["LimitsResult", "stage_limits"]
@@ -56,7 +63,7 @@ def _monitoring_only(ctx: StageContext) -> LimitsResult:
     return result
 
 
-def _optimized(ctx: StageContext, book: pd.DataFrame) -> LimitsResult:
+def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams) -> LimitsResult:
     """Limits that maximize expected profit under the budgets and caps, with the frontier."""
     p = ctx.params
     features = ctx.read("features_current.parquet").set_index("customer_id")
@@ -70,7 +77,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame) -> LimitsResult:
         invoices = ctx.read("invoices.parquet")
         purchases = purchase_statistics(invoices, read_as_of(ctx), p.features.lookback_months, book.index)
         model = load_pd_model(ctx)
-    table, solved, problem = optimize_book(book, purchases, p.limits, p.reserve.lgd, seed=p.seed,
+    table, solved, problem = optimize_book(book, purchases, limit_params, p.reserve.lgd, seed=p.seed,
                                            model=model, features=features, master_scale=p.master_scale)
     out = book[_KEEP].join(table)
     out["explanation"] = [reason_sentence(row) for row in out.to_dict(orient="records")]
@@ -116,10 +123,12 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         return _monitoring_only(ctx)
     p = ctx.params
     book = scored_book(ctx)
+    limit_params, fit_notes = defaults_that_fit(p.limits, book)
     if p.limits.method == "rules":
-        result = LimitsResult(book[_KEEP].join(set_limits(book, p.limits, p.features.lookback_months)), "rules")
+        result = LimitsResult(book[_KEEP].join(set_limits(book, limit_params, p.features.lookback_months)), "rules")
     else:
-        result = _optimized(ctx, book)
+        result = _optimized(ctx, book, limit_params)
+    result.notes[:0] = fit_notes
     if ctx.table_mode:
         proposals_as_final(result.limits)
         result.notes.append("Table mode: early-warning signals, adjustment rules, approvals and the review calendar "

@@ -4,6 +4,7 @@ concentration, on the final limits. The computation is :mod:`credit_lab.risk.res
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,11 @@ def _waterfall(ctx: StageContext, exposures: pd.DataFrame, recommended: float,
     if not r.previous_run:
         return None
     previous = Path(r.previous_run)
+    other = _other_book(ctx, previous)
+    if other:
+        notes.append(f"Reserve waterfall against {r.previous_run} not computed: {other}; a waterfall compares two "
+                     "runs of the same book (set reserve.previous_run to one).")
+        return None
     try:
         prev = pd.read_parquet(previous / "data" / "expected_loss.parquet").set_index("customer_id")
         prev = prev[rr.WATERFALL_COLUMNS]
@@ -125,6 +131,16 @@ def _waterfall(ctx: StageContext, exposures: pd.DataFrame, recommended: float,
     except (CreditLabError, OSError, KeyError) as err:
         notes.append(f"Reserve waterfall against {r.previous_run} not computed: {err}")
         return None
+
+
+def _other_book(ctx: StageContext, previous: Path) -> str:
+    """Why ``previous`` is a run of another book ('' when it is of the same one: the same data source)."""
+    try:
+        before = json.loads((previous / "data" / "data_quality.json").read_text(encoding="utf-8"))["source"]
+    except (OSError, ValueError, KeyError):
+        return ""  # an older run without the record: the customers' overlap decides below
+    now = ctx.read_json("data_quality.json")["source"]
+    return "" if before == now else f"that run is of another book ({before!r}, this one: {now!r})"
 
 
 def _write_loss(ctx: StageContext, loss, loss_table: pd.DataFrame) -> None:
