@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from credit_lab.run import stages
+from credit_lab.run.assumptions import run_decisions
+from credit_lab.run.index_page import assumptions_section
 from credit_lab.run.params import run_params_from_dict
 from credit_lab.run.stages.context import StageContext
 
@@ -51,3 +53,12 @@ def test_table_without_industry_or_region_gets_no_share_cap_on_the_whole_book(tm
             "would cap the whole book, not a concentration.") in saved["notes"]
     assert saved["share_caps"] == {"industry": {"share": 0.25, "segments": 1, "applied": False},
                                    "region": {"share": 0.4, "segments": 1, "applied": False}}
+    # the list of assumptions names the default cap and, among the run's own decisions, that it was switched off
+    dq = json.loads((ctx.data_dir / "data_quality.json").read_text())
+    cap = next(r for r in dq["decision_assumptions"] if r["key"] == "limits.industry_cap_share")
+    assert (cap["value"], cap["source"]) == ("25%", "default")
+    decided = [(d.stage, d.decision) for d in run_decisions(ctx.run_dir)]
+    assert ("05_limits", "limits.industry_cap_share = 0.25 is not applied: the book has one industry ('all'), so a "
+                         "share cap would cap the whole book, not a concentration.") in decided
+    section = assumptions_section(ctx.run_dir, dq)
+    assert "limits.industry_cap_share = 0.25 is not applied: the book has one industry (&#x27;all&#x27;)" in section

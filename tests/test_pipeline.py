@@ -67,6 +67,34 @@ def test_reports_are_code_free_with_figures_and_index_links_them(smoke_run):
     assert dq["assumptions"] and all(html_escape(a, quote=False) in report for a in dq["assumptions"])
 
 
+def test_index_and_data_quality_report_list_the_assumptions_behind_the_decisions(smoke_run):
+    run_dir, _ = smoke_run
+    dq = json.loads((run_dir / "data" / "data_quality.json").read_text())
+    records = {r["key"]: r for r in dq["decision_assumptions"]}
+    # smoke.yaml sets model.min_fit_defaults and not the PD cut-off: the notebooks must see which keys the file
+    # set (params_given.json), not the full copy in params.json, where every key would count as set
+    assert records["model.min_fit_defaults"]["source"] == "params file"
+    assert records["limits.pd_cutoff"]["source"] == "default"
+    assert (run_dir / "params_given.json").is_file() and (run_dir / "params.json").is_file()
+    report = (run_dir / "reports" / "01_data_quality.html").read_text()
+    assert "Settings that shape the decisions" in report
+    assert all(html_escape(r["effect"], quote=False) in report for r in dq["decision_assumptions"])
+    index = (run_dir / "index.html").read_text()
+    assert index.index("<h2>Headline figures</h2>") < index.index("<h2>Assumptions behind these decisions</h2>") \
+        < index.index("<h2>Reports</h2>")
+    section = index[index.index("<h2>Assumptions behind"):index.index("<h2>Reports</h2>")]
+    row = section[section.index("<code>model.min_fit_defaults</code>"):].split("</tr>")[0]
+    assert "<strong>your params file</strong>" in row
+    row = section[section.index("<code>limits.pd_cutoff</code>"):].split("</tr>")[0]
+    assert "<td>default</td>" in row and "<strong>" not in row
+    # and what the run decided: the method chosen and why, the limit and reserve stages' notes
+    method = json.loads((run_dir / "models" / "pd_model.json").read_text())["method_reason"]
+    assert f"<code>model.method</code>: {html_escape(method)}" in section
+    notes = (json.loads((run_dir / "data" / "limits_notes.json").read_text())["notes"]
+             + json.loads((run_dir / "data" / "reserve_notes.json").read_text())["notes"])
+    assert all(html_escape(n) in section for n in notes)
+
+
 def test_scores_are_consistent_and_explained(smoke_run):
     run_dir, _ = smoke_run
     scores = pd.read_parquet(run_dir / "data" / "scores.parquet")

@@ -26,8 +26,10 @@ from credit_lab.risk.provisions import (
     expected_loss_table,
     expected_months_to_collection,
     lifetime_ecl,
+    loss_in_default,
     loss_rates,
     open_items,
+    provision_agreement,
     provision_from_ledger,
     provision_matrix,
     reconcile,
@@ -461,6 +463,74 @@ def test_reconcile_hand_worked():
         reconcile(items, ecl.assign(exposure=[100.0, 999.0, 300.0]), "2024-06-01", defaults)
     with pytest.raises(ProvisionInputError, match="no row for 1 customer"):
         reconcile(items, ecl.drop(index="C3"), "2024-06-01", defaults)
+
+
+def _hand_worked_reconciliation():
+    items = pd.DataFrame({
+        "customer_id": ["C1", "C2", "C2", "C3", "C3"],
+        "disputed": [False, True, False, False, True],
+        "days_past_due": [120, 10, -5, 40, -3],
+        "outstanding": [100.0, 50.0, 150.0, 200.0, 100.0],
+        "allowance": [90.0, 10.0, 2.0, 30.0, 5.0],
+    })
+    ecl = pd.DataFrame({"exposure": [100.0, 200.0, 300.0], "ecl": [40.0, 4.0, 9.0], "pd_12m": [1.0, 0.05, 0.1],
+                        "lgd": [0.4, 0.4, 0.4]}, index=["C1", "C2", "C3"])
+    defaults = pd.DataFrame({"customer_id": ["C1"], "default_date": pd.to_datetime(["2024-01-01"])})
+    return reconcile(items, ecl, "2024-06-01", defaults), ecl
+
+
+def test_the_band_check_says_outside_when_it_is():
+    # matrix 137 against a PD-based 53 (see test_reconcile_hand_worked): 61% below, far outside +-25%
+    recon, ecl = _hand_worked_reconciliation()
+    a = provision_agreement(recon, ecl, 0.25)
+    assert not a.within_band
+    assert a.table["amount"].tolist() == pytest.approx([137.0, 53.0, 40.0 + 200 * 0.05 * 0.4 + 300 * 0.1 * 0.4])
+    assert a.table["vs_matrix"].tolist() == pytest.approx([0.0, 53 / 137 - 1, 56 / 137 - 1])
+    assert a.table["within_band"].tolist() == [True, False, False]
+    assert "(53) is 61% below the provision matrix (137): outside the +-25% band" in a.sentence
+    # the gap of 84: customers in default 50 and overdue 24 carry 86% of it, named largest first
+    assert ("Of the gap of 84 (matrix minus PD-based), customers in default 50 (the matrix carries 90.0% of its "
+            "100, the PD approach 40.0%); overdue, not disputed 24") in a.sentence
+    assert "disputed invoices 11" not in a.sentence
+    assert "The largest part, customers in default: " in a.sentence and "LGD" in a.sentence
+    assert "The 12-month EL of the same receivables (56" in a.sentence and "outside the band" in a.sentence
+    assert "The ledger lost" not in a.sentence  # no observed loss in default given
+    # with the ledger's own loss on receivables of customers in default, the LGD is named as the cause
+    a = provision_agreement(recon, ecl, 0.25, loss_in_default=0.9)
+    assert a.lgd_in_default == pytest.approx(0.4) and a.loss_in_default == 0.9
+    assert ("The ledger lost 90.0% of what customers already in default owed at a month-end (not collected within "
+            "the outcome window of the loss rates); the PD approach's LGD for them is 40.0% (reserve.lgd)."
+            ) in a.sentence
+
+
+def test_the_band_check_says_within_when_it_is():
+    recon, ecl = _hand_worked_reconciliation()
+    a = provision_agreement(recon, ecl, 0.65)  # 53 / 137 - 1 = -61.3%
+    assert a.within_band and a.table["within_band"].tolist() == [True, True, True]
+    assert "within the +-65% band" in a.sentence and "Of the gap" not in a.sentence
+    assert not provision_agreement(recon, ecl, 0.61).within_band
+    with pytest.raises(ProvisionInputError, match="band = 0.0 must be a positive fraction"):
+        provision_agreement(recon, ecl, 0.0)
+    with pytest.raises(ProvisionInputError, match="ecl needs columns exposure, pd_12m and lgd"):
+        provision_agreement(recon, ecl.drop(columns="lgd"), 0.25)
+
+
+def test_loss_in_default_by_hand_and_under_the_write_off_policy():
+    # C1 defaults on 1 Jan 2024 owing I1 (100, never paid) and I2 (50, settled with 20 on 1 Mar 2024);
+    # C2 never defaults: its unpaid invoice does not count
+    inv = ledger([
+        ("I1", "C1", "2023-11-01", "2023-12-01", None, 100.0, None, False),
+        ("I2", "C1", "2023-11-15", "2023-12-15", "2024-03-01", 50.0, 20.0, False),
+        ("I3", "C2", "2023-11-15", "2023-12-15", None, 70.0, None, False),
+    ])
+    defaults = pd.DataFrame({"customer_id": ["C1"], "default_date": pd.to_datetime(["2024-01-01"])})
+    # month-ends 1 Jan .. 1 Jun 2024: after the default I1 five times, I2 twice
+    s = ProvisionSettings(history_months=6)
+    assert loss_in_default(inv, "2025-06-01", defaults, s) == pytest.approx((500 + 60) / 600)
+    # written off 120 days past due (30 Mar 2024), I1 is owed on 1 Feb and 1 Mar only
+    s = ProvisionSettings(history_months=6, write_off_days_past_due=120)
+    assert loss_in_default(inv, "2025-06-01", defaults, s) == pytest.approx((200 + 60) / 300)
+    assert np.isnan(loss_in_default(inv, "2025-06-01", defaults.assign(customer_id="C9"), s))
 
 
 def test_matrix_and_pd_side_reconcile_on_a_ledger(synth):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from credit_lab.data.synthetic import DEFAULT_PARAMS, Ledger, SynthParams, generate_ledger
+from credit_lab.risk.provisions import ProvisionSettings, apply_write_off_policy, open_items
 
 TABLES = ("customers", "financials", "invoices", "defaults", "industry_outlook")
 
@@ -401,6 +402,70 @@ def test_financials_carry_credit_signal(medium: Ledger) -> None:
 
 
 # --------------------------------------------------------------------------
+# Write-off policy
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def medium_written() -> Ledger:
+    return generate_ledger(n_customers=2000, n_months=36, seed=3, write_off_days_past_due=360)
+
+
+def test_write_off_policy_leaves_no_receivable_older_than_it(medium_written: Ledger) -> None:
+    inv, end = medium_written.invoices, medium_written.end_date
+    write_off_day = inv["due_date"] + pd.Timedelta(days=360)
+    # settled by the write-off day, or still open because that day lies beyond the ledger's end
+    assert (inv["paid_date"].isna() | (inv["paid_date"] <= write_off_day)).all()
+    assert (write_off_day[inv["paid_date"].isna()] >= end).all()
+    assert (inv["paid_date"].dropna() < end).all()  # nothing written off after the window
+    # so no month-end of the window finds an invoice more than 360 days past due
+    for t in pd.date_range(medium_written.start_date, end, freq="MS"):
+        items = open_items(inv, t, ProvisionSettings(history_months=1, outcome_months=1))
+        assert items.empty or items["days_past_due"].max() <= 360
+    written_off = inv["paid_amount"].eq(0)
+    assert written_off.sum() > 50
+    assert (inv.loc[written_off, "paid_date"] == write_off_day[written_off]).all()
+
+
+def test_write_off_policy_changes_only_the_settlement_of_what_it_writes_off(medium: Ledger,
+                                                                          medium_written: Ledger) -> None:
+    for name in ("customers", "financials", "defaults", "industry_outlook"):
+        pd.testing.assert_frame_equal(getattr(medium, name), getattr(medium_written, name))
+    before, after = medium.invoices, medium_written.invoices
+    keep = ["invoice_id", "customer_id", "invoice_date", "due_date", "amount", "disputed"]
+    pd.testing.assert_frame_equal(before[keep], after[keep])
+    changed = ~((before["paid_date"] == after["paid_date"]) | (before["paid_date"].isna() & after["paid_date"].isna()))
+    assert (after.loc[changed, "paid_amount"] == 0.0).all()
+    # what it writes off is what the provision matrix's policy writes off in the ledger that never does
+    pd.testing.assert_frame_equal(apply_write_off_policy(before, medium.end_date, 360), after)
+    # nearly all of it is owed by customers who defaulted (the rest: disputes never settled)
+    owed = after.loc[changed, ["customer_id", "amount"]]
+    by_defaulted = owed.loc[owed["customer_id"].isin(medium_written.defaults["customer_id"]), "amount"].sum()
+    assert by_defaulted > 0.9 * owed["amount"].sum()
+
+
+def test_write_off_policy_also_writes_off_payments_later_than_it() -> None:
+    # long payment delays: some invoices would be paid more than 360 days after their due date
+    slow = SynthParams(late_shock_prob=0.3, late_shock_mean_days=300.0)
+    paid_late = generate_ledger(n_customers=200, n_months=36, seed=5, params=slow).invoices
+    late = paid_late["paid_date"] > paid_late["due_date"] + pd.Timedelta(days=360)
+    assert late.sum() > 10
+    inv = generate_ledger(n_customers=200, n_months=36, seed=5, params=slow, write_off_days_past_due=360).invoices
+    assert (inv.loc[late, "paid_amount"] == 0.0).all()
+    assert (inv.loc[late, "paid_date"] == inv.loc[late, "due_date"] + pd.Timedelta(days=360)).all()
+
+
+def test_without_write_off_policy_defaulted_receivables_stay_open(medium: Ledger) -> None:
+    # None is the default: the ledger is the one generated before the policy existed
+    again = generate_ledger(n_customers=2000, n_months=36, seed=3, write_off_days_past_due=None)
+    pd.testing.assert_frame_equal(again.invoices, medium.invoices)
+    inv = medium.invoices
+    stale = inv["paid_date"].isna() & (inv["due_date"] + pd.Timedelta(days=360) < medium.end_date)
+    assert stale.sum() > 50
+    assert inv.loc[stale, "customer_id"].isin(medium.defaults["customer_id"]).mean() > 0.9
+
+
+# --------------------------------------------------------------------------
 # Arguments
 # --------------------------------------------------------------------------
 
@@ -413,6 +478,8 @@ def test_financials_carry_credit_signal(medium: Ledger) -> None:
         {"annual_default_rate": -0.1},
         {"annual_default_rate": 1.0},
         {"n_industries": 0},
+        {"write_off_days_past_due": 0},
+        {"write_off_days_past_due": 360.0},
     ],
 )
 def test_invalid_arguments(kwargs: dict) -> None:

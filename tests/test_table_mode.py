@@ -1,5 +1,6 @@
 """Table mode: a customer-level table (outcome, limit, balance, features) through every stage."""
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from credit_lab.data.table_mode import (
     split_table,
 )
 from credit_lab.run import stages
+from credit_lab.run.index_page import index_page
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -184,6 +186,18 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     limits = results["05_limits"].limits
     assert limits["final_limit"].notna().all() and (limits["final_limit"] >= 0).all()
     assert results["06_risk_reserve"].totals["reserve_recommended"] > results["06_risk_reserve"].totals["el"] > 0
+    # the index page: the settings behind the decisions right after the headline figures, the template's own
+    # marked as set, then what the run decided (scoring method, reserve notes)
+    page = index_page(run, load_params(TEMPLATE))
+    assert page.index("<h2>Headline figures</h2>") < page.index("<h2>Assumptions behind these decisions</h2>") \
+        < page.index("<h2>Reports</h2>")
+    section = page[page.index("<h2>Assumptions behind"):page.index("<h2>Reports</h2>")]
+    row = section[section.index("<code>limits.el_budget_vs_current</code>"):].split("</tr>")[0]
+    assert "0.8 × today&#x27;s EL" in row and "<strong>your params file</strong>" in row
+    row = section[section.index("<code>limits.pd_cutoff</code>"):].split("</tr>")[0]
+    assert "<td>20%</td><td>default</td>" in row
+    assert html.escape(results["03_model"].method_reason) in section
+    assert all(html.escape(n) in section for n in results["06_risk_reserve"].notes)
     # a category the fit data never had, far down today's table: scored, and counted over every customer
     ctx = stages.open_stage("04_scoring_explain", run, TEMPLATE, build_missing_upstream=False)
     current = ctx.read("features_current.parquet")

@@ -62,6 +62,9 @@ class SyntheticDataParams(_Strict):
     n_months: int = Field(36, ge=24, le=120, description="months of invoice history")
     start_date: dt.date = Field(dt.date(2023, 1, 1), description="first day of the ledger")
     annual_default_rate: float = Field(0.05, gt=0.0, lt=0.5, description="target yearly default rate")
+    write_off_days_past_due: int | None = Field(
+        360, ge=1, le=3650, description="an invoice not settled this many days after its due date is written off "
+                                        "on that day (paid_date set, paid_amount 0); null: never written off")
 
 
 class TableSource(_Strict):
@@ -597,6 +600,21 @@ class ProvisionParams(_Strict):
     no_loss_floor_rates: tuple[float, ...] = Field(
         (0.005, 0.02, 0.05, 0.15, 0.50),
         description="fixed floor loss rate per bucket of bucket_edges, used when no PD is available")
+    write_off_days_past_due: int | None = Field(
+        360, ge=1, le=3650, description="receivables not settled this many days after their due date are written "
+                                        "off (IFRS 9 5.4.4) and leave the matrix; null: never written off")
+    reconciliation_band: float = Field(
+        0.25, gt=0.0, le=1.0, description="the PD-based lifetime ECL and the 12-month EL agree with the matrix "
+                                          "provision when within this share of it (0.25: within +-25%)")
+
+    @model_validator(mode="after")
+    def _write_off_after_last_bucket(self) -> "ProvisionParams":
+        if self.write_off_days_past_due is not None and self.write_off_days_past_due <= self.bucket_edges[-1]:
+            last = self.bucket_edges[-1]
+            raise ValueError(f"write_off_days_past_due {self.write_off_days_past_due} must be above the last bucket "
+                             f"edge {last}, or the last bucket (over {last} days past due) would always be empty; "
+                             "raise it (e.g. 360) or set it to null")
+        return self
 
     @model_validator(mode="after")
     def _floor_rate_per_bucket(self) -> "ProvisionParams":

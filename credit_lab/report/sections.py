@@ -40,6 +40,7 @@ __all__ = [
     "reserve_headline",
     "mitigation_totals",
     "ageing_tables",
+    "provision_agreement",
     "reserve_sentence",
     "loss_figure",
     "reserve_waterfall",
@@ -192,6 +193,13 @@ def mitigation_totals(exposures: pd.DataFrame) -> pd.DataFrame:
 def ageing_tables(ageing: pd.DataFrame, n: int = 20) -> list:
     """The largest open receivables by days-past-due bucket, and the totals."""
     return [ageing.head(n).round(2), ageing.sum().to_frame("total").round(2)]
+
+
+def provision_agreement(agreement: Any) -> list:
+    """The band check of the provisions: the verdict in words, then the three measures against the matrix."""
+    table = agreement.table.assign(vs_matrix=agreement.table["vs_matrix"].map("{:+.1%}".format),
+                                   amount=agreement.table["amount"].round(0))
+    return [Markdown(figures.escape(agreement.sentence)), table]
 
 
 def reserve_sentence(loss: Any, totals: dict) -> Markdown:

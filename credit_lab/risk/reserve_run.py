@@ -23,14 +23,18 @@ from credit_lab.risk.expected_loss import exposure_at_default
 from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, recommended_reserve
 from credit_lab.risk.mitigation import MitigationSettings, mitigate
 from credit_lab.risk.provisions import (
+    EL_12M,
     FLOOR_PD_LGD,
     HISTORY,
     TOTAL,
+    ProvisionAgreement,
     ProvisionSettings,
     collection_delay_days,
     expected_loss_table,
     expected_months_to_collection,
     lifetime_ecl,
+    loss_in_default,
+    provision_agreement,
     provision_from_ledger,
     reconcile,
 )
@@ -38,7 +42,8 @@ from credit_lab.risk.stress import StressScenario, stressed_book
 
 __all__ = ["BookExposure", "WATERFALL_COLUMNS", "ageing_by_customer", "book_exposure", "cap_utilization_table",
            "fitted_provision_matrix", "lifetime_view", "loss_distribution", "loss_portfolio", "loss_table",
-           "mitigation_frame", "no_loss_floor_note", "reserve_totals", "reserve_waterfall", "stress_table"]
+           "mitigation_frame", "no_loss_floor_note", "provision_check", "reserve_totals", "reserve_waterfall",
+           "stress_table", "write_off_note", "write_off_totals"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +80,12 @@ def book_exposure(book: pd.DataFrame, final_limit: pd.Series, r: ReserveParams) 
 
 def lifetime_view(provision, invoices: pd.DataFrame, defaults: pd.DataFrame | None, book: pd.DataFrame,
                   exposures: pd.DataFrame, r: ReserveParams, as_of: pd.Timestamp):
-    """Lifetime ECL of today's open receivables, its reconciliation with the matrix, and the EL tables."""
+    """Lifetime ECL of today's open receivables, its reconciliation with the matrix, and the EL tables.
+
+    The collection delay is measured on the ledger the matrix saw (under the write-off policy).
+    """
+    if provision.write_offs is not None:
+        invoices = provision.write_offs.ledger
     items = provision.items
     exposure = items.groupby("customer_id")["outstanding"].sum()
     # Customers already in default have no score: their PD is 1 (they are in default).
@@ -119,9 +129,26 @@ def loss_table(loss) -> pd.DataFrame:
                         index=pd.Index(levels, name="confidence")).join(loss.error)
 
 
+def provision_check(provision, recon: pd.DataFrame, ecl: pd.DataFrame, defaults: pd.DataFrame | None,
+                    pr: ProvisionParams, notes: list[str]) -> ProvisionAgreement:
+    """Whether the PD-based lifetime ECL and 12-month EL agree with the matrix within ``pr.reconciliation_band``.
+
+    The verdict, in words with the segments that explain a gap (and the ledger's own loss on the
+    receivables of customers in default, measured on the history the matrix used), goes to ``notes``.
+    """
+    observed = None
+    if defaults is not None and len(defaults):
+        observed = loss_in_default(provision.write_offs.ledger, provision.loss_rates.as_of, defaults,
+                                   provision.loss_rates.settings)
+    agreement = provision_agreement(recon, ecl, pr.reconciliation_band, observed)
+    notes.append(f"Provision matrix against the PD-based measures: {agreement.sentence}")
+    return agreement
+
+
 def reserve_totals(exposures: pd.DataFrame, loss, recommended: float, r: ReserveParams, provision, ecl,
-                   concentration, mitigation) -> dict[str, float]:
-    """The reserve summary: EAD, EL, the recommended and held reserve, provisions and concentration."""
+                   concentration, mitigation, agreement: ProvisionAgreement | None = None) -> dict[str, float]:
+    """The reserve summary: EAD, EL, the recommended and held reserve, provisions, write-offs, the band
+    check of the provisions (``agreement``) and concentration."""
     totals = {k: float(exposures[k].sum()) for k in ("ead", "net_exposure", "el_gross", "el")}
     totals.update(reserve_recommended=float(recommended), reserve_confidence=r.confidence,
                   reserve_held=r.reserve_held if r.reserve_held is not None else float("nan"),
@@ -133,7 +160,22 @@ def reserve_totals(exposures: pd.DataFrame, loss, recommended: float, r: Reserve
                   lifetime_ecl=float(ecl["ecl"].sum()) if ecl is not None else float("nan"),
                   hhi_name=concentration.hhi_name, hhi_industry=concentration.hhi_industry,
                   insurer_cap_factor=mitigation.cap_factor)
+    totals.update(write_off_totals(provision))
+    if agreement is not None:
+        totals.update(el_12m_receivables=float(agreement.table.loc[EL_12M, "amount"]),
+                      provision_reconciliation_band=agreement.band,
+                      lifetime_ecl_within_band=agreement.within_band,
+                      provision_loss_in_default=agreement.loss_in_default)
     return totals
+
+
+def write_off_totals(provision) -> dict[str, float]:
+    """What left the books: written off by the policy (off today's book), and in the last 12 months."""
+    if provision is None or provision.write_offs is None:
+        return {}
+    w = provision.write_offs
+    return {"provision_written_off_by_policy": w.by_policy,
+            "provision_written_off_12m": w.written_off_since(w.as_of - pd.DateOffset(months=12))}
 
 
 def reserve_waterfall(prev: pd.DataFrame, exposures: pd.DataFrame, pd_prev_model: pd.Series | None,
@@ -206,7 +248,8 @@ def fitted_provision_matrix(pr: ProvisionParams, invoices: pd.DataFrame, default
                                  history_months=pr.history_months, outcome_months=pr.outcome_months,
                                  scenarios={k: tuple(v) for k, v in pr.scenarios.items()},
                                  no_loss_floor=pr.no_loss_floor, no_loss_floor_rates=tuple(pr.no_loss_floor_rates),
-                                 no_loss_floor_edges=tuple(pr.bucket_edges))
+                                 no_loss_floor_edges=tuple(pr.bucket_edges),
+                                 write_off_days_past_due=pr.write_off_days_past_due)
     if pd_12m is not None:
         # Customers already in default have no score: their PD is 1 (they are in default), as in
         # the lifetime ECL.
@@ -237,6 +280,7 @@ def fitted_provision_matrix(pr: ProvisionParams, invoices: pd.DataFrame, default
         note = no_loss_floor_note(provision, settings, lgd)
         if note:
             notes.append(note)
+        notes.append(write_off_note(provision))
         return provision
     notes.append("Provision matrix not computed: " + "; ".join(tried))
     return None
@@ -276,6 +320,22 @@ def no_loss_floor_note(provision, settings: ProvisionSettings, lgd: float | None
             f"then adjusted by the scenarios like a historical rate. The floor raises the provision by "
             f"{money(provision.floor_uplift)}, from {money(before)} to {money(provision.allowance)} "
             "(reserve.provisions.no_loss_floor: none switches it off).")
+
+
+def write_off_note(provision) -> str:
+    """One note, in words: the write-off policy, what it took off today's book and what was written off in a year."""
+    w = provision.write_offs
+    totals = write_off_totals(provision)
+    year = (f"{money(totals['provision_written_off_12m'])} was written off in the 12 months to {w.as_of.date()} "
+            "(by the policy, or recorded in the ledger as an invoice settled short)")
+    if w.write_off_days_past_due is None:
+        return (f"Write-offs: no write-off policy (reserve.provisions.write_off_days_past_due is null), so receivables "
+                f"stay in the matrix however long past due; {year}.")
+    return (f"Write-offs: receivables not settled {w.write_off_days_past_due} days after their due date are written "
+            f"off (IFRS 9 5.4.4: no reasonable expectation of recovery; reserve.provisions.write_off_days_past_due), "
+            f"today and in the history the loss rates come from. The policy wrote off {money(w.by_policy)} that the "
+            f"ledger still carried as open, and {year}. The allowance of {money(provision.allowance)} covers the "
+            f"{money(float(provision.matrix.loc[TOTAL, 'gross_carrying_amount']))} still on the books.")
 
 
 def ageing_by_customer(invoices: pd.DataFrame, as_of: pd.Timestamp, edges: tuple[int, ...]) -> pd.DataFrame:

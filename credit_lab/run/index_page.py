@@ -11,9 +11,37 @@ from credit_lab.core.config import RunParams
 from credit_lab.core.formatting import money
 from credit_lab.data.io import read_json
 from credit_lab.report.figures import fig_el_breakdown, fig_grade_distribution, fig_to_data_uri
+from credit_lab.run.assumptions import DEFAULT, DecisionSetting, run_decisions, settings_frame
 from credit_lab.run.stages import STAGES, StageContext
 
-__all__ = ["index_page"]
+__all__ = ["assumptions_section", "index_page"]
+
+
+def assumptions_section(run_dir: Path, dq: dict) -> str:
+    """The settings behind the run's decisions (as stage 01 recorded them) and what the run decided, as HTML.
+
+    A setting the params file set is marked "your params file" in bold; every string is escaped.
+    """
+    e = html.escape
+    settings = [DecisionSetting.from_record(r) for r in dq.get("decision_assumptions", [])]
+    frame = settings_frame(settings)
+    rows = "\n".join(
+        f"<tr><th><code>{e(key)}</code></th><td>{e(value)}</td>"
+        f"<td>{e(set_by) if s.source == DEFAULT else f'<strong>{e(set_by)}</strong>'}</td><td>{e(effect)}</td></tr>"
+        for s, (key, value, set_by, effect) in zip(settings, frame.itertuples(index=False), strict=True))
+    titles = {stage: title for stage, (title, _, _) in STAGES.items()}
+    decisions = "\n".join(
+        f"<li><em>{e(titles.get(d.stage, d.stage))}</em>: " + (f"<code>{e(d.key)}</code>: " if d.key else "")
+        + f"{e(d.decision)}</li>" for d in run_decisions(run_dir))
+    n_set = sum(s.source != DEFAULT for s in settings)
+    table = (f"<table><tr><th>Setting</th><th>Value</th><th>Set by</th><th>What it does</th></tr>{rows}</table>"
+             if settings else "<p>This run's data-quality stage recorded no settings.</p>")
+    return f"""<h2>Assumptions behind these decisions</h2>
+<p>The settings that shaped the scores, limits and reserve: {n_set} of {len(settings)} set in your params file, the
+others at their shipped default (<code>params/default.yaml</code>).</p>
+{table}
+<h3>What this run decided when it applied them</h3>
+{f'<ul>{decisions}</ul>' if decisions else '<p>No stage recorded a decision.</p>'}"""
 
 
 def index_page(run_dir: Path, params: RunParams) -> str:
@@ -93,6 +121,7 @@ img{{max-width:100%}}</style></head><body>
 <h1>credit_lab run <code>{html.escape(params.run_id)}</code></h1>
 <p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
 <h2>Headline figures</h2><table>{rows}</table>
+{assumptions_section(Path(run_dir), dq)}
 <h2>Reports</h2><ol>{links}</ol>
 {'<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a> (all in one file: '
  '<a href="letters/letters_all.html">letters_all.html</a>).</p>' if limits is not None else ''}

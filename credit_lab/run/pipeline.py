@@ -343,9 +343,13 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
     staging = out_root / ".staging" / params.run_id
     for sub in ("notebooks", "reports", "data", "models"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
-    params_json = staging / "params.json"
-    io.write_json(params_json, params.model_dump(mode="json"))
+    io.write_json(staging / "params.json", params.model_dump(mode="json"))
     io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params).encode("utf-8"))
+    # The notebooks load only the keys the params file set (and the paths the run resolved), so the
+    # params they validate know which keys were defaults (model_fields_set): the reports' list of
+    # assumptions says which settings the user chose. The values are the same as params.json's.
+    params_json = staging / "params_given.json"
+    io.write_json(params_json, params.model_dump(mode="json", exclude_unset=True))
     manifest = {
         "run_id": params.run_id, "status": "running", "started_at": started.isoformat(),
         "params_file": str(params_path), "params": params.model_dump(mode="json"),

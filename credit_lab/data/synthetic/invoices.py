@@ -18,8 +18,15 @@ def _invoice_table(
     bounds: np.ndarray,
     n_months: int,
     customer_ids: pd.Series,
+    write_off_days_past_due: int | None = None,
 ) -> pd.DataFrame:
-    """Invoices and their payments inside the window."""
+    """Invoices and their payments inside the window.
+
+    With ``write_off_days_past_due``, an invoice not settled that many days after its due date is
+    written off on that day (inside the window): recorded as its settlement, ``paid_date`` the
+    write-off day and ``paid_amount`` 0, so the shortfall ``amount - paid_amount`` is the amount
+    written off. No random number is drawn for it, so the rest of the ledger is the same as without.
+    """
     n = len(cust)
     end_day = int(bounds[n_months])
     onb = cust["onb_day"].to_numpy()
@@ -78,6 +85,14 @@ def _invoice_table(
     paid_day = np.where(partial, np.maximum(cd, inv_day) + rng.integers(15, 240, m), paid_day)
     paid_amount = np.where(partial, np.round(amount * rng.uniform(0.1, 0.7, m), 2), paid_amount)
     never = (unpaid & ~partial) | (disputed & (rng.random(m) < 0.03))
+    if write_off_days_past_due is not None:
+        # Written off: not settled by its write-off day, which falls inside the window. Cash the
+        # customer would pay later is a recovery outside the receivables ledger.
+        write_off_day = due_day + int(write_off_days_past_due)
+        written_off = (never | (paid_day > write_off_day)) & (write_off_day < end_day)
+        never = never & ~written_off
+        paid_day = np.where(written_off, write_off_day, paid_day)
+        paid_amount = np.where(written_off, 0.0, paid_amount)
     open_at_end = never | (paid_day >= end_day)
     paid_day = np.where(open_at_end, np.iinfo(np.int64).min, paid_day)
     paid_amount = np.where(open_at_end, np.nan, paid_amount)

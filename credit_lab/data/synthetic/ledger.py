@@ -69,6 +69,7 @@ def generate_ledger(
     n_regions: int = 5,
     *,
     params: SynthParams | None = None,
+    write_off_days_past_due: int | None = None,
 ) -> Ledger:
     """Generate a synthetic B2B trade-credit ledger.
 
@@ -93,6 +94,13 @@ def generate_ledger(
         Number of regions.
     params : SynthParams, optional
         Tuning knobs; :data:`DEFAULT_PARAMS` when omitted.
+    write_off_days_past_due : int, optional
+        The write-off policy: an invoice not settled this many days after its due date (360: the
+        usual one-year policy in trade credit) is written off on that day, recorded as its
+        settlement with ``paid_amount`` 0 (the shortfall ``amount - paid_amount`` is the amount
+        written off), so it is no longer an open receivable. None (default): never written off,
+        a defaulted customer's unpaid invoices stay open; the random draws, and so every other
+        value of the ledger, are the same either way.
 
     Returns
     -------
@@ -119,6 +127,11 @@ def generate_ledger(
         raise ValueError("annual_default_rate must be in [0, 1)")
     if n_industries < 1 or n_regions < 1:
         raise ValueError("n_industries and n_regions must be positive")
+    if write_off_days_past_due is not None and (isinstance(write_off_days_past_due, bool)
+                                                or not isinstance(write_off_days_past_due, (int, np.integer))
+                                                or write_off_days_past_due < 1):
+        raise ValueError(f"write_off_days_past_due must be a whole number of days >= 1 or None; "
+                         f"got {write_off_days_past_due!r}")
     p = DEFAULT_PARAMS if params is None else params
 
     rng = np.random.default_rng(seed)
@@ -138,7 +151,8 @@ def generate_ledger(
     cust["default_day"] = default_day
 
     customers = _customer_table(rng, p, cust, industries, regions)
-    invoices = _invoice_table(rng, p, cust, factor, bounds, n_months, customers["customer_id"])
+    invoices = _invoice_table(rng, p, cust, factor, bounds, n_months, customers["customer_id"],
+                              write_off_days_past_due)
     financials = _financial_table(rng, p, cust, factor, bounds, n_months, start, industries, customers["customer_id"])
     defaults = _default_table(rng, p, cust, default_month, n_months, customers["customer_id"])
     outlook = _outlook_table(rng, p, factor, industries, bounds, n_months)

@@ -26,6 +26,11 @@ Loss
     partial payment made before ``t + W``. Cash received after ``t + W`` counts as a
     recovery of a written-off amount and does not reduce the historical loss. A month-end
     ``t`` is used for a loss outcome only when ``t + W <= as_of`` (its outcome is complete).
+Write-off policy (:func:`write_off`)
+    With ``write_off_days_past_due = D``, an invoice not settled ``D`` days after its due date is
+    written off on that day for nothing (settled with ``paid_amount`` 0) before anything else is
+    computed: it leaves the open book after that day, at ``as_of`` and at every historical
+    month-end, and counts as lost in the loss rates (IFRS 9 5.4.4). See the ``write_off`` module.
 
 Loss-rate methods (:func:`loss_rates`)
 --------------------------------------
@@ -80,9 +85,10 @@ Layout
 ------
 The package holds one module per concern: ``settings`` (buckets, scenarios, the input
 error), ``ledger`` (invoice checks and day arithmetic), ``ageing_table``, ``historical`` (cohort
-and roll-rate loss rates), ``floor`` (the no-loss floor), ``matrix`` (scenario adjustment and the
-provision matrix), ``lifetime`` (PD-based lifetime ECL, time to collection, expected-loss tables)
-and ``reconciliation``.
+and roll-rate loss rates), ``floor`` (the no-loss floor), ``write_off`` (the write-off policy and the
+write-offs of a ledger), ``matrix`` (scenario adjustment and the provision matrix), ``lifetime``
+(PD-based lifetime ECL, time to collection, expected-loss tables) and ``reconciliation`` (by
+segment, and whether the PD-based measures agree with the matrix within a band).
 Every public name is re-exported here, so ``from credit_lab.risk.provisions import X``
 works as before the split.
 """
@@ -91,7 +97,7 @@ from __future__ import annotations
 
 from credit_lab.risk.provisions.ageing_table import ageing, open_items
 from credit_lab.risk.provisions.floor import FLOOR_PARAMS, FLOOR_PD_LGD, HISTORY, no_loss_floor
-from credit_lab.risk.provisions.historical import LossRates, loss_rates
+from credit_lab.risk.provisions.historical import LossRates, loss_in_default, loss_rates
 from credit_lab.risk.provisions.lifetime import (
     ExpectedLossTables,
     collection_delay_days,
@@ -105,7 +111,14 @@ from credit_lab.risk.provisions.matrix import (
     provision_from_ledger,
     provision_matrix,
 )
-from credit_lab.risk.provisions.reconciliation import reconcile
+from credit_lab.risk.provisions.reconciliation import (
+    EL_12M,
+    LIFETIME_ECL,
+    MATRIX,
+    ProvisionAgreement,
+    provision_agreement,
+    reconcile,
+)
 from credit_lab.risk.provisions.settings import (
     DEFAULT_BUCKET_EDGES,
     DEFAULT_NO_LOSS_FLOOR_RATES,
@@ -114,30 +127,40 @@ from credit_lab.risk.provisions.settings import (
     ProvisionSettings,
     bucket_labels,
 )
+from credit_lab.risk.provisions.write_off import WriteOffs, apply_write_off_policy, write_off
 
 __all__ = [
     "DEFAULT_BUCKET_EDGES",
     "DEFAULT_NO_LOSS_FLOOR_RATES",
+    "EL_12M",
     "FLOOR_PARAMS",
     "FLOOR_PD_LGD",
     "HISTORY",
+    "LIFETIME_ECL",
+    "MATRIX",
     "TOTAL",
     "ExpectedLossTables",
     "LossRates",
+    "ProvisionAgreement",
     "ProvisionInputError",
     "ProvisionResult",
     "ProvisionSettings",
+    "WriteOffs",
     "adjust_for_scenarios",
     "ageing",
+    "apply_write_off_policy",
     "bucket_labels",
     "collection_delay_days",
     "expected_loss_table",
     "expected_months_to_collection",
     "lifetime_ecl",
+    "loss_in_default",
     "loss_rates",
     "no_loss_floor",
     "open_items",
+    "provision_agreement",
     "provision_from_ledger",
     "provision_matrix",
     "reconcile",
+    "write_off",
 ]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from credit_lab.risk.provisions.ledger import _as_date, _bucket_of, _day, _ledger
 from credit_lab.risk.provisions.settings import TOTAL, ProvisionSettings
+from credit_lab.risk.provisions.write_off import apply_write_off_policy
 
 
 def open_items(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings | None = None) -> pd.DataFrame:
@@ -23,7 +24,8 @@ def open_items(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings |
     as_of : date
         Snapshot date (start of day).
     settings : ProvisionSettings, optional
-        Bucket edges; the defaults when omitted.
+        Bucket edges and the write-off policy (an invoice written off before ``as_of`` is not
+        open); the defaults when omitted.
 
     Returns
     -------
@@ -45,6 +47,7 @@ def open_items(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings |
     """
     settings = settings or ProvisionSettings()
     as_of = _as_date(as_of, "as_of")
+    invoices = apply_write_off_policy(invoices, as_of, settings.write_off_days_past_due)
     led = _ledger(invoices, as_of)
     t = _day(as_of)
     is_open = led.paid >= t

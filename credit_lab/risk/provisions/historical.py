@@ -10,6 +10,7 @@ import pandas as pd
 
 from credit_lab.risk.provisions.ledger import _NEVER, _as_date, _bucket_of, _day, _days, _Ledger, _ledger
 from credit_lab.risk.provisions.settings import ProvisionInputError, ProvisionSettings
+from credit_lab.risk.provisions.write_off import apply_write_off_policy
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,8 +109,9 @@ def loss_rates(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings |
     as_of : date
         Measurement date; no information after it is used.
     settings : ProvisionSettings, optional
-        Buckets, ``method`` (``"roll_rate"`` or ``"cohort"``), ``history_months`` and
-        ``outcome_months``; see the module docstring for the definitions.
+        Buckets, ``method`` (``"roll_rate"`` or ``"cohort"``), ``history_months``,
+        ``outcome_months`` and the write-off policy (a written-off invoice leaves the balances
+        after its write-off day and counts as lost); see the module docstring for the definitions.
     defaults : DataFrame, optional
         ``customer_id``, ``default_date``. Only used to report, per observation, the part of
         the balance owed by customers already in default (``balance_defaulted``); it does
@@ -141,6 +143,7 @@ def loss_rates(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings |
     """
     settings = settings or ProvisionSettings()
     as_of = _as_date(as_of, "as_of")
+    invoices = apply_write_off_policy(invoices, as_of, settings.write_off_days_past_due)
     led = _ledger(invoices, as_of)
     _check_history(led, as_of, settings)
     default_day = _defaulted_since(defaults, led, as_of)
@@ -242,3 +245,62 @@ def loss_rates(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings |
         rates["loss_rate"] = loss
         rates["months"] = [H] * (nb - 1) + [int(outcome_months.loc[last])]
     return LossRates(method=settings.method, rates=rates, observations=obs, as_of=as_of, settings=settings)
+
+
+def loss_in_default(invoices: pd.DataFrame, as_of: Any, defaults: pd.DataFrame,
+                    settings: ProvisionSettings | None = None) -> float:
+    """Share of what customers already in default owed at a month-end that was never collected.
+
+    The ledger's own loss given default on receivables, to set against the LGD the PD-based ECL
+    uses for customers in default: over the month-ends whose outcome the loss rates use
+    (``t_W .. t_(W+H-1)``), the balance open at ``t`` owed by customers whose first default is
+    before ``t``, and the part of it not collected within ``outcome_months`` (the loss definition
+    of the loss rates), pooled balance-weighted, under the write-off policy of ``settings``.
+
+    Parameters
+    ----------
+    invoices : DataFrame
+        The invoice ledger.
+    as_of : date
+        Measurement date; no information after it is used.
+    defaults : DataFrame
+        ``customer_id``, ``default_date``.
+    settings : ProvisionSettings, optional
+        ``history_months``, ``outcome_months`` and the write-off policy.
+
+    Returns
+    -------
+    float
+        Fraction; NaN when no customer in default owed anything at those month-ends.
+
+    Examples
+    --------
+    C1 defaults on 1 Jan 2024 owing I1 (100, never paid) and I2 (50, settled with 20 on 1 Mar 2024).
+    Of the month-ends 1 Jan .. 1 Jun 2024, those after the default hold I1 five times and I2 twice:
+    (5 x 100 + 2 x 30) / (5 x 100 + 2 x 50).
+
+    >>> inv = pd.DataFrame({"invoice_id": ["I1", "I2"], "customer_id": ["C1", "C1"],
+    ...     "invoice_date": pd.to_datetime(["2023-11-01", "2023-11-15"]),
+    ...     "due_date": pd.to_datetime(["2023-12-01", "2023-12-15"]),
+    ...     "paid_date": pd.to_datetime([None, "2024-03-01"]), "amount": [100.0, 50.0],
+    ...     "paid_amount": [np.nan, 20.0], "disputed": [False, False]})
+    >>> d = pd.DataFrame({"customer_id": ["C1"], "default_date": pd.to_datetime(["2024-01-01"])})
+    >>> round(loss_in_default(inv, "2025-06-01", d, ProvisionSettings(history_months=6)), 4)
+    0.9333
+    """
+    settings = settings or ProvisionSettings()
+    as_of = _as_date(as_of, "as_of")
+    invoices = apply_write_off_policy(invoices, as_of, settings.write_off_days_past_due)
+    led = _ledger(invoices, as_of)
+    if defaults is None:
+        raise ProvisionInputError("defaults is required: the loss in default needs the customers' default dates")
+    default_day = _defaulted_since(defaults, led, as_of)
+    balance = uncollected = 0.0
+    for k in range(settings.outcome_months, settings.outcome_months + settings.history_months):
+        t = _month_end(as_of, k)
+        day, horizon = _day(t), _day(t + pd.DateOffset(months=settings.outcome_months))
+        owed = (led.issued < day) & (led.paid >= day) & (default_day < day)
+        collected = np.where(led.paid[owed] < horizon, led.paid_amount[owed], 0.0)
+        balance += float(led.amount[owed].sum())
+        uncollected += float((led.amount[owed] - collected).sum())
+    return uncollected / balance if balance > 0 else float("nan")

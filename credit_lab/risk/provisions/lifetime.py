@@ -94,7 +94,9 @@ def collection_delay_days(invoices: pd.DataFrame, as_of: Any, lookback_months: i
     """Average days paid after the due date (amount-weighted, early payment counts as 0).
 
     Over the invoices paid in the ``lookback_months`` before ``as_of``; input for
-    :func:`expected_months_to_collection`.
+    :func:`expected_months_to_collection`. A settlement that collected nothing is a write-off,
+    not a payment, and does not count (a write-off a year past due would otherwise pass for
+    a very late payment).
 
     Parameters
     ----------
@@ -125,7 +127,7 @@ def collection_delay_days(invoices: pd.DataFrame, as_of: Any, lookback_months: i
         raise ProvisionInputError(f"lookback_months = {lookback_months!r} must be a whole number >= 1")
     led = _ledger(invoices, as_of)
     start = _day(_month_end(as_of, int(lookback_months)))
-    sel = (led.paid >= start) & (led.paid < _day(as_of))
+    sel = (led.paid >= start) & (led.paid < _day(as_of)) & (led.paid_amount > 0)
     if not sel.any():
         raise ProvisionInputError(f"no invoice was paid in the {lookback_months} months before {as_of.date()}; "
                                   "widen lookback_months or give the delay directly")

@@ -14,6 +14,7 @@ from credit_lab.risk.provisions.ageing_table import _ageing_table, open_items
 from credit_lab.risk.provisions.floor import HISTORY, no_loss_floor
 from credit_lab.risk.provisions.historical import LossRates, loss_rates
 from credit_lab.risk.provisions.settings import TOTAL, ProvisionInputError, ProvisionSettings, _check_scenarios
+from credit_lab.risk.provisions.write_off import WriteOffs, write_off
 
 
 def _rates_series(rates: pd.Series | LossRates, name: str) -> pd.Series:
@@ -212,6 +213,10 @@ class ProvisionResult:
     floor_uplift : float
         What the no-loss floor adds to ``allowance`` (currency): ``allowance`` minus the
         allowance at the scenario-adjusted historical rates; 0 when no bucket is floored.
+    write_offs : WriteOffs or None
+        The ledger under the write-off policy (what ``items`` and ``loss_rates`` were computed
+        on) and every write-off before ``as_of``: what left the books, beside the allowance on
+        what is still on them.
     """
 
     items: pd.DataFrame
@@ -221,12 +226,16 @@ class ProvisionResult:
     allowance: float
     historical_allowance: float
     floor_uplift: float = 0.0
+    write_offs: WriteOffs | None = None
 
 
 def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: ProvisionSettings | None = None,
                           defaults: pd.DataFrame | None = None, pd_12m: pd.Series | None = None,
                           lgd: float | None = None) -> ProvisionResult:
-    """Ageing, historical loss rates, the no-loss floor and the provision matrix of a ledger at ``as_of``.
+    """Write-offs, ageing, historical loss rates, the no-loss floor and the provision matrix at ``as_of``.
+
+    The write-off policy (``settings.write_off_days_past_due``) is applied first: the ageing and the
+    loss rates see the ledger as it stands under it, and ``write_offs`` lists what was written off.
 
     Parameters
     ----------
@@ -235,7 +244,7 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
     as_of : date
         Reporting date.
     settings : ProvisionSettings, optional
-        Buckets, loss-rate method, history, scenarios and the no-loss floor.
+        Buckets, loss-rate method, history, scenarios, the no-loss floor and the write-off policy.
     defaults : DataFrame, optional
         Passed to :func:`loss_rates` for the ``balance_defaulted`` diagnostic.
     pd_12m : Series, optional
@@ -259,9 +268,10 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
     True
     """
     settings = settings or ProvisionSettings()
-    items = open_items(invoices, as_of, settings)
+    write_offs = write_off(invoices, as_of, settings.write_off_days_past_due)
+    items = open_items(write_offs.ledger, as_of, settings)
     table = _ageing_table(items, settings.buckets)
-    rates = loss_rates(invoices, as_of, settings, defaults)
+    rates = loss_rates(write_offs.ledger, as_of, settings, defaults)
     floor = None if settings.no_loss_floor == "none" else no_loss_floor(items, settings, pd_12m, lgd)
     matrix = provision_matrix(table, rates, settings.scenarios, floor)
     adj = matrix["adjusted_loss_rate"].drop(index=TOTAL)
@@ -275,4 +285,4 @@ def provision_from_ledger(invoices: pd.DataFrame, as_of: Any, settings: Provisio
     floored = (buckets["rate_basis"] != HISTORY).any()
     return ProvisionResult(items=items, ageing=table, loss_rates=rates, matrix=matrix, allowance=allowance,
                            historical_allowance=hist,
-                           floor_uplift=allowance - unfloored if floored else 0.0)
+                           floor_uplift=allowance - unfloored if floored else 0.0, write_offs=write_offs)

@@ -1,20 +1,21 @@
-"""Reconciliation of the provision-matrix allowance with the PD-based ECL, by segment."""
+"""Reconciliation of the provision-matrix allowance with the PD-based ECL, by segment, and whether they agree."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from credit_lab.core.formatting import plain_number
+from credit_lab.core.formatting import money, plain_number
 from credit_lab.risk.provisions.ledger import _as_date
 from credit_lab.risk.provisions.settings import TOTAL, ProvisionInputError
 
 _SEGMENTS = (
     ("customers in default",
      ("already defaulted before the reporting date: the matrix applies the loss rate of the invoice's ageing bucket, "
-      "the PD approach the PD given (1 for a defaulted customer) over the time to collection")),
+      "the PD approach PD 1 x LGD, so a gap here is the LGD set against the losses the ledger's history shows")),
     ("disputed invoices",
      ("disputes delay payment and raise the loss rate of the bucket they sit in; the PD approach sees only "
       "the customer's PD, not the dispute")),
@@ -117,3 +118,150 @@ def reconcile(items: pd.DataFrame, pd_ecl: pd.DataFrame, as_of: Any,
         out.insert(4, "matrix_rate", (out["matrix_allowance"] / out["gross"]).where(out["gross"] > 0))
         out.insert(5, "pd_rate", (out["pd_ecl"] / out["gross"]).where(out["gross"] > 0))
     return out
+
+
+#: Measures of :func:`provision_agreement`, in the order of its table.
+MATRIX = "provision matrix"
+LIFETIME_ECL = "PD-based lifetime ECL"
+EL_12M = "12-month EL of the same receivables"
+
+
+@dataclass(frozen=True, eq=False)
+class ProvisionAgreement:
+    """The matrix provision against the PD-based lifetime ECL and 12-month EL of the same receivables.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Index ``measure`` (:data:`MATRIX`, :data:`LIFETIME_ECL`, :data:`EL_12M`); ``amount``
+        (currency), ``vs_matrix`` (``amount / matrix - 1``) and ``within_band`` (bool).
+    band : float
+        The band: a measure agrees with the matrix when ``|amount / matrix - 1| <= band``.
+    within_band : bool
+        Whether the PD-based lifetime ECL lies within the band (the check the report leads with).
+    sentence : str
+        The verdict in words and, outside the band, which segments explain the gap.
+    loss_in_default : float
+        What the ledger lost of the receivables of customers already in default
+        (:func:`loss_in_default`; NaN when not given), against ...
+    lgd_in_default : float
+        ... the balance-weighted LGD the PD-based ECL applies to them (PD 1; NaN without any).
+    """
+
+    table: pd.DataFrame
+    band: float
+    within_band: bool
+    sentence: str
+    loss_in_default: float = float("nan")
+    lgd_in_default: float = float("nan")
+
+
+def _pct(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:.2%}" if abs(x) < 0.1 else f"{x:.1%}"  # small rates keep two significant digits
+
+
+def _versus(amount: float, matrix: float) -> str:
+    if matrix <= 0:
+        return "against a matrix provision of 0"
+    ratio = amount / matrix - 1.0
+    return f"{abs(ratio):.0%} {'above' if ratio > 0 else 'below'} the provision matrix ({money(matrix)})"
+
+
+def provision_agreement(reconciliation: pd.DataFrame, ecl: pd.DataFrame, band: float,
+                        loss_in_default: float | None = None) -> ProvisionAgreement:
+    """Whether the PD-based lifetime ECL and 12-month EL agree with the matrix provision within ``band``.
+
+    The three measure the expected loss of the same open receivables: the matrix from the ledger's
+    own loss history by ageing bucket, the lifetime ECL from the customers' PDs x LGD over the
+    time to collection, the 12-month EL from PD x LGD over a year (PD 1 for customers in default,
+    undiscounted; above the lifetime ECL when receivables are collected within the year). A
+    measure agrees when ``|measure / matrix - 1| <= band``. Outside the band the sentence names the
+    segments of :func:`reconcile` that carry most of the gap, with both methods' rates there, and,
+    when customers in default are among them and ``loss_in_default`` is given, the ledger's own
+    loss on such receivables against the LGD the PD approach gives them.
+
+    Parameters
+    ----------
+    reconciliation : DataFrame
+        :func:`reconcile` output (segments and the ``"Total"`` row).
+    ecl : DataFrame
+        :func:`lifetime_ecl` output of the same receivables (``exposure``, ``pd_12m``, ``lgd``).
+    band : float
+        Relative band, > 0 (0.25: within +-25% of the matrix).
+    loss_in_default : float, optional
+        :func:`loss_in_default` of the ledger, fraction.
+
+    Returns
+    -------
+    ProvisionAgreement
+
+    Examples
+    --------
+    >>> recon = pd.DataFrame({"gross": [100.0, 900.0, 1000.0], "matrix_allowance": [80.0, 20.0, 100.0],
+    ...     "pd_ecl": [45.0, 15.0, 60.0], "difference": [35.0, 5.0, 40.0], "matrix_rate": [0.8, 0.022, 0.1],
+    ...     "pd_rate": [0.45, 0.017, 0.06], "why": ["LGD", "PD", ""]},
+    ...     index=pd.Index(["customers in default", "current, not disputed", "Total"], name="segment"))
+    >>> ecl = pd.DataFrame({"exposure": [100.0, 900.0], "pd_12m": [1.0, 0.05], "lgd": [0.45, 0.45]})
+    >>> a = provision_agreement(recon, ecl, 0.25)
+    >>> a.within_band, a.table["vs_matrix"].round(4).tolist()
+    (False, [0.0, -0.4, -0.3475])
+    """
+    band = float(band)
+    if not (np.isfinite(band) and band > 0):
+        raise ProvisionInputError(f"band = {band!r} must be a positive fraction, e.g. 0.25 for +-25%")
+    need = ["gross", "matrix_allowance", "pd_ecl", "difference", "matrix_rate", "pd_rate", "why"]
+    if TOTAL not in reconciliation.index or any(c not in reconciliation.columns for c in need):
+        raise ProvisionInputError(f"reconciliation needs a {TOTAL!r} row and columns {need}; pass the reconcile table")
+    if not {"exposure", "pd_12m", "lgd"} <= set(ecl.columns):
+        raise ProvisionInputError("ecl needs columns exposure, pd_12m and lgd; pass the lifetime_ecl table")
+    matrix = float(reconciliation.loc[TOTAL, "matrix_allowance"])
+    lifetime = float(reconciliation.loc[TOTAL, "pd_ecl"])
+    el_12m = float((ecl["exposure"] * ecl["pd_12m"] * ecl["lgd"]).sum())
+    in_default = (ecl["pd_12m"] >= 1.0) & (ecl["exposure"] > 0)
+    lgd_in_default = (float(np.average(ecl.loc[in_default, "lgd"], weights=ecl.loc[in_default, "exposure"]))
+                      if in_default.any() else float("nan"))
+    observed = float("nan") if loss_in_default is None else float(loss_in_default)
+
+    def within(amount: float) -> bool:
+        if matrix <= 0:
+            return amount <= 0
+        return abs(amount / matrix - 1.0) <= band + 1e-12
+
+    table = pd.DataFrame({"amount": [matrix, lifetime, el_12m]},
+                         index=pd.Index([MATRIX, LIFETIME_ECL, EL_12M], name="measure"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["vs_matrix"] = table["amount"] / matrix - 1.0 if matrix > 0 else np.nan
+    table["within_band"] = [True, within(lifetime), within(el_12m)]
+    ok = bool(table.loc[LIFETIME_ECL, "within_band"])
+    band_words = f"the +-{band:.0%} band (reserve.provisions.reconciliation_band)"
+    words = [f"The PD-based lifetime ECL of today's receivables ({money(lifetime)}) is "
+             f"{_versus(lifetime, matrix)}: {'within' if ok else 'outside'} {band_words}."]
+    if not ok:
+        segments = reconciliation.drop(index=TOTAL)
+        size = segments["difference"].abs().sort_values(ascending=False, kind="stable")
+        shown, covered = [], 0.0
+        for name in size.index[:3]:
+            if size[name] <= 0 or (shown and covered >= 0.8 * size.sum()):
+                break
+            row = segments.loc[name]
+            shown.append(f"{name} {money(row['difference'])} (the matrix carries {_pct(row['matrix_rate'])} of its "
+                         f"{money(row['gross'])}, the PD approach {_pct(row['pd_rate'])})")
+            covered += size[name]
+        if shown:
+            top = size.index[0]
+            words.append(f"Of the gap of {money(matrix - lifetime)} (matrix minus PD-based), " + "; ".join(shown)
+                         + f". The largest part, {top}: {segments.loc[top, 'why']}.")
+        if "customers in default" in size.index[:len(shown)] and np.isfinite(observed) and np.isfinite(
+                lgd_in_default):
+            words.append(f"The ledger lost {observed:.1%} of what customers already in default owed at a month-end "
+                         f"(not collected within the outcome window of the loss rates); the PD approach's LGD for "
+                         f"them is {lgd_in_default:.1%} (reserve.lgd).")
+    el_ok = bool(table.loc[EL_12M, "within_band"])
+    words.append(f"The 12-month EL of the same receivables ({money(el_12m)}: PD x LGD over a year, PD 1 for customers "
+                 f"in default) is {_versus(el_12m, matrix)}, {'within' if el_ok else 'outside'} the band; it counts a "
+                 f"year of default risk where the receivables are collected within months, "
+                 f"{money(el_12m - lifetime)} more than the lifetime ECL.")
+    return ProvisionAgreement(table=table, band=band, within_band=ok, sentence=" ".join(words),
+                              loss_in_default=observed, lgd_in_default=lgd_in_default)

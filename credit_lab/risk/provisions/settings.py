@@ -97,6 +97,11 @@ class ProvisionSettings:
         The bucket edges ``no_loss_floor_rates`` are given for. Kept apart from
         ``bucket_edges`` so that a matrix whose buckets were merged still floors each invoice
         at the rate of its own days past due.
+    write_off_days_past_due : int or None
+        The write-off policy (see :func:`write_off`): an invoice not settled this many days
+        after its due date is written off on that day, for nothing, so it leaves the open book
+        and counts as lost in the history. Above the last bucket edge. None (default): only the
+        write-offs the ledger records.
 
     Examples
     --------
@@ -114,6 +119,7 @@ class ProvisionSettings:
     no_loss_floor: Literal["pd_lgd", "none"] = "pd_lgd"
     no_loss_floor_rates: tuple[float, ...] = DEFAULT_NO_LOSS_FLOOR_RATES
     no_loss_floor_edges: tuple[int, ...] = DEFAULT_BUCKET_EDGES
+    write_off_days_past_due: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bucket_edges", _check_edges(self.bucket_edges, "bucket_edges"))
@@ -144,6 +150,14 @@ class ProvisionSettings:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ProvisionInputError(f"{name} = {v!r} must be a whole number of months >= 1")
         object.__setattr__(self, "scenarios", _check_scenarios(self.scenarios))
+        days = self.write_off_days_past_due
+        if days is not None:
+            if not isinstance(days, (int, np.integer)) or isinstance(days, bool) or days <= self.bucket_edges[-1]:
+                raise ProvisionInputError(
+                    f"write_off_days_past_due = {days!r} must be a whole number of days above the last bucket edge "
+                    f"({self.bucket_edges[-1]}), or the last bucket would always be empty; e.g. 360, or None "
+                    "for no write-off policy")
+            object.__setattr__(self, "write_off_days_past_due", int(days))
 
     @property
     def buckets(self) -> tuple[str, ...]:

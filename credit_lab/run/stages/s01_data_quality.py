@@ -16,6 +16,7 @@ from credit_lab.data.synthetic import generate_ledger
 from credit_lab.data.table_book import table_as_of, table_book, table_customers
 from credit_lab.data.table_mode import load_customer_table
 from credit_lab.features.point_in_time import data_cut_date
+from credit_lab.run.assumptions import DecisionSetting, decision_settings
 from credit_lab.run.stages.context import TABLES, StageContext
 
 __all__ = ["DataQualityResult", "stage_data_quality"]
@@ -33,13 +34,15 @@ class DataQualityResult:
     source: str
     rules: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: dict[str, str] = field(default_factory=dict)
+    decision_settings: list[DecisionSetting] = field(default_factory=list)
 
 
 def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
     if params.data.source == "synthetic":
         s = params.data.synthetic
         ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
-                                 seed=params.seed, annual_default_rate=s.annual_default_rate)
+                                 seed=params.seed, annual_default_rate=s.annual_default_rate,
+                                 write_off_days_past_due=s.write_off_days_past_due)
         tables = {t: getattr(ledger, t) for t in TABLES}
         return tables, f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
     return io.read_input_tables(params.data), "files: " + ", ".join(
@@ -79,14 +82,16 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     outcomes = _outcomes(ctx.params, tables.get("defaults"))
     summary = _row_summary(validation, rule_report)
     rules_frame = rule_report.frame()
+    settings = decision_settings(ctx.params)
     ctx.write_json("data_quality.json", {
         "as_of_date": as_of.date().isoformat(), "source": source, "outcomes": outcomes,
         "rows": summary.reset_index(names="table").to_dict(orient="records"),
         "violations": [v.__dict__ for v in validation.violations],
         "assumptions": validation.assumptions,
         "rules": rules_frame.to_dict(orient="records"),
+        "decision_assumptions": [s.as_record() for s in settings],
     })
-    return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped())
+    return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped(), settings)
 
 
 def _outcomes(params: RunParams, defaults: pd.DataFrame | None) -> dict[str, object]:
@@ -152,14 +157,16 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     summary = pd.DataFrame({"rows_in": [table.rows_in], "rows_valid": [len(table.features)]},
                            index=pd.Index(["customer_table"]))
     summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
+    settings = decision_settings(ctx.params)
     ctx.write_json("data_quality.json", {
         "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}", "outcomes": outcomes,
         "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
         "assumptions": table.notes, "rules": table.rules.to_dict(orient="records"),
+        "decision_assumptions": [s.as_record() for s in settings],
     })
     validation = LedgerValidation({"customer_table": table.features}, table.quarantine, [], table.notes,
                                   {"customer_table": table.rows_in})
     return DataQualityResult(validation, as_of, summary, f"customer table: {tp.path}", table.rules,
-                             ctx.skipped())
+                             ctx.skipped(), settings)
 
 

@@ -46,6 +46,7 @@ class ReserveResult:
     stress: pd.DataFrame | None = None
     cap_utilization: pd.DataFrame | None = None
     waterfall: pd.DataFrame | None = None
+    agreement: Any = None
 
 
 def _provisions_only(ctx: StageContext) -> ReserveResult:
@@ -56,14 +57,18 @@ def _provisions_only(ctx: StageContext) -> ReserveResult:
              f"model and are not computed: {ctx.skipped()['04_scoring_explain']}."]
     provision = rr.fitted_provision_matrix(ctx.params.reserve.provisions, invoices, ctx.table("defaults"), as_of,
                                            notes)
-    exposures = rr.ageing_by_customer(invoices, as_of, ctx.params.reserve.provisions.bucket_edges)
+    # the ledger under the write-off policy: a written-off invoice is not open
+    ledger = provision.write_offs.ledger if provision is not None else invoices
+    exposures = rr.ageing_by_customer(ledger, as_of, ctx.params.reserve.provisions.bucket_edges)
     totals = {"receivables_open": float(exposures["receivables_open"].sum()),
               "customers_with_open_receivables": int((exposures["receivables_open"] > 0).sum()),
-              "provision_matrix": float(provision.allowance) if provision is not None else float("nan")}
+              "provision_matrix": float(provision.allowance) if provision is not None else float("nan"),
+              **rr.write_off_totals(provision)}
     if provision is not None:
         ctx.write("provision_matrix.parquet", provision.matrix.reset_index())
     ctx.write("ageing.parquet", exposures.reset_index())
     ctx.write_json("reserve_summary.json", totals)
+    ctx.write_json("reserve_notes.json", {"notes": notes})
     return ReserveResult(exposures, None, None, totals, provision, notes=notes)
 
 
@@ -87,18 +92,20 @@ def _accounting_view(ctx: StageContext, book: pd.DataFrame, exposures: pd.DataFr
     if ctx.table_mode:
         notes.append("Table mode: the IFRS 9 provision matrix needs the invoice ledger's ageing history and is "
                      "not computed; the reserve rests on the PD-based loss distribution.")
-        return None, None, None, None
+        return None, None, None, None, None
     r, as_of = ctx.params.reserve, read_as_of(ctx)
     invoices = ctx.read("invoices.parquet")
     defaults = ctx.table("defaults")
     provision = rr.fitted_provision_matrix(r.provisions, invoices, defaults, as_of, notes, book["pd"], r.lgd)
     if provision is None:
-        return None, None, None, None
+        return None, None, None, None, None
     ecl, recon, el_tables = rr.lifetime_view(provision, invoices, defaults, book, exposures, r, as_of)
     ctx.write("provision_matrix.parquet", provision.matrix.reset_index())
     ctx.write("lifetime_ecl.parquet", ecl.reset_index(names="customer_id"))
     ctx.write("ecl_reconciliation.parquet", recon.reset_index())
-    return provision, ecl, recon, el_tables
+    agreement = rr.provision_check(provision, recon, ecl, defaults, r.provisions, notes)
+    ctx.write("provision_agreement.parquet", agreement.table.reset_index())
+    return provision, ecl, recon, el_tables, agreement
 
 
 def _waterfall(ctx: StageContext, exposures: pd.DataFrame, recommended: float,
@@ -163,7 +170,7 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     bx = rr.book_exposure(book, final_limit, r)
     exposures = bx.exposures
     by_grade, by_industry = el_summary(exposures, "grade"), el_summary(exposures, "industry")
-    provision, ecl, recon, el_tables = _accounting_view(ctx, book, exposures, notes)
+    provision, ecl, recon, el_tables, agreement = _accounting_view(ctx, book, exposures, notes)
     conc_frame = exposures.reset_index()[["customer_id", "industry", "region", "ead"]]
     concentration = concentration_summary(conc_frame, ConcentrationSettings())
     constraints = ctx.read("limit_constraints.parquet") if ctx.exists("limit_constraints.parquet") else None
@@ -177,7 +184,8 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     loss_table = rr.loss_table(loss)
     recommended = recommended_reserve(loss, r.confidence)
     _write_loss(ctx, loss, loss_table)
-    totals = rr.reserve_totals(exposures, loss, recommended, r, provision, ecl, concentration, bx.mitigation)
+    totals = rr.reserve_totals(exposures, loss, recommended, r, provision, ecl, concentration, bx.mitigation,
+                               agreement)
     stress = rr.stress_table(book, bx.ead, bx.mitigation_inputs, exposures, r, p.seed, provision, loss, recommended)
     ctx.write("stress_tests.parquet", stress.reset_index())
     ctx.write("expected_loss.parquet", exposures.reset_index())
@@ -186,5 +194,6 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
     ctx.write_json("reserve_summary.json", totals)
     waterfall = _waterfall(ctx, exposures, recommended, notes)
     ctx.write("cap_utilization.parquet", cap_use)
+    ctx.write_json("reserve_notes.json", {"notes": notes})  # the index page lists them with the assumptions
     return ReserveResult(exposures, by_grade, by_industry, totals, provision, ecl, recon, concentration,
-                         granularity, el_tables, notes, loss, loss_table, stress, cap_use, waterfall)
+                         granularity, el_tables, notes, loss, loss_table, stress, cap_use, waterfall, agreement)
