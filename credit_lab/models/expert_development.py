@@ -118,11 +118,12 @@ def fit_expert(params: RunParams, current: pd.DataFrame, train: pd.DataFrame | N
     if train is None:
         return ExpertFit(model, None, [], None, "")
     labelled = train if table_mode else annual_cohorts(train, params.features.label_horizon_months)
-    sample = ("labelled rows" if table_mode else
-              f"customer-periods of {labelled['snapshot_date'].nunique()} snapshot(s) with non-overlapping outcome "
-              "windows")
+    described = ("labelled rows" if table_mode else
+                 f"customer-periods of {labelled['snapshot_date'].nunique()} snapshot(s) whose outcome windows do "
+                 "not overlap")
+    sample = "labelled rows" if table_mode else "labelled cohorts"
     y = labelled["default_in_horizon"].to_numpy(dtype=int)
-    model.calibrate(labelled, y, sample=sample)
+    model.calibrate(labelled, y, sample=described)
     pd_ = model.predict_pd(labelled)
     metrics = [validation_metrics(sample, y, pd_)] if 0 < y.sum() < len(y) else []
     grades = assign_grades(pd_, params.master_scale)

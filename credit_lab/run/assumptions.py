@@ -19,6 +19,7 @@ the file set) so they can tell the two apart; ``params.json`` holds every value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,23 @@ def _model_decisions(models: Path) -> list[RunDecision]:
     return out
 
 
+_NOT_SUPPLIED = re.compile(r"^(\w+)\.(\w+) not supplied: every row takes (.*?) \(")
+
+
+def _grouped(assumptions: list[str]) -> list[str]:
+    """The data assumptions, with one line per table for the optional columns the data did not supply."""
+    missing: dict[str, list[str]] = {}
+    out: list[str] = []
+    for a in assumptions:
+        m = _NOT_SUPPLIED.match(a)
+        if m:
+            missing.setdefault(m.group(1), []).append(f"{m.group(2)} ({m.group(3)})")
+        else:
+            out.append(a)
+    return out + [f"optional {table} columns not supplied, each row takes: {', '.join(cols)}"
+                  for table, cols in missing.items()]
+
+
 def run_decisions(run_dir: str | Path) -> list[RunDecision]:
     """What the run decided when it applied the settings, read from the files its stages wrote.
 
@@ -341,8 +359,10 @@ def run_decisions(run_dir: str | Path) -> list[RunDecision]:
         o = dq["outcomes"]
         found = f"{o['defaults']:,} default(s) known" if o.get("available") else "no outcomes"
         out.append(RunDecision("01_data_quality", f"outcomes: {found}; source: {o['source']}"))
-    out += [RunDecision("01_data_quality", a) for a in dq.get("assumptions", [])]
+    out += [RunDecision("01_data_quality", a) for a in _grouped(dq.get("assumptions", []))]
     for rule in dq.get("rules", []):
+        if not rule.get("rows"):
+            continue  # a declared rule that met no row decided nothing
         removed = ", removed from the data" if rule.get("removed") else ""
         detail = f"; {rule['detail']}" if rule.get("detail") else ""
         out.append(RunDecision("01_data_quality", f"rule {rule.get('rule', '')} on {rule.get('table', '')}: "
