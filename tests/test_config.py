@@ -65,3 +65,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("model: [unclosed")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+@pytest.mark.parametrize("run_id", ["runs.jsonl", "latest", "Latest", "index.html", "runs.jsonl.bak", "index.htm"])
+def test_run_ids_that_would_replace_the_output_folder_s_own_files_are_refused(run_id):
+    with pytest.raises(ParamsError, match="is reserved: the output folder keeps its own"):
+        params_from_dict({"run_id": run_id})
+
+
+@pytest.mark.parametrize("run_id", [".x", "_failed", ".staging"])
+def test_hidden_and_underscore_run_ids_are_refused(run_id):
+    with pytest.raises(ParamsError, match="not a safe folder name"):
+        params_from_dict({"run_id": run_id})
+
+
+def test_ordinary_run_ids_that_merely_contain_a_reserved_word_are_kept():
+    assert params_from_dict({"run_id": "latest-2026"}).run_id == "latest-2026"

@@ -123,9 +123,14 @@ def test_verify_catches_changed_added_and_missing_files(smoke_run, tmp_path):
     target.write_bytes(target.read_bytes() + b"x")
     (copy / "reports" / "extra.html").write_text("<p>not from the run</p>")
     (copy / "data" / "scores.parquet").unlink()
+    (copy / "reports" / ".evil.html").write_text("<script>hidden</script>")  # hidden files are files too
+    (copy / "reports" / "summary.html").symlink_to(tmp_path / "outside.html")  # a page that is not the run's
     problems = verify_run(copy)
     assert "changed: data/limits.parquet" in problems
     assert "added: reports/extra.html" in problems
+    assert "added: reports/.evil.html" in problems
+    assert "added: reports/summary.html" in problems
+    assert f"symlink out of the run folder: reports/summary.html -> {tmp_path / 'outside.html'}" in problems
     assert "missing: data/scores.parquet" in problems
     proc = cli("verify", copy)
     assert proc.returncode == 1 and "changed: data/limits.parquet" in proc.stdout

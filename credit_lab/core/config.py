@@ -47,6 +47,9 @@ __all__ = [
 
 TABLE_NAMES = ("customers", "invoices", "financials", "defaults", "industry_outlook")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: the output folder's own entries beside the run folders (the run log, the link to the latest run, the
+#: index page); a run id that is one of them, or starts like one, would replace or shadow it
+RESERVED_RUN_IDS = ("runs.jsonl", "latest", "index.html")
 
 
 class _Strict(BaseModel):
@@ -700,6 +703,14 @@ class RunParams(_Strict):
             raise ValueError(
                 f"run_id {run_id!r} is not a safe folder name; use 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit, without '..'"
+            )
+        clash = next((r for r in RESERVED_RUN_IDS if run_id.lower() == r or run_id.lower().startswith(r + ".")
+                      or run_id.lower().startswith(r.split(".")[0] + ".")), None)
+        if clash:
+            raise ValueError(
+                f"run_id {run_id!r} is reserved: the output folder keeps its own {clash!r} beside the run folders "
+                f"({', '.join(RESERVED_RUN_IDS)}, and the hidden .staging, .locks and _failed folders); a run "
+                "folder of that name would replace or shadow it. Choose another run_id, e.g. a date such as 2026-12"
             )
         return run_id
 

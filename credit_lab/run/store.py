@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from credit_lab.core.exceptions import ArtifactIntegrityError
@@ -20,11 +21,36 @@ RUNS_LOG = "runs.jsonl"
 
 
 def hash_tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` but the manifest, hidden ones included (a symlink is hashed
+    by its target path, never followed, so it cannot pull a file from outside the folder into the record)."""
     hashes = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
-            hashes[p.relative_to(root).as_posix()] = io.sha256_file(p)
-    return hashes
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        entries = filenames + [d for d in dirnames if (base / d).is_symlink()]
+        for name in sorted(entries):
+            p = base / name
+            rel = p.relative_to(root).as_posix()
+            if rel == MANIFEST:
+                continue
+            if p.is_symlink():
+                hashes[rel] = "symlink:" + hashlib.sha256(os.readlink(p).encode("utf-8")).hexdigest()
+            elif p.is_file():
+                hashes[rel] = io.sha256_file(p)
+    return dict(sorted(hashes.items()))
+
+
+def _links_out(root: Path) -> list[str]:
+    """Symlinks under ``root`` that point outside it (a file a reader opens may not be the run's)."""
+    out = []
+    resolved = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in filenames + dirnames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                target = p.resolve()
+                if target != resolved and resolved not in target.parents:
+                    out.append(f"symlink out of the run folder: {p.relative_to(root).as_posix()} -> {os.readlink(p)}")
+    return sorted(out)
 
 
 def _find_run_log(run_dir: Path) -> tuple[Path, str] | None:
@@ -55,6 +81,7 @@ def verify_run(run_dir: str | Path) -> list[str]:
     problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
     problems += [f"missing: {name}" for name in sorted(set(recorded) - set(actual))]
     problems += [f"added: {name}" for name in sorted(set(actual) - set(recorded))]
+    problems += _links_out(run_dir)
     found = _find_run_log(run_dir)
     if found is None:
         problems.append(f"unverifiable: no {RUNS_LOG} next to the run folder to check the manifest against")
