@@ -109,3 +109,17 @@ def test_native_types_pass_through(small_ledger):
     assert len(v.tables["invoices"]) == len(small_ledger.invoices)
     table, reasons, violations, _ = validate_table(small_ledger.customers, SCHEMAS["customers"])
     assert (reasons == "").all() and np.isfinite(table["credit_limit"]).all()
+
+
+def test_bidi_controls_become_visible_and_trimmed_ids_are_counted():
+    raw = pd.DataFrame({"customer_id": ["\tA1", "B2 ", "C3"], "customer_name": ["Acme\u202eLtd", "Bolt", None],
+                        "industry": ["X"] * 3, "region": ["N"] * 3, "onboarding_date": ["2024-01-01"] * 3,
+                        "payment_terms_days": ["30"] * 3, "credit_limit": ["0"] * 3})
+    for frame in (raw, raw.astype("string[pyarrow]")):  # the reader's Arrow-backed text and plain text alike
+        table, reasons, violations, notes = validate_table(frame, SCHEMAS["customers"])
+        assert table["customer_name"].tolist()[:2] == ["Acme<U+202E>Ltd", "Bolt"]
+        assert not table["customer_name"].str.contains("\u202e").fillna(False).any()
+        assert table["customer_id"].tolist() == ["A1", "B2", "C3"]
+        assert any(n.startswith("customers.customer_id: 2 value(s) had spaces or tabs") for n in notes)
+        assert any(n.startswith("customers.customer_name: 1 value(s) held invisible bidirectional") for n in notes)
+        assert violations == []

@@ -144,7 +144,8 @@ def _paid_amount_when_paid(df: pd.DataFrame) -> pd.Series:
 
 def _paid_amount_within_amount(df: pd.DataFrame) -> pd.Series:
     # an overpayment is settled by data.rules.overpayments before validation; one left here is quarantined
-    return df["paid_amount"].isna() | (df["paid_amount"] <= df["amount"] * (1 + 1e-9))
+    # (a non-positive amount is its own violation: amount:range)
+    return df["paid_amount"].isna() | ~(df["amount"] > 0) | (df["paid_amount"] <= df["amount"] * (1 + 1e-9))
 
 
 def _cash_within_current_assets(df: pd.DataFrame) -> pd.Series:
@@ -326,6 +327,38 @@ def _strip_text(raw: pd.Series) -> pd.Series:
                 return text
     values = text.str.strip()
     return values.mask(values == "")
+
+
+#: invisible characters that reorder or hide text (Unicode bidirectional controls and marks): a customer name
+#: carrying U+202E displays reversed in a report or a letter, a classic way to make one name pass for another
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_RE = "[" + _BIDI + "]"
+
+
+def _visible_text(raw: pd.Series, values: pd.Series, table: str, column: str) -> tuple[pd.Series, list[str]]:
+    """Text made safe to show, each change counted: bidirectional controls become a visible ``<U+202E>``
+    marker (in every output a person reads, the text then shows what it holds), and the cells whose
+    surrounding whitespace was trimmed (a tab before an id, a space after a name) are counted."""
+    notes = []
+    text = raw.astype("string")
+    arr = _arrow_strings(text)
+    if arr is not None:  # Arrow compute: no Python strings for a column of millions of ids
+        stripped = pc.utf8_trim_whitespace(arr)
+        trimmed = int(pc.sum(pc.and_(pc.not_equal(stripped, arr), pc.not_equal(stripped, ""))).as_py() or 0)
+    else:
+        trimmed = int((text.notna() & (text != text.str.strip()) & (text.str.strip() != "")).sum())
+    if trimmed:
+        notes.append(f"{table}.{column}: {trimmed:,} value(s) had spaces or tabs before or after them, trimmed "
+                     "(an id ' 42' and '42' are one customer)")
+    varr = _arrow_strings(values)
+    if varr is not None and not pc.any(pc.match_substring_regex(varr, _BIDI_RE)).as_py():
+        return values, notes
+    hidden = values.str.contains(_BIDI_RE, regex=True).fillna(False)
+    if hidden.any():
+        values = values.str.replace(_BIDI_RE, lambda m: f"<U+{ord(m.group(0)):04X}>", regex=True)
+        notes.append(f"{table}.{column}: {int(hidden.sum()):,} value(s) held invisible bidirectional control "
+                     "characters (they reorder how text displays); each is shown as a visible <U+...> marker")
+    return values, notes
 
 
 def _parse_dates(raw: pd.Series, date_format: str | None) -> pd.Series:
@@ -516,6 +549,9 @@ def validate_table(
             )
             continue
         values, bad_type = _coerce(raw_df[col.name], col, date_format)
+        if col.kind == "str":
+            values, notes = _visible_text(raw_df[col.name], values, schema.name, col.name)
+            assumptions.extend(notes)
         out[col.name] = values
         if bad_type.any():
             examples = raw_df.loc[bad_type, col.name].head(3).tolist()
