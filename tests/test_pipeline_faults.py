@@ -239,3 +239,29 @@ def test_cell_timeout_comes_from_params_and_a_timeout_fails_the_stage(tmp_path, 
         pipeline.run(params, output_dir=tmp_path / "out")
     assert seen["execution_timeout"] == 42
     assert io.read_json(next((tmp_path / "out" / "_failed").iterdir()) / "manifest.json")["status"] == "failed"
+
+
+def test_missing_input_files_stop_the_run_before_any_stage_naming_their_keys(tmp_path, monkeypatch):
+    from credit_lab.core.exceptions import InputFileError
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "p.yaml"
+    params.write_text("data:\n  source: files\n  files:\n    customers: {path: exports/customers.csv}\n"
+                      "    invoices: {path: exports/invoices.csv}\noutput_dir: out\n")
+    with pytest.raises(InputFileError) as err:
+        pipeline.run(params)
+    message = str(err.value)
+    assert f"from the working directory {tmp_path}" in message and ".staging" not in message
+    assert f"data.files.customers.path: 'exports/customers.csv' (looked for {tmp_path / 'exports'}" in message
+    assert not (tmp_path / "out" / "_failed").exists()  # nothing ran, so nothing failed
+
+
+def test_a_header_only_table_says_it_has_no_rows(tmp_path):
+    from credit_lab.core.config import CustomerTableParams
+    from credit_lab.core.exceptions import SchemaError
+    from credit_lab.data.table_mode import load_customer_table
+
+    path = tmp_path / "t.csv"
+    path.write_text("id,x,default\n")
+    with pytest.raises(SchemaError, match=r"has a header \(id, x, default\) but no rows"):
+        load_customer_table(CustomerTableParams(path=str(path), id_column="id", outcome={"column": "default"}))

@@ -184,6 +184,9 @@ def load_customer_table(params: CustomerTableParams, on_invalid: str = "fail") -
         (with ``on_invalid="fail"``) a row breaks a rule.
     """
     df = _read(params)
+    if len(df) == 0:
+        raise SchemaError(f"data.table: {params.path} has a header ({', '.join(map(str, df.columns[:8]))}"
+                          f"{'...' if len(df.columns) > 8 else ''}) but no rows; export the customer rows too")
     _check_named(df, params)
     n = len(df)
     reasons: list[list[str]] = [[] for _ in range(n)]

@@ -32,6 +32,7 @@ from typing import Callable, Iterator
 from credit_lab.core.config import RunParams
 from credit_lab.core.exceptions import (
     CreditLabError,
+    InputFileError,
     OutputFolderError,
     RunInProgressError,
     StageError,
@@ -221,7 +222,19 @@ def _point_latest(output_dir: Path, run_id: str) -> None:
 
 
 def _absolute_input_paths(params: RunParams) -> RunParams:
-    """Resolve input paths against the working directory of the command, not the kernels' folder."""
+    """Resolve input paths against the working directory of the command, not the kernels' folder; a
+    file that is not there stops the run here, before any stage, naming its params key."""
+    named = {f"data.files.{name}.path": src.path for name, src in params.data.files.items()}
+    if params.data.table is not None:
+        named["data.table.path"] = params.data.table.path
+        if params.data.table.feature_dictionary:
+            named["data.table.feature_dictionary"] = params.data.table.feature_dictionary
+    missing = [f"{key}: {path!r} (looked for {Path(path).resolve()})" for key, path in named.items()
+               if not Path(path).is_file()]
+    if missing:
+        raise InputFileError(f"{len(missing)} input file(s) not found from the working directory {Path.cwd()}: "
+                             + "; ".join(missing) + ". Fix the path in the params (relative paths start from "
+                             "where you run credit-lab) or run from the folder they are relative to")
     files = {name: src.model_copy(update={"path": str(Path(src.path).resolve())})
              for name, src in params.data.files.items()}
     update: dict = {"files": files}
