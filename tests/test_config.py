@@ -67,6 +67,18 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_params(bad)
 
 
+@pytest.mark.parametrize("value", ["auto", 0.03, None])
+def test_central_tendency_is_auto_a_rate_or_null(value):
+    assert params_from_dict({"model": {"central_tendency": value}}).model.central_tendency == value
+    assert RunParams().model.central_tendency == "auto"
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.02, "always"])
+def test_central_tendency_outside_zero_one_or_unknown_word_is_named(bad):
+    with pytest.raises(ParamsError, match=r"model\.central_tendency"):
+        params_from_dict({"model": {"central_tendency": bad}})
+
+
 @pytest.mark.parametrize("run_id", ["runs.jsonl", "latest", "Latest", "index.html", "runs.jsonl.bak", "index.htm"])
 def test_run_ids_that_would_replace_the_output_folder_s_own_files_are_refused(run_id):
     with pytest.raises(ParamsError, match="is reserved: the output folder keeps its own"):

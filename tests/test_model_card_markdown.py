@@ -31,3 +31,15 @@ def test_card_without_those_entries_still_renders_and_escapes():
     text = model_card_markdown(_card(model="<b>gbm</b>"))
     assert "**Champion:**" not in text and "**Boosting rounds:**" not in text
     assert "&lt;b&gt;gbm&lt;/b&gt;" in text
+
+
+def test_card_says_whether_each_calibration_was_re_anchored():
+    shifted = {"setting": "auto", "applied": True, "target": 0.0684, "mean_pd_before": 0.038,
+               "long_run_rate": 0.0684, "band": [0.043, 0.095]}
+    kept = {"setting": "auto", "applied": False, "target": None, "mean_pd_before": 0.0545,
+            "long_run_rate": 0.057, "band": [0.0497, 0.0646]}
+    text = model_card_markdown(_card(calibration={
+        "new": {"method": "platt", "shift": 0.6956, "central_tendency": shifted},
+        "existing": {"method": "platt", "shift": 0.0, "central_tendency": kept}}))
+    assert "new: platt (shift +0.696; re-anchored to 6.84%)" in text
+    assert "existing: platt (shift +0.000; not re-anchored, within the interval of its long-run rate 5.70%)" in text

@@ -3,9 +3,11 @@
 :class:`CalibratedPD` wraps an estimator already fitted on the fit sample (the
 ``cv="prefit"`` pattern of scikit-learn) and learns the map from its raw log-odds to the
 PD on the calibration sample: Platt scaling or isotonic regression, whichever has the lower
-cross-validated Brier score (or the one asked for), shifted so the mean PD equals a long-run
-central tendency when one is given. The wrapper answers everything the rest of the package
-reads of a PD model (``predict_pd``, ``raw_log_odds``, ``features_``, ``explanation``...), so
+cross-validated Brier score (or the one asked for), then re-anchored to the long-run default rate
+as ``central_tendency`` says (:mod:`credit_lab.models.central_tendency`: ``"auto"`` shifts to the
+development cohorts' long-run rate when the calibration sample's mean PD lies outside its binomial
+interval, a number always shifts to it, None never shifts). The wrapper answers everything the rest
+of the package reads of a PD model (``predict_pd``, ``raw_log_odds``, ``features_``, ``explanation``...), so
 a calibrated GBM, scorecard or segment model can stand wherever a model is used.
 :func:`fit_calibrated` fits both steps on their own samples in one call.
 """
@@ -25,6 +27,7 @@ from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.calibration_map import choose_calibration
+from credit_lab.models.central_tendency import LongRunRate, anchor_central_tendency, long_run_default_rate
 from credit_lab.models.explanation import Explanation
 
 __all__ = ["CalibratedPD", "check_two_outcomes", "fit_calibrated", "fit_calibration"]
@@ -43,15 +46,18 @@ def check_two_outcomes(y: Any, sample: str) -> np.ndarray:
     return labels
 
 
-def fit_calibration(raw: Any, y: Any, method: str = "auto", central_tendency: float | None = None, *,
-                    cv: int = 5, seed: int = 0):
+def fit_calibration(raw: Any, y: Any, method: str = "auto", central_tendency: float | str | None = None, *,
+                    long_run: LongRunRate | None = None, cv: int = 5, seed: int = 0):
     """The calibration map of raw log-odds to PD, fitted on the calibration sample.
 
     Platt scaling and isotonic regression are both scored by cross-validated Brier score on
     the sample (:func:`credit_lab.models.validation.choose_calibration`, at most ``cv`` folds);
     ``method="auto"`` keeps the better one, ``"platt"`` or ``"isotonic"`` forces one (the
-    comparison is kept for the report). ``central_tendency`` then shifts the log-odds so the
-    mean PD over the sample equals the long-run default rate.
+    comparison is kept for the report). ``central_tendency`` then decides whether the log-odds
+    are shifted so the mean PD over the sample equals the long-run default rate
+    (:func:`~credit_lab.models.central_tendency.anchor_central_tendency`): ``"auto"`` by the rule,
+    against ``long_run`` (without it: the calibration rows' own rate, so nothing is shifted), a
+    number always, None never. The decision is the map's ``central_tendency``.
     """
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)
@@ -59,7 +65,12 @@ def fit_calibration(raw: Any, y: Any, method: str = "auto", central_tendency: fl
     if folds < 2:
         raise CreditLabError(f"the calibration sample has {int(y.sum())} default(s) in {len(y)} rows; at least 2 "
                              "defaults and 2 non-defaults are needed to calibrate")
-    return choose_calibration(raw, y, folds=folds, seed=seed, target_mean=central_tendency, method=method)
+    choice = choose_calibration(raw, y, folds=folds, seed=seed, method=method)
+    if central_tendency == "auto" and long_run is None:
+        long_run = long_run_default_rate(y, basis="the calibration rows only (no development cohorts were given)")
+    decision = anchor_central_tendency(choice.predict(raw), central_tendency, long_run)
+    choice.central_tendency, choice.shift, choice.target_mean = decision, decision.shift, decision.target
+    return choice
 
 
 class CalibratedPD(PDClassifierMixin, BaseEstimator):
@@ -72,29 +83,37 @@ class CalibratedPD(PDClassifierMixin, BaseEstimator):
         :meth:`fit` calibrates it and never refits it.
     method : ``"auto"`` (Platt or isotonic, the lower cross-validated Brier score), ``"platt"`` or
         ``"isotonic"``.
-    central_tendency : long-run default rate the mean calibrated PD is shifted to; None = no shift.
+    central_tendency : ``"auto"``: shift the calibrated PDs to the long-run default rate when the
+        calibration sample's mean PD lies outside its 95% binomial interval; a number: always shift
+        the mean PD to it; None: no shift (:mod:`credit_lab.models.central_tendency`).
+    long_run_rate : the development cohorts' long-run default rate ``"auto"`` anchors to
+        (:func:`~credit_lab.models.central_tendency.long_run_default_rate`); None: the calibration
+        rows' own rate, which the calibrated PDs already match, so nothing is shifted.
     cv : at most this many folds for the Brier comparison of the two methods.
     random_state : seed of the folds.
 
     Attributes
     ----------
-    calibrator_ : the map of raw log-odds to PD (``method``, ``shift``, ``comparison``...).
+    calibrator_ : the map of raw log-odds to PD (``method``, ``shift``, ``comparison``, and the
+        ``central_tendency`` decision).
     classes_ : ``[0, 1]`` (1 = default).
     """
 
-    def __init__(self, estimator: Any, method: str = "auto", central_tendency: float | None = None, cv: int = 5,
-                 random_state: int = 0):
+    def __init__(self, estimator: Any, method: str = "auto", central_tendency: float | str | None = None,
+                 long_run_rate: LongRunRate | None = None, cv: int = 5, random_state: int = 0):
         self.estimator = estimator
         self.method = method
         self.central_tendency = central_tendency
+        self.long_run_rate = long_run_rate
         self.cv = cv
         self.random_state = random_state
 
     @classmethod
-    def from_params(cls, estimator: Any, params: ModelParams, random_state: int = 0) -> CalibratedPD:
+    def from_params(cls, estimator: Any, params: ModelParams, random_state: int = 0,
+                    long_run_rate: LongRunRate | None = None) -> CalibratedPD:
         """The calibration the run's ``model`` params ask for (``calibration``, ``central_tendency``)."""
         return cls(estimator, method=params.calibration, central_tendency=params.central_tendency,
-                   random_state=random_state)
+                   long_run_rate=long_run_rate, random_state=random_state)
 
     def fit(self, X: pd.DataFrame, y: Any) -> CalibratedPD:
         """Learn the calibration map on the calibration sample ``X, y`` (the estimator stays as fitted)."""
@@ -107,7 +126,7 @@ class CalibratedPD(PDClassifierMixin, BaseEstimator):
             ) from None
         y = check_two_outcomes(y, "calibration")
         self.calibrator_ = fit_calibration(self.estimator.raw_log_odds(X), y, self.method, self.central_tendency,
-                                           cv=self.cv, seed=self.random_state)
+                                           long_run=self.long_run_rate, cv=self.cv, seed=self.random_state)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -163,7 +182,8 @@ class CalibratedPD(PDClassifierMixin, BaseEstimator):
 
 
 def fit_calibrated(estimator: Any, X_fit: pd.DataFrame, y_fit: Any, X_cal: pd.DataFrame, y_cal: Any, *,
-                   params: ModelParams | None = None, method: str = "auto", central_tendency: float | None = None,
+                   params: ModelParams | None = None, method: str = "auto",
+                   central_tendency: float | str | None = None, long_run: LongRunRate | None = None,
                    cv: int = 5, random_state: int | None = None) -> CalibratedPD:
     """Fit ``estimator`` on the fit sample, then its calibration on the held-out calibration sample.
 
@@ -174,6 +194,10 @@ def fit_calibrated(estimator: Any, X_fit: pd.DataFrame, y_fit: Any, X_cal: pd.Da
     X_cal, y_cal : the calibration sample (other customers than the fit sample).
     params : the run's model params; when given, their ``calibration`` and ``central_tendency``
         replace ``method`` and ``central_tendency``.
+    long_run : the long-run default rate ``central_tendency="auto"`` anchors to; None: the fit and
+        calibration rows pooled as one cohort (pass
+        :func:`~credit_lab.models.central_tendency.long_run_default_rate` of the development rows with
+        their snapshot dates to average over cohorts, as stage 03 does).
     random_state : seed of the calibration folds; None = the estimator's ``random_state``.
 
     Returns
@@ -184,6 +208,9 @@ def fit_calibrated(estimator: Any, X_fit: pd.DataFrame, y_fit: Any, X_cal: pd.Da
     if params is not None:
         method, central_tendency = params.calibration, params.central_tendency
     seed = getattr(estimator, "random_state", 0) if random_state is None else random_state
+    if central_tendency == "auto" and long_run is None:
+        long_run = long_run_default_rate(np.concatenate([np.asarray(y_fit, dtype=int), np.asarray(y_cal, dtype=int)]),
+                                         basis="the fit and calibration rows pooled")
     estimator.fit(X_fit, y_fit)
-    return CalibratedPD(estimator, method=method, central_tendency=central_tendency, cv=cv,
+    return CalibratedPD(estimator, method=method, central_tendency=central_tendency, long_run_rate=long_run, cv=cv,
                         random_state=seed).fit(X_cal, y_cal)

@@ -113,6 +113,10 @@ class CalibrationChoice:
         Log-odds shift to the central tendency (0 when none was requested).
     target_mean : float or None
         The requested long-run central tendency.
+    central_tendency : credit_lab.models.central_tendency.CentralTendency or None
+        What ``model.central_tendency`` decided (rule, long-run rate, mean PD before and after, why),
+        set by :func:`credit_lab.models.calibration.fit_calibration`; None when only a
+        ``target_mean`` was given here.
     platt_coef : tuple of float or None
         ``(intercept, slope)`` when Platt was chosen.
     isotonic_knots : tuple of arrays or None
@@ -124,6 +128,8 @@ class CalibrationChoice:
     oof: pd.DataFrame = field(repr=False)
     shift: float = 0.0
     target_mean: float | None = None
+    # a credit_lab.models.central_tendency.CentralTendency; that module shifts with this one's adjustment
+    central_tendency: Any = field(default=None, repr=False)
     platt_coef: tuple[float, float] | None = None
     isotonic_knots: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 

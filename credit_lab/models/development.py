@@ -8,6 +8,7 @@ seed through :func:`fit_candidates` to measure how stable the reasons are.
 from __future__ import annotations
 
 import logging
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,18 @@ from credit_lab.data.table_mode import infer_risk_directions
 from credit_lab.features.point_in_time import FEATURE_DICTIONARY, feature_names, new_customer_feature_names
 from credit_lab.models import validation as vl
 from credit_lab.models.calibration import fit_calibrated
+from credit_lab.models.central_tendency import LongRunRate, long_run_default_rate
 from credit_lab.models.champion import SEGMENT_COLUMN, SegmentedModel, candidate_table
 from credit_lab.models.gbm import PDModel
 from credit_lab.models.grading import assign_grades, grade_table
 from credit_lab.models.metrics import ValidationMetrics, validation_metrics
 from credit_lab.models.scorecard import ScorecardModel
 
-__all__ = ["Development", "RunSettings", "Validation", "auc_by_period", "auto_compared", "boosting_rounds",
-           "calibration_summary", "challenger_name", "champion_basis", "champion_name", "development_samples",
-           "fit_candidates", "model_artifact", "model_card", "points_table", "segment_comparison", "stability",
-           "split_development", "validate_champion"]
+__all__ = ["CentralTendencyCheck", "Development", "RunSettings", "Validation", "auc_by_period", "auto_compared",
+           "boosting_rounds", "calibration_summary", "challenger_name", "champion_basis", "champion_name",
+           "check_central_tendency", "development_long_run", "development_samples", "fit_candidates",
+           "model_artifact", "model_card", "points_table", "segment_comparison", "split_development", "stability",
+           "unanchored", "validate_champion"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +129,11 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
 
     out: dict[str, Any] = {}
     notes: list[str] = []
+    # Each calibrated model is anchored to the long-run rate of the population it scores: the single
+    # models to the whole development window's, a segment's model to its segment's.
+    long_run = development_long_run(pd.concat([fit, cal]), ctx)
     for family in families:
-        out[family] = fit_calibrated(make(family, names), fit, y, cal, y_cal, params=p.model)
+        out[family] = fit_calibrated(make(family, names), fit, y, cal, y_cal, params=p.model, long_run=long_run)
     if not p.model.segments or (ctx.table_mode and p.data.table.tenure_column is None):
         return out, notes
     if ctx.table_mode:
@@ -148,10 +154,29 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
                                  "calibration rows: it is scored by the single model.")
                 continue
             models[segment] = fit_calibrated(make(family, features), fit[f_rows], y[f_rows], cal[c_rows],
-                                             y_cal[c_rows], params=p.model)
+                                             y_cal[c_rows], params=p.model,
+                                             long_run=development_long_run(pd.concat([fit[f_rows], cal[c_rows]]),
+                                                                           ctx, f"{segment} customers"))
         if models:
             out[f"segmented {family}"] = SegmentedModel(models, fallback=out[family])
     return out, notes
+
+
+def development_long_run(rows: pd.DataFrame, ctx: RunSettings, who: str = "") -> LongRunRate:
+    """The long-run default rate of development rows (fit and calibration, never out-of-time).
+
+    Ledger mode: the mean of the one-year default rates of the development snapshots (each a
+    12-month cohort), its binomial ``n`` the rows of the snapshots whose outcome windows do not
+    overlap. Table mode: the fit and calibration rows pooled (a table has no snapshots).
+    """
+    table = ctx.table_mode or rows["snapshot_date"].isna().all()
+    y = rows["default_in_horizon"].to_numpy(dtype=int)
+    of = f" of {who}" if who else ""
+    if table:
+        return long_run_default_rate(y, basis=f"the fit and calibration rows{of}")
+    n_cohorts = rows["snapshot_date"].nunique()
+    return long_run_default_rate(y, rows["snapshot_date"].to_numpy(), ctx.params.features.label_horizon_months,
+                                 basis=f"the {n_cohorts} development snapshot(s){of}")
 
 
 def champion_name(params: RunParams, candidates: dict[str, Any], cal: pd.DataFrame) -> str:
@@ -278,8 +303,148 @@ def calibration_summary(model) -> dict[str, Any]:
         if m is None:
             continue
         c = m.calibrator_
+        decision = getattr(c, "central_tendency", None)  # None: a model saved before the rule existed
         out[segment] = {"method": c.method, "shift": float(c.shift), "target_mean": c.target_mean,
-                        "comparison": c.comparison.reset_index().to_dict(orient="records")}
+                        "comparison": c.comparison.reset_index().to_dict(orient="records"),
+                        "central_tendency": None if decision is None else decision.summary()}
+    return out
+
+
+def unanchored(model):
+    """A copy of ``model`` with every calibration's central-tendency shift undone: its PDs before the shift."""
+    copy = deepcopy(model)
+    parts = [*copy.models.values(), copy.fallback] if isinstance(copy, SegmentedModel) else [copy]
+    for m in parts:
+        if m is not None and hasattr(m, "calibrator_"):
+            m.calibrator_.shift = 0.0
+    return copy
+
+
+@dataclass
+class CentralTendencyCheck:
+    """The champion's PDs before and after the central-tendency shift, against what was observed.
+
+    Attributes
+    ----------
+    table : per sample (calibration, development window, validation) and segment: rows, defaults,
+        observed rate, mean PD before and after; on each whole held-out sample the Hosmer-Lemeshow
+        p-value by PD decile and the AUC before and after.
+    cohorts : per snapshot (table mode: per sample): rows, defaults, observed rate, mean PD before and
+        after, and whether it is in the long-run rate (development) or validation only.
+    findings : sentences for the report and the model card's limitations.
+    """
+
+    table: pd.DataFrame
+    cohorts: pd.DataFrame
+    findings: list[str]
+
+
+def _anchor_rows(label: str, s: pd.DataFrame, before: np.ndarray, after: np.ndarray, segmented: bool,
+                 tests: bool) -> list[dict[str, Any]]:
+    y = s["default_in_horizon"].to_numpy(dtype=int)
+    parts = [("all", np.ones(len(y), bool))]
+    if segmented:
+        seg = SegmentedModel.segment_of(s)
+        parts += [(name, seg == name) for name in ("new", "existing") if (seg == name).any()]
+    rows = []
+    for part, mask in parts:
+        row = {"sample": label, "segment": part, "rows": int(mask.sum()), "defaults": int(y[mask].sum()),
+               "observed_rate": float(y[mask].mean()), "mean_pd_before": float(before[mask].mean()),
+               "mean_pd_after": float(after[mask].mean()), "hl_p_before": np.nan, "hl_p_after": np.nan,
+               "auc_before": np.nan, "auc_after": np.nan}
+        if tests and part == "all" and 0 < y.sum() < len(y):
+            row |= {"hl_p_before": vl.hosmer_lemeshow(y, before, groups=10).p_value,
+                    "hl_p_after": vl.hosmer_lemeshow(y, after, groups=10).p_value,
+                    "auc_before": vl.auc(y, before), "auc_after": vl.auc(y, after)}
+        rows.append(row)
+    return rows
+
+
+def check_central_tendency(model, dev: Development, calib: dict[str, Any], table_mode: bool) -> CentralTendencyCheck:
+    """The champion's mean PD before and after its central-tendency shift, per sample, segment and cohort.
+
+    The development window's rows are fit and calibration rows together (the fit rows are scored
+    in sample); the Hosmer-Lemeshow test (10 PD deciles, as in the validation) and the AUC are
+    computed on the held-out samples only.
+    """
+    plain = unanchored(model)
+    segmented = isinstance(model, SegmentedModel)
+    window = pd.concat([dev.fit, dev.cal])
+    samples = (("calibration", dev.cal, True), ("development window (fit + calibration)", window, False),
+               (dev.oot_label, dev.oot, True))
+    scored = {label: (s, plain.predict_pd(s), model.predict_pd(s), tests) for label, s, tests in samples}
+    table = pd.DataFrame([r for label, (s, b, a, tests) in scored.items()
+                          for r in _anchor_rows(label, s, b, a, segmented, tests)])
+    frames = []
+    for label, use in (("development window (fit + calibration)", "development: in the long-run rate"),
+                       (dev.oot_label, "validation only: never sets the calibration")):
+        s, before, after, _ = scored[label]
+        by = (pd.Series(label, index=s.index) if table_mode or s["snapshot_date"].isna().all()
+              else pd.to_datetime(s["snapshot_date"]).dt.date.astype(str))
+        frames.append(pd.DataFrame({"cohort": by.to_numpy(), "default": s["default_in_horizon"].to_numpy(dtype=int),
+                                    "pd_before": before, "pd_after": after})
+                      .groupby("cohort").agg(rows=("default", "size"), defaults=("default", "sum"),
+                                             observed_rate=("default", "mean"), mean_pd_before=("pd_before", "mean"),
+                                             mean_pd_after=("pd_after", "mean"))
+                      .reset_index().assign(use=use))
+    cohorts = pd.concat(frames, ignore_index=True)
+    return CentralTendencyCheck(table, cohorts, _central_tendency_findings(table, cohorts, calib, dev.oot_label))
+
+
+def _central_tendency_findings(table: pd.DataFrame, cohorts: pd.DataFrame, calib: dict[str, Any],
+                               oot_label: str) -> list[str]:
+    """What the re-anchoring did and what it cannot do, in sentences with the numbers."""
+    pct = "{:.2%}".format
+    decided = []
+    for part, c in calib.items():
+        ct = c.get("central_tendency")
+        if ct is None:
+            continue
+        if ct["applied"]:
+            decided.append(f"{part}: mean PD on the calibration sample shifted from {pct(ct['mean_pd_before'])} to "
+                           f"{pct(ct['mean_pd_after'])}" + (
+                               f" (outside the 95% interval {pct(ct['band'][0])}-{pct(ct['band'][1])} of its "
+                               f"long-run rate {pct(ct['long_run_rate'])})" if ct["setting"] == "auto" else
+                               " (model.central_tendency set in the params)"))
+        elif ct["setting"] == "auto" and ct["band"][0] <= ct["mean_pd_before"] <= ct["band"][1]:
+            decided.append(f"{part}: not shifted, mean PD {pct(ct['mean_pd_before'])} inside the 95% interval "
+                           f"{pct(ct['band'][0])}-{pct(ct['band'][1])} of its long-run rate {pct(ct['long_run_rate'])}")
+        elif ct["setting"] == "auto":
+            decided.append(f"{part}: {ct['reason']}")
+    settings = {c["central_tendency"]["setting"] for c in calib.values() if c.get("central_tendency")}
+    if settings == {"off"}:
+        out = ["PDs are calibrated to the calibration sample's default rate (held-out customers of the development "
+               "window) and not re-anchored to a long-run rate (model.central_tendency = null)."]
+    else:
+        shown = sorted({pct(c["central_tendency"]["target"]) if c["central_tendency"]["setting"] == "fixed"
+                        else c["central_tendency"]["setting"] for c in calib.values() if c.get("central_tendency")})
+        out = ["PDs are calibrated on held-out customers of the development window; model.central_tendency = "
+               f"{' / '.join(shown)} (the rule is in the report): " + "; ".join(decided) + "."]
+    oot = table[(table["sample"] == oot_label) & (table["segment"] == "all")]
+    window = cohorts[cohorts["use"].str.startswith("development")]
+    if oot.empty or window.empty:
+        return out
+    o = oot.iloc[0]
+    out.append(f"On the {oot_label} sample the mean PD is {pct(o['mean_pd_after'])} ({pct(o['mean_pd_before'])} "
+               f"before any shift) against {pct(o['observed_rate'])} observed; Hosmer-Lemeshow by PD decile p = "
+               f"{o['hl_p_after']:.3f} ({o['hl_p_before']:.3f} before).")
+    lo, hi = window["observed_rate"].min(), window["observed_rate"].max()
+    rate = o["observed_rate"]
+    if len(window) > 1 and not lo <= rate <= hi:
+        out.append(f"The {oot_label} cohort's default rate ({pct(rate)}) is {'below' if rate < lo else 'above'} every "
+                   f"development cohort's ({pct(lo)}-{pct(hi)}): the PD level is set on the development window only, "
+                   f"never tuned to the {oot_label} sample, so a year better or worse than the development window "
+                   "stays visible there as a gap, and the Hosmer-Lemeshow test there may reject.")
+    dev_all = table[(table["sample"].str.startswith("development")) & (table["segment"] == "all")].iloc[0]
+    pd_up = o["mean_pd_before"] > dev_all["mean_pd_before"]
+    # said only where the out-of-time miss exceeds the sampling noise of its observed rate
+    noise = 1.96 * np.sqrt(o["mean_pd_before"] * (1 - o["mean_pd_before"]) / o["rows"])
+    if pd_up != (rate > dev_all["observed_rate"]) and abs(rate - o["mean_pd_before"]) > noise:
+        out.append(f"Before any shift the model scores the {oot_label} book {'riskier' if pd_up else 'safer'} than the "
+                   f"development window (mean PD {pct(o['mean_pd_before'])} against "
+                   f"{pct(dev_all['mean_pd_before'])}) while {'fewer' if pd_up else 'more'} of it defaulted "
+                   f"({pct(rate)} against {pct(dev_all['observed_rate'])}): its features moved one way and its "
+                   "outcomes the other, which no shift of the calibration level removes.")
     return out
 
 
@@ -343,11 +508,13 @@ def champion_basis(params: RunParams, cand: pd.DataFrame, champion: str) -> str:
 
 def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMetrics], cand: pd.DataFrame,
                calib: dict, stability: pd.DataFrame, notes: list[str], oot_label: str, source: str,
-               as_of: pd.Timestamp, features_train_sha256: str) -> dict[str, Any]:
+               as_of: pd.Timestamp, features_train_sha256: str,
+               central_tendency: CentralTendencyCheck | None = None) -> dict[str, Any]:
     """Intended use, data window, segments, features, performance, limitations, artifact hashes.
 
     ``source`` and ``as_of`` are the data's (stage 01), ``features_train_sha256`` the hash of the
-    training set the model was fitted on.
+    training set the model was fitted on; ``central_tendency`` (:func:`check_central_tendency`)
+    puts the re-anchoring, and what it does out of time, among the limitations.
     """
     p = settings.params
     oot = metrics[-1]
@@ -355,9 +522,8 @@ def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMe
     limitations = list(notes) + [
         f"Validated on the {oot_label} sample ({oot.n} rows, {oot.n_defaults} defaults); the grade-level tests have "
         "little power where a grade holds few defaults.",
-        "PDs are calibrated to the development window's default rate" + (
-            f" and shifted to the long-run central tendency {p.model.central_tendency:.2%}."
-            if p.model.central_tendency else "; no long-run central tendency adjustment was requested."),
+        *(central_tendency.findings if central_tendency is not None else
+          ["PDs are calibrated on held-out customers of the development window (the calibration sample)."]),
     ]
     if len(shifted):
         limitations.append("Population shift (PSI/CSI above 0.25) against development in: " + ", ".join(
@@ -383,7 +549,13 @@ def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMe
         "boosting_rounds": artifact.get("boosting_rounds", {}),
         "challengers": cand[cand["sample"] == oot_label][["candidate", "auc", "brier", "rank_out_of_time",
                                                          "rank_calibration"]].to_dict(orient="records"),
-        "calibration": {k: {"method": v["method"], "shift": v["shift"]} for k, v in calib.items()},
+        "calibration": {k: {"method": v["method"], "shift": v["shift"],
+                            **({"central_tendency": v["central_tendency"]} if v.get("central_tendency") else {})}
+                        for k, v in calib.items()},
+        **({"central_tendency": {"setting": p.model.central_tendency,
+                                 "check": central_tendency.table.to_dict(orient="records"),
+                                 "cohorts": central_tendency.cohorts.to_dict(orient="records")}}
+           if central_tendency is not None else {}),
         "limitations": limitations,
         "artifacts": {"pd_model.pkl": artifact["sha256"],
                       **({"challenger_model.pkl": artifact["challenger"]["sha256"]} if artifact["challenger"] else {}),

@@ -365,7 +365,8 @@ def model_card_markdown(card: dict) -> str:
         f"label: {e(data['label'])}  ",
         f"**Segments:** {e(card['segments'])}  ",
         f"**Features ({len(card['features'])}):** {e(', '.join(card['features']))}  ",
-        "**Calibration:** " + "; ".join(f"{e(k)}: {e(v['method'])} (shift {v['shift']:+.3f})"
+        "**Calibration:** " + "; ".join(f"{e(k)}: {e(v['method'])} (shift {v['shift']:+.3f}"
+                                         f"{_anchor_words(v.get('central_tendency'))})"
                                          for k, v in card["calibration"].items()) + "  ",
         *([f"**Champion:** {e(card['champion_choice'])}  "] if card.get("champion_choice") else []),
         *(["**Boosting rounds:** " + "; ".join(f"{e(k)}: {v['rounds']} ({e(v['basis'])})"
@@ -377,6 +378,18 @@ def model_card_markdown(card: dict) -> str:
         "", "**Limitations:**", *[f"- {e(x)}" for x in card["limitations"]],
         "", "**Artifacts (SHA-256):**", *[f"- `{e(k)}`: `{e(v)}`" for k, v in card["artifacts"].items()],
     ])
+
+
+def _anchor_words(decision: dict | None) -> str:
+    """The central-tendency decision of one calibration, in a few words for the model card."""
+    if not decision:
+        return ""
+    if decision["applied"]:
+        return f"; re-anchored to {decision['target']:.2%}"
+    band = decision.get("band")
+    if decision["setting"] == "auto" and band and band[0] <= decision["mean_pd_before"] <= band[1]:
+        return f"; not re-anchored, within the interval of its long-run rate {decision['long_run_rate']:.2%}"
+    return "; not re-anchored" + (" (model.central_tendency = null)" if decision["setting"] == "off" else "")
 
 
 def escape(value: object) -> str:

@@ -17,7 +17,8 @@ from IPython.display import Markdown
 from credit_lab.models.grading import score_points
 from credit_lab.report import figures
 
-__all__ = ["auc_part", "calibration_part", "candidates_part", "deciles_part", "expert_classes_part",
+__all__ = ["auc_part", "calibration_part", "candidates_part", "central_tendency_part", "deciles_part",
+           "expert_classes_part",
            "expert_policy_part", "grades_part", "headline", "metrics_part", "monotone_part", "points_part",
            "segments_part", "stability_part"]
 
@@ -72,6 +73,45 @@ def calibration_part(result: Any) -> list | None:
                             f"{c['shift']:+.4f} log-odds"))
         out.append(pd.DataFrame(c["comparison"]).round(5))
     return out
+
+
+_RULES = {
+    "auto": "**Rule** (`model.central_tendency: auto`): the long-run default rate is the mean of the one-year default "
+            "rates of the development snapshots (each snapshot a cohort followed for the label horizon; fit and "
+            "calibration customers together; the out-of-time snapshot never, it stays for validation). The calibrated "
+            "PDs are shifted in log-odds to that rate when the calibration sample's mean PD lies outside the rate's "
+            "two-sided 95% binomial interval (exact binomial quantiles for the rows of the snapshots whose outcome "
+            "windows do not overlap, so each default counts once), and left alone inside it, where the difference is "
+            "within the rate's own sampling noise. Each segment's model is anchored to its segment's rate.",
+    "fixed": "**Rule** (`model.central_tendency` set to a number): the calibrated PDs are shifted in log-odds so their "
+             "mean over the calibration sample equals that number, whatever the data say.",
+    "off": "**Rule** (`model.central_tendency: null`): the calibrated PDs are not re-anchored; they keep the "
+           "calibration sample's default rate.",
+}
+
+
+def central_tendency_part(result: Any) -> list | None:
+    """The re-anchoring rule, the long-run rate per model and the decision, and what it does out of time."""
+    if not _statistical(result) or result.central_tendency is None:
+        return None
+    decisions = {seg: c["central_tendency"] for seg, c in result.calibration.items() if c.get("central_tendency")}
+    settings = {d["setting"] for d in decisions.values()}
+    rows = [{"model": seg, "long_run_rate": d["long_run_rate"], "independent_rows": d["independent_rows"],
+             "band_low": d["band"][0] if d["band"] else None, "band_high": d["band"][1] if d["band"] else None,
+             "mean_pd_before": d["mean_pd_before"], "mean_pd_after": d["mean_pd_after"],
+             "shifted": "yes" if d["applied"] else "no", "shift_log_odds": d["shift"]} for seg, d in decisions.items()]
+    check = result.central_tendency
+    return [*(Markdown(_RULES[s]) for s in sorted(settings)),
+            Markdown("**Per calibrated model** (mean PD over its calibration sample, before and after):"),
+            pd.DataFrame(rows).set_index("model").round(5),
+            Markdown("\n".join(f"- **{figures.escape(seg)}:** {figures.escape(d['reason'])}."
+                                for seg, d in decisions.items())),
+            Markdown("**Default rate and mean PD per cohort** (the champion, before and after the shift):"),
+            check.cohorts.round(5),
+            Markdown("**Before and after, per sample and segment** (Hosmer-Lemeshow by PD decile and AUC on the "
+                     "held-out samples):"),
+            check.table.round(5),
+            Markdown("\n".join(f"- {figures.escape(f)}" for f in check.findings))]
 
 
 def grades_part(result: Any) -> list | None:

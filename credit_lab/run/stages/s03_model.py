@@ -47,6 +47,7 @@ class ModelResult:
     method_reason: str = ""
     expert_classes: pd.DataFrame | None = None
     expert_policy: pd.DataFrame | None = None
+    central_tendency: dv.CentralTendencyCheck | None = None
 
 
 def _read_development(ctx: StageContext) -> dv.Development:
@@ -136,22 +137,25 @@ def stage_model(ctx: StageContext) -> ModelResult:
     candidates, notes = dv.fit_candidates(settings, dev.fit, dev.cal, dev.names, dev.kwargs, p.seed)
     if {c.column or n for n, c in p.model.expert.criteria.items()} & set(dev.fit.columns):
         candidates["expert"] = fit_calibrated(ExpertScorecard(p.model.expert), dev.fit, dev.fit["default_in_horizon"],
-                                              dev.cal, dev.cal["default_in_horizon"], params=p.model)
+                                              dev.cal, dev.cal["default_in_horizon"], params=p.model,
+                                              long_run=dv.development_long_run(pd.concat([dev.fit, dev.cal]), settings))
     champion = dv.champion_name(p, candidates, dev.cal)
     model = candidates[champion]
     v = dv.validate_champion(candidates, champion, dev, p)
     stability = dv.stability(model, dev.fit, dev.oot, current, dev.names, dev.kwargs.get("categorical", []),
                              dev.oot_label)
     calib = dv.calibration_summary(model)
+    anchor = dv.check_central_tendency(model, dev, calib, ctx.table_mode)
     points = dv.points_table(candidates, champion)
     artifact = _save_models(ctx, candidates, champion, dev, choice)
     _write_validation(ctx, v, stability, points)
     notes = [*notes, ex.expert_challenger_note(v.candidates, dev.oot_label)]
     card = dv.model_card(settings, artifact, v.metrics, v.candidates, calib, stability, [n for n in notes if n],
                          dev.oot_label, ctx.read_json("data_quality.json")["source"], read_as_of(ctx),
-                         ctx.sha256("features_train.parquet")) | {"method": "statistical",
-                                                                    "method_reason": choice.reason}
+                         ctx.sha256("features_train.parquet"), anchor) | {"method": "statistical",
+                                                                            "method_reason": choice.reason}
     ctx.write_model_json("model_card.json", card)
     return ModelResult(model, v.metrics, v.oot, v.grades_oot, artifact, v.candidates, v.segments, calib, v.binomial,
                        v.hosmer_lemeshow, v.hosmer_lemeshow_grades, v.calibration_table, v.auc_by_period, stability,
-                       points, card, [n for n in notes if n], dev.oot_label, "statistical", choice.reason)
+                       points, card, [n for n in notes if n], dev.oot_label, "statistical", choice.reason,
+                       central_tendency=anchor)
