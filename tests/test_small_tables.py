@@ -172,5 +172,7 @@ def test_model_card_champion_choice_names_the_calibration_ranking_it_was_made_on
     assert text.index(f"scorecard {a_good:.3f}") < text.index(f"gbm {a_weak:.3f}")
     fixed = champion_basis(RunParams.model_validate({"model": {"champion": "gbm"}}), table, "gbm")
     assert fixed.startswith("model.champion = gbm: set in the params, not chosen")
+    shipped = champion_basis(RunParams(), table, "gbm")  # nobody chose it: the card must not say the params did
+    assert shipped.startswith("model.champion = gbm: the shipped default, not chosen")
     on_hold = table[table["sample"] == "holdout"].set_index("candidate")
     assert on_hold.loc["gbm", "rank_out_of_time"] == 1 and on_hold.loc["gbm", "rank_calibration"] == 2

@@ -502,7 +502,8 @@ def champion_basis(params: RunParams, cand: pd.DataFrame, champion: str) -> str:
         compared = auto_compared(dict.fromkeys(on_cal["candidate"]))
         return (f"model.champion = auto: {champion}, the highest calibration-sample AUC of "
                 f"{' and '.join(compared)} (calibration-sample AUC: {ranking})")
-    return (f"model.champion = {params.model.champion}: set in the params, not chosen (calibration-sample AUC: "
+    given = "set in the params" if "champion" in params.model.model_fields_set else "the shipped default"
+    return (f"model.champion = {params.model.champion}: {given}, not chosen (calibration-sample AUC: "
             f"{ranking})")
 
 
