@@ -55,7 +55,30 @@ def test_every_setting_that_shapes_a_decision_is_listed():
             "limits.max_change_per_review", "limits.on_infeasible_budget", "limits.single_name_cap_pct",
             "limits.industry_cap_share", "limits.region_cap_share", "limits.new_customer_cap",
             "limits.new_customer_cap_share_of_request", "limits.risk_cap_by_grade", "reserve.lgd", "reserve.ccf",
-            "reserve.confidence", "reserve.provisions.method", "reserve.provisions.no_loss_floor"} <= keys
+            "reserve.confidence", "reserve.provisions.method", "reserve.provisions.no_loss_floor",
+            "reserve.provisions.write_off_days_past_due", "reserve.provisions.reconciliation_band"} <= keys
+
+
+def test_the_provision_settings_read_as_people_write_them():
+    rows = _rows({})
+    write_off, band = rows["reserve.provisions.write_off_days_past_due"], rows["reserve.provisions.reconciliation_band"]
+    assert (write_off.value, write_off.source) == ("360 days past due", DEFAULT)
+    assert write_off.effect.startswith("receivables not settled 360 days after their due date are written off")
+    assert (band.value, band.source) == ("±25%", DEFAULT)
+    assert "when within ±25% of it" in band.effect
+    assert rows["reserve.provisions.no_loss_floor"].effect.startswith("a bucket whose history shows no loss is floored")
+    rows = _rows({"reserve": {"provisions": {"write_off_days_past_due": None, "reconciliation_band": 0.1,
+                                             "no_loss_floor": "none"}}})
+    write_off, band = rows["reserve.provisions.write_off_days_past_due"], rows["reserve.provisions.reconciliation_band"]
+    assert (write_off.value, write_off.source) == ("none", PARAMS_FILE)
+    assert write_off.effect.startswith("receivables are never written off")
+    assert (band.value, band.source) == ("±10%", PARAMS_FILE)
+    assert band.keys_set == ("reserve.provisions.reconciliation_band",)
+    assert "when within ±10% of it" in band.effect
+    floor = rows["reserve.provisions.no_loss_floor"]
+    assert floor.source == PARAMS_FILE and "keeps a zero rate" in floor.effect
+    assert _rows({"reserve": {"provisions": {"write_off_days_past_due": 1825}}})[
+        "reserve.provisions.write_off_days_past_due"].value == "1,825 days past due"
 
 
 def test_values_read_as_people_write_them():
@@ -153,7 +176,7 @@ def test_index_section_marks_the_user_s_settings_and_escapes_every_string(tmp_pa
     assert "<td>15%</td><td><strong>your params file</strong></td>" in cutoff
     lgd = page[page.index("<code>reserve.lgd</code>"):].split("</tr>")[0]
     assert "<td>default</td>" in lgd and "<strong>" not in lgd
-    assert "1 of 22 set in your params file" in page
+    assert "1 of 24 set in your params file" in page
     assert "the book has one industry (&#x27;all&#x27;)" in page and "band&#x27;s lower edge was lifted" in page
     assert "<script>" not in page and "&lt;script&gt;" in page
 

@@ -28,6 +28,7 @@ from credit_lab.risk.provisions import (
     lifetime_ecl,
     loss_in_default,
     loss_rates,
+    months_at_risk,
     open_items,
     provision_agreement,
     provision_from_ledger,
@@ -424,6 +425,76 @@ def test_collection_timing_helpers_by_hand():
     assert m["C2"] == pytest.approx((200 * 65 + 600 * 5) / 800 / (365.25 / 12))
 
 
+
+def test_months_at_risk_run_to_the_later_of_collection_and_90_days_past_due():
+    as_of = "2024-05-31"
+    inv = ledger([
+        ("D", "C2", "2024-05-01", "2024-07-30", None, 200.0, None, False),   # due in 60 days: at risk 60 + 90
+        ("E", "C2", "2024-03-01", "2024-03-31", None, 600.0, None, False),   # 61 days past due: 29 days to 90
+        ("F", "C3", "2024-01-01", "2024-01-31", None, 100.0, None, False),   # 121 past due: only the collection delay
+    ])
+    items = open_items(inv, as_of)
+    month = 365.25 / 12
+    at_risk = months_at_risk(items, as_of, 5.0)
+    assert at_risk["C2"] == pytest.approx((200 * 150 + 600 * 29) / 800 / month)
+    assert at_risk["C3"] == pytest.approx(5 / month)  # past 90 days unflagged: at risk until collected
+    collected = expected_months_to_collection(items, as_of, 5.0)
+    assert collected["C2"] == pytest.approx((200 * 65 + 600 * 5) / 800 / month)
+    assert (at_risk >= collected).all()
+    # defaults dated at 60 days past due: the horizon follows
+    assert months_at_risk(items, as_of, 5.0, 60)["C2"] == pytest.approx((200 * 120 + 600 * 5) / 800 / month)
+    for bad in (-1, 90.0, True):
+        with pytest.raises(ProvisionInputError, match="default_days_past_due"):
+            months_at_risk(items, as_of, 5.0, bad)
+
+
+def test_lifetime_pd_runs_over_the_months_at_risk_and_discounts_over_the_months_to_collection():
+    out = lifetime_ecl(pd.Series({"C1": 1000.0, "C2": 200.0}), pd.Series({"C1": 0.19, "C2": 1.0}), 0.5,
+                       pd.Series({"C1": 1.0, "C2": 1.0}), 0.05, months_at_risk=pd.Series({"C1": 6.0, "C2": 3.0}))
+    assert out.loc["C1", "pd_lifetime"] == pytest.approx(0.1)  # 1 - 0.81 ** (6 / 12)
+    assert out.loc["C1", "ecl"] == pytest.approx(1000 * 0.5 * 0.1 / 1.05 ** (1 / 12))
+    assert out.loc["C2", "ecl"] == pytest.approx(100 / 1.05 ** (1 / 12))
+    assert out["months_at_risk"].tolist() == [6.0, 3.0] and out["months_to_collection"].tolist() == [1.0, 1.0]
+    same = lifetime_ecl(pd.Series({"C1": 1000.0}), 0.19, 0.5, 6.0, 0.05)  # not given: the months to collection
+    assert same.loc["C1", "months_at_risk"] == 6.0 and same.loc["C1", "pd_lifetime"] == pytest.approx(0.1)
+    with pytest.raises(ProvisionInputError, match=r"months_at_risk = 13 \(customer 'C1'\) is outside"):
+        lifetime_ecl(pd.Series({"C1": 1.0}), 0.1, 0.45, 1.0, 0.0, months_at_risk=13.0)
+
+
+def test_lifetime_pd_over_the_months_at_risk_is_the_share_lost_under_the_90_day_default_definition():
+    # Customers invoice daily on 30-day terms and pay each invoice 10 days after its due date until the day they
+    # stop paying (a constant hazard, 12-month PD 20%); from then on nothing is paid, and the default is dated when
+    # the oldest unpaid invoice reaches 90 days past due: the event a PD counts. The book today holds the customers
+    # not yet in default, some of which have already stopped paying. Each owes one invoice due in 0, 1, ..., 29
+    # days; it is lost when its customer stops paying before paying it.
+    rng = np.random.default_rng(11)
+    n, pd_12m, delay, terms = 400_000, 0.2, 10, 30
+    as_of = pd.Timestamp("2024-06-01")
+    stop_day = -400 + rng.exponential(365.25 / -np.log1p(-pd_12m), n)  # days from as_of
+    oldest_unpaid_due = np.ceil(stop_day - delay)  # the first invoice not paid by the stop day
+    default_day = oldest_unpaid_due + 90
+    in_book = default_day > 0
+    assert ((default_day <= 365.25) & in_book).sum() / in_book.sum() == pytest.approx(pd_12m, abs=0.003)
+    due = np.arange(terms)
+    lost = due[None, :] >= oldest_unpaid_due[in_book, None]
+    items = pd.DataFrame({"customer_id": due, "outstanding": 1.0, "due_date": as_of + pd.to_timedelta(due, unit="D")})
+
+    def share_lost(months: pd.Series) -> float:
+        return float(lifetime_ecl(pd.Series(1.0, index=months.index), pd_12m, 1.0, months, 0.0)["pd_lifetime"].mean())
+
+    standard_error = lost.mean(axis=1).std() / np.sqrt(in_book.sum())  # about 0.0004 on a share of 0.062
+    assert abs(share_lost(months_at_risk(items, as_of, delay)) - lost.mean()) < 4 * standard_error
+    # over the time to collection alone the PD misses the defaults dated 10 to 90 days after it: 3/4 of the loss
+    assert share_lost(expected_months_to_collection(items, as_of, delay)) < 0.3 * lost.mean()
+
+
+def test_expected_loss_table_takes_the_months_at_risk_as_the_pd_horizon():
+    f = pd.DataFrame({"pd": [0.19], "grade": ["E"], "industry": ["X"], "receivables_open": [1000.0],
+                      "months_to_collection": [1.0], "months_at_risk": [6.0]}, index=["C1"])
+    assert expected_loss_table(f, 0.5, 0.0).by_customer.loc["C1", "el_lifetime"] == pytest.approx(50.0)
+    without = expected_loss_table(f.drop(columns="months_at_risk"), 0.5, 0.0).by_customer
+    assert without.loc["C1", "el_lifetime"] == pytest.approx(500 * (1 - 0.81 ** (1 / 12)))
+
 def test_expected_loss_table_by_grade_and_industry():
     f = pd.DataFrame({"pd": [0.01, 0.1, 0.05], "grade": ["A", "G", "A"], "industry": ["X", "Y", "Y"],
                       "receivables_open": [100.0, 200.0, 300.0], "months_to_collection": [12.0, 6.0, 3.0]},
@@ -546,3 +617,14 @@ def test_matrix_and_pd_side_reconcile_on_a_ledger(synth):
     assert r.loc["Total", "gross"] == pytest.approx(res.matrix.loc["Total", "gross_carrying_amount"])
     # overdue balances carry far higher matrix rates than a flat 3 % PD gives them
     assert r.loc["overdue, not disputed", "matrix_rate"] > r.loc["overdue, not disputed", "pd_rate"]
+
+
+def test_months_at_risk_of_long_overdue_receivables_stay_within_twelve_months():
+    # defaults dated 720 days past due: three invoices each at risk for the 12-month cap, balances 0.1 / 0.2 /
+    # 0.4, whose balance-weighted mean of 12 months rounds to 12.000000000000002
+    from credit_lab.risk.provisions.lifetime import months_at_risk
+
+    items = pd.DataFrame({"customer_id": ["C"] * 3, "due_date": pd.to_datetime(["2024-05-01"] * 3),
+                          "outstanding": [0.1, 0.2, 0.4]})
+    months = months_at_risk(items, "2024-06-01", 5.0, default_days_past_due=720)
+    assert months["C"] == 12.0

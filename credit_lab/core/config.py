@@ -64,6 +64,8 @@ class SyntheticDataParams(_Strict):
     write_off_days_past_due: int | None = Field(
         360, ge=1, le=3650, description="an invoice not settled this many days after its due date is written off "
                                         "on that day (paid_date set, paid_amount 0); null: never written off")
+    recovery_rate: float | None = Field(0.55, ge=0.0, lt=1.0, description="expected share of what a defaulted customer "
+                                        "owes at its default paid later, = 1 - its LGD; null or 0: no recovery model")
 
 
 class TableSource(_Strict):

@@ -23,6 +23,7 @@ from credit_lab.risk.expected_loss import exposure_at_default
 from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, recommended_reserve
 from credit_lab.risk.mitigation import MitigationSettings, mitigate
 from credit_lab.risk.provisions import (
+    DEFAULT_DAYS_PAST_DUE,
     EL_12M,
     FLOOR_PD_LGD,
     HISTORY,
@@ -34,6 +35,7 @@ from credit_lab.risk.provisions import (
     expected_months_to_collection,
     lifetime_ecl,
     loss_in_default,
+    months_at_risk,
     provision_agreement,
     provision_from_ledger,
     reconcile,
@@ -79,10 +81,13 @@ def book_exposure(book: pd.DataFrame, final_limit: pd.Series, r: ReserveParams) 
 
 
 def lifetime_view(provision, invoices: pd.DataFrame, defaults: pd.DataFrame | None, book: pd.DataFrame,
-                  exposures: pd.DataFrame, r: ReserveParams, as_of: pd.Timestamp):
+                  exposures: pd.DataFrame, r: ReserveParams, as_of: pd.Timestamp,
+                  default_days_past_due: int = DEFAULT_DAYS_PAST_DUE):
     """Lifetime ECL of today's open receivables, its reconciliation with the matrix, and the EL tables.
 
-    The collection delay is measured on the ledger the matrix saw (under the write-off policy).
+    The collection delay is measured on the ledger the matrix saw (under the write-off policy). The
+    PD's horizon runs until each receivable is collected or reaches ``default_days_past_due``, the
+    days past due at which the ledger dates a default, whichever is later (:func:`months_at_risk`).
     """
     if provision.write_offs is not None:
         invoices = provision.write_offs.ledger
@@ -91,11 +96,15 @@ def lifetime_view(provision, invoices: pd.DataFrame, defaults: pd.DataFrame | No
     # Customers already in default have no score: their PD is 1 (they are in default).
     pd_12m = book["pd"].reindex(exposure.index).fillna(1.0)
     lgd_net = exposures["lgd_net"].reindex(exposure.index).fillna(r.lgd)
-    months = expected_months_to_collection(items, as_of, collection_delay_days(invoices, as_of))
-    ecl = lifetime_ecl(exposure, pd_12m, lgd_net, months.reindex(exposure.index), r.discount_rate)
+    delay = collection_delay_days(invoices, as_of)
+    months = expected_months_to_collection(items, as_of, delay)
+    at_risk = months_at_risk(items, as_of, delay, default_days_past_due)
+    ecl = lifetime_ecl(exposure, pd_12m, lgd_net, months.reindex(exposure.index), r.discount_rate,
+                       at_risk.reindex(exposure.index))
     recon = reconcile(items, ecl, as_of, defaults)
     frame = exposures[["pd", "grade", "industry", "receivables_open"]].assign(
-        months_to_collection=months.reindex(exposures.index).fillna(0.0))
+        months_to_collection=months.reindex(exposures.index).fillna(0.0),
+        months_at_risk=at_risk.reindex(exposures.index).fillna(0.0))
     el_tables = expected_loss_table(frame, exposures["lgd_net"].fillna(r.lgd), r.discount_rate)
     return ecl, recon, el_tables
 

@@ -4,8 +4,9 @@ Two parts, so a reader sees why limits moved before opening the limits report:
 
 * :func:`decision_settings`: every setting that shapes a score, a limit or the reserve (the
   scoring-method rule, PD cut-off, budgets, change band, caps, LGD, CCF, reserve confidence,
-  provisions), its value as a person writes it, whether it is the shipped default or set in the
-  params file, and what it does in one phrase. Params only: stage 01 records it in
+  provisions: method, no-loss floor, write-off policy, reconciliation band), its value as a person
+  writes it, whether it is the shipped default or set in the params file, and what it does in one
+  phrase. Params only: stage 01 records it in
   ``data/data_quality.json`` (``decision_assumptions``) before any decision is taken.
 * :func:`run_decisions`: what the run decided when it applied them (outcomes found, data rules,
   the scoring method and why, a share cap switched off, a change band lifted, a provision floor),
@@ -247,6 +248,20 @@ def _reserve(params: RunParams) -> list[DecisionSetting]:
     floor_effect = ("a bucket whose history shows no loss is floored at its customers' balance-weighted PD × LGD "
                     "(without PDs: reserve.provisions.no_loss_floor_rates)" if prov.no_loss_floor == "pd_lgd" else
                     "a bucket whose history shows no loss keeps a zero rate (the provision may be understated)")
+    write_off = prov.write_off_days_past_due
+    if write_off is None:
+        write_off_value, write_off_effect = "none", (
+            "receivables are never written off: the oldest debts stay in the last ageing bucket and are provided for "
+            "at its loss rate (near 100% on a ledger that never writes off)")
+    else:
+        write_off_value, write_off_effect = f"{write_off:,} days past due", (
+            f"receivables not settled {write_off:,} days after their due date are written off on that day (IFRS 9 "
+            "5.4.4): they leave today's ageing and, in the history the loss rates come from, every month-end after "
+            "it, and count as lost")
+    band = prov.reconciliation_band
+    band_effect = (f"the PD-based lifetime ECL and the 12-month EL of today's receivables are said to agree with the "
+                   f"provision matrix when within ±{_pct(band)} of it; outside, the reserve notes name the segments "
+                   "that carry the gap (the provision reported is the matrix's either way)")
     return [
         _setting(params, "reserve.lgd", _pct(r.lgd),
                  f"a default loses {_pct(r.lgd)} of the exposure not covered by collateral, insurance or guarantees "
@@ -257,6 +272,8 @@ def _reserve(params: RunParams) -> list[DecisionSetting]:
                  f"the recommended risk reserve is the loss at {_pct(r.confidence)} confidence (EL + UL)"),
         _setting(params, "reserve.provisions.method", prov.method, provisions_effect),
         _setting(params, "reserve.provisions.no_loss_floor", prov.no_loss_floor, floor_effect),
+        _setting(params, "reserve.provisions.write_off_days_past_due", write_off_value, write_off_effect),
+        _setting(params, "reserve.provisions.reconciliation_band", f"±{_pct(band)}", band_effect),
     ]
 
 
@@ -273,7 +290,8 @@ def decision_settings(params: RunParams) -> list[DecisionSetting]:
     list of DecisionSetting
         Scoring first (method rule, champion, calibration, central tendency), then limits (method,
         PD cut-off, EL and exposure budgets, change band, single-name, industry and region caps,
-        new-customer caps, risk cap by grade), then the reserve (LGD, CCF, confidence, provisions).
+        new-customer caps, risk cap by grade), then the reserve (LGD, CCF, confidence, provisions: method,
+        no-loss floor, write-off policy, reconciliation band).
 
     Examples
     --------

@@ -19,8 +19,15 @@ def _invoice_table(
     n_months: int,
     customer_ids: pd.Series,
     write_off_days_past_due: int | None = None,
+    recovery_rate: float | None = None,
+    recovery_rng: np.random.Generator | None = None,
 ) -> pd.DataFrame:
     """Invoices and their payments inside the window.
+
+    With ``recovery_rate`` (and ``recovery_rng``, its own stream), every invoice a defaulted
+    customer has not settled at its default is settled by a recovery (:func:`_recoveries`) instead
+    of the partial recoveries drawn from ``rng``; those are still drawn, so ``rng`` is consumed as
+    without and only these invoices' settlements change.
 
     With ``write_off_days_past_due``, an invoice not settled that many days after its due date is
     written off on that day (inside the window): recorded as its settlement, ``paid_date`` the
@@ -85,6 +92,14 @@ def _invoice_table(
     paid_day = np.where(partial, np.maximum(cd, inv_day) + rng.integers(15, 240, m), paid_day)
     paid_amount = np.where(partial, np.round(amount * rng.uniform(0.1, 0.7, m), 2), paid_amount)
     never = (unpaid & ~partial) | (disputed & (rng.random(m) < 0.03))
+    if recovery_rate:  # None or 0: the partial recoveries above, as before recoveries existed
+        if recovery_rng is None:
+            raise ValueError("recovery_rate needs recovery_rng, the recoveries' own random stream")
+        recovered, recovery_day, recovered_amount = _recoveries(
+            recovery_rng, p, recovery_rate, cd, due_day, amount, paid_day, never, write_off_days_past_due)
+        paid_day = np.where(recovered, recovery_day, paid_day)
+        paid_amount = np.where(recovered, recovered_amount, paid_amount)
+        never = never & ~recovered
     if write_off_days_past_due is not None:
         # Written off: not settled by its write-off day, which falls inside the window. Cash the
         # customer would pay later is a recovery outside the receivables ledger.
@@ -113,3 +128,58 @@ def _invoice_table(
             "disputed": disputed[order],
         }
     )
+
+
+_DAYS_PER_MONTH = 365.25 / 12.0
+
+
+def _recoveries(
+    rng: np.random.Generator,
+    p: SynthParams,
+    recovery_rate: float,
+    default_day: np.ndarray,
+    due_day: np.ndarray,
+    amount: np.ndarray,
+    paid_day: np.ndarray,
+    never: np.ndarray,
+    write_off_days_past_due: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a defaulted customer pays on the invoices it had not settled when it defaulted.
+
+    Each such invoice (issued before the default, as every invoice of the customer is, and not
+    settled by the default day) is settled by one recovery: a share of its amount drawn from a Beta
+    with mean ``recovery_rate`` and ``a + b = p.recovery_concentration``, paid a uniform
+    ``p.recovery_months`` after the default and, under a write-off policy, at the latest the day
+    before the invoice's write-off day (an invoice whose write-off day comes within a day of the
+    default is not recovered: the policy writes it off). The shortfall is the loss, so the ledger
+    loses about ``1 - recovery_rate`` of what a defaulted customer owes at its default, the quantity
+    an LGD stands for. The share and the delay are drawn for every invoice, recovered or not, so
+    the stream does not depend on which are.
+
+    Returns
+    -------
+    recovered : bool array
+    recovery_day : int array
+        Day numbers of the recoveries (meaningful where ``recovered``).
+    recovered_amount : float array
+        Currency, rounded to cents (meaningful where ``recovered``).
+    """
+    if not 0.0 < recovery_rate < 1.0:
+        raise ValueError(f"recovery_rate must be in (0, 1); got {recovery_rate!r}")
+    kappa = float(p.recovery_concentration)
+    lo, hi = (float(x) for x in p.recovery_months)
+    if not kappa > 0.0:
+        raise ValueError(f"SynthParams.recovery_concentration must be > 0; got {kappa!r}")
+    if not 0.0 < lo <= hi:
+        raise ValueError(f"SynthParams.recovery_months must be (low, high) months with 0 < low <= high; "
+                         f"got {p.recovery_months!r}")
+    m = len(amount)
+    share = rng.beta(recovery_rate * kappa, (1.0 - recovery_rate) * kappa, m)
+    delay = np.maximum(np.round(rng.uniform(lo, hi, m) * _DAYS_PER_MONTH).astype(np.int64), 1)
+    recovery_day = default_day + delay
+    recovered = (default_day >= 0) & (never | (paid_day > default_day))
+    if write_off_days_past_due is not None:
+        last_day = due_day + int(write_off_days_past_due) - 1
+        recovery_day = np.minimum(recovery_day, last_day)
+        recovered &= last_day > default_day
+    return recovered, recovery_day, np.round(amount * np.clip(share, 0.0, 1.0), 2)

@@ -2,7 +2,8 @@
 
 The order of the random draws (customers, cycle, defaults, then the customer, invoice,
 financial, default and outlook tables, all from one generator) is what makes a seed
-reproduce the same ledger; keep it when changing a building block.
+reproduce the same ledger; keep it when changing a building block. Recoveries in default
+draw from a second generator of their own, so switching them on changes nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from credit_lab.data.synthetic.defaults import _default_table, _simulate_default
 from credit_lab.data.synthetic.financials import _financial_table
 from credit_lab.data.synthetic.invoices import _invoice_table
 from credit_lab.data.synthetic.params import DEFAULT_PARAMS, INDUSTRY_NAMES, REGION_NAMES, SynthParams, _names
+
+#: Spawn key of the recoveries' random stream (``SeedSequence([seed, _RECOVERY_STREAM])``).
+_RECOVERY_STREAM = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +74,7 @@ def generate_ledger(
     *,
     params: SynthParams | None = None,
     write_off_days_past_due: int | None = None,
+    recovery_rate: float | None = None,
 ) -> Ledger:
     """Generate a synthetic B2B trade-credit ledger.
 
@@ -82,8 +87,8 @@ def generate_ledger(
     start_date : str, default "2023-01-01"
         First day of the window (normally a month start).
     seed : int, default 0
-        Seed of the only random generator used; equal arguments give equal
-        frames.
+        Seed of the random generator (and of the recoveries' own stream); equal
+        arguments give equal frames.
     annual_default_rate : float, default 0.05
         Target annual default rate among active (onboarded, not yet
         defaulted) customers. The baseline PD is calibrated against the
@@ -101,6 +106,16 @@ def generate_ledger(
         written off), so it is no longer an open receivable. None (default): never written off,
         a defaulted customer's unpaid invoices stay open; the random draws, and so every other
         value of the ledger, are the same either way.
+    recovery_rate : float, optional
+        The expected share of what a defaulted customer owes at its default that is recovered
+        (1 - its loss given default), in [0, 1). Each invoice the customer had not settled by its
+        default is settled by one recovery payment: a Beta-distributed share of its amount with this
+        mean (``params.recovery_concentration``), paid ``params.recovery_months`` after the default
+        and before the invoice's write-off day, the rest being lost; so the ledger's loss in default
+        is about ``1 - recovery_rate``. The recoveries have their own random stream (from ``seed``),
+        so only those invoices' ``paid_date`` and ``paid_amount`` differ from the ledger without.
+        None or 0 (default): no recovery model; most of those invoices are never paid and some
+        partly (``params.unpaid_prob``, ``params.partial_recovery_prob``), as before it existed.
 
     Returns
     -------
@@ -132,9 +147,15 @@ def generate_ledger(
                                                 or write_off_days_past_due < 1):
         raise ValueError(f"write_off_days_past_due must be a whole number of days >= 1 or None; "
                          f"got {write_off_days_past_due!r}")
+    if recovery_rate is not None and (isinstance(recovery_rate, bool)
+                                      or not isinstance(recovery_rate, (int, float, np.integer, np.floating))
+                                      or not 0.0 <= recovery_rate < 1.0):
+        raise ValueError(f"recovery_rate must be a share in [0, 1) or None; got {recovery_rate!r}")
     p = DEFAULT_PARAMS if params is None else params
 
     rng = np.random.default_rng(seed)
+    # A stream of its own, so switching recoveries on leaves every draw from `rng` where it was.
+    recovery_rng = np.random.default_rng(np.random.SeedSequence([seed, _RECOVERY_STREAM])) if recovery_rate else None
     start = pd.Timestamp(start_date).normalize()
     end = start + pd.DateOffset(months=n_months)
     horizon = n_months + p.lookahead_months
@@ -152,7 +173,7 @@ def generate_ledger(
 
     customers = _customer_table(rng, p, cust, industries, regions)
     invoices = _invoice_table(rng, p, cust, factor, bounds, n_months, customers["customer_id"],
-                              write_off_days_past_due)
+                              write_off_days_past_due, recovery_rate, recovery_rng)
     financials = _financial_table(rng, p, cust, factor, bounds, n_months, start, industries, customers["customer_id"])
     defaults = _default_table(rng, p, cust, default_month, n_months, customers["customer_id"])
     outlook = _outlook_table(rng, p, factor, industries, bounds, n_months)

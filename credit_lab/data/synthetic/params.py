@@ -145,7 +145,15 @@ class SynthParams:
         Probability that an invoice due in the 90 days before a default (or
         later) is never paid in full.
     partial_recovery_prob : float
-        Probability that such an unpaid invoice is partly paid later.
+        Probability that such an unpaid invoice is partly paid later (without a ``recovery_rate``;
+        with one, the recoveries below take its place).
+    recovery_concentration : float
+        With a ``recovery_rate`` (see :func:`generate_ledger`), the share of an invoice recovered
+        is Beta-distributed with that mean and ``a + b`` equal to this (4: a standard deviation
+        of about 0.22 around a mean of 0.55; lower spreads the recoveries towards 0 and 1).
+    recovery_months : tuple of float
+        Range (uniform) of the months after a default in which a recovery is paid; it is paid
+        before the invoice's write-off day when the ledger has a write-off policy.
     dispute_base_prob, dispute_z, dispute_ramp : float
         Dispute probability ``sigmoid(logit(base) - dispute_z * z +
         dispute_ramp * ramp_fraction)``.
@@ -203,6 +211,8 @@ class SynthParams:
     ramp_power: float = 1.5
     unpaid_prob: float = 0.9
     partial_recovery_prob: float = 0.3
+    recovery_concentration: float = 4.0
+    recovery_months: tuple[float, float] = (2.0, 9.0)
     dispute_base_prob: float = 0.02
     dispute_z: float = 0.4
     dispute_ramp: float = 1.5

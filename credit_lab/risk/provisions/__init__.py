@@ -71,12 +71,16 @@ bucket is floored); a rate never exceeds 100 % in any scenario.
 
 PD-based lifetime ECL (:func:`lifetime_ecl`)
 --------------------------------------------
-Receivables due within a year live only until they are collected, so their lifetime is the
-expected time to collection ``t`` (months). With a constant default hazard within the year,
-``PD_lifetime = 1 - (1 - PD_12m) ** (t / 12)``. The loss is the cash not received at the
-expected collection date, so it is discounted over ``t`` at the annual rate:
-``ECL = EAD * LGD * PD_lifetime * (1 + r) ** (-t / 12)``. No new sales are assumed (the
-simplified approach covers the receivables on the books).
+Receivables due within a year live only until they are collected or their customer defaults.
+A default is dated when an invoice reaches 90 days past due, so a receivable due on ``d`` is
+lost to any default dated up to ``d + 90`` days (its customer stopped paying on or before
+``d``), even though it would have been collected at ``d`` + the collection delay: it is at risk
+for ``h`` months, until the later of its expected collection and the day it reaches 90 days past
+due (:func:`months_at_risk`). With a constant default hazard within the year,
+``PD_lifetime = 1 - (1 - PD_12m) ** (h / 12)``. The loss is the cash not received at the
+expected collection date ``t`` months away (:func:`expected_months_to_collection`), so it is
+discounted over ``t`` at the annual rate: ``ECL = EAD * LGD * PD_lifetime * (1 + r) ** (-t / 12)``.
+No new sales are assumed (the simplified approach covers the receivables on the books).
 
 Errors are :class:`ProvisionInputError` (a :class:`ValueError`); messages name the table,
 column or setting, the bad value and the fix.
@@ -87,7 +91,7 @@ The package holds one module per concern: ``settings`` (buckets, scenarios, the 
 error), ``ledger`` (invoice checks and day arithmetic), ``ageing_table``, ``historical`` (cohort
 and roll-rate loss rates), ``floor`` (the no-loss floor), ``write_off`` (the write-off policy and the
 write-offs of a ledger), ``matrix`` (scenario adjustment and the provision matrix), ``lifetime``
-(PD-based lifetime ECL, time to collection, expected-loss tables) and ``reconciliation`` (by
+(PD-based lifetime ECL, time to collection and at risk, expected-loss tables) and ``reconciliation`` (by
 segment, and whether the PD-based measures agree with the matrix within a band).
 Every public name is re-exported here, so ``from credit_lab.risk.provisions import X``
 works as before the split.
@@ -99,11 +103,13 @@ from credit_lab.risk.provisions.ageing_table import ageing, open_items
 from credit_lab.risk.provisions.floor import FLOOR_PARAMS, FLOOR_PD_LGD, HISTORY, no_loss_floor
 from credit_lab.risk.provisions.historical import LossRates, loss_in_default, loss_rates
 from credit_lab.risk.provisions.lifetime import (
+    DEFAULT_DAYS_PAST_DUE,
     ExpectedLossTables,
     collection_delay_days,
     expected_loss_table,
     expected_months_to_collection,
     lifetime_ecl,
+    months_at_risk,
 )
 from credit_lab.risk.provisions.matrix import (
     ProvisionResult,
@@ -131,6 +137,7 @@ from credit_lab.risk.provisions.write_off import WriteOffs, apply_write_off_poli
 
 __all__ = [
     "DEFAULT_BUCKET_EDGES",
+    "DEFAULT_DAYS_PAST_DUE",
     "DEFAULT_NO_LOSS_FLOOR_RATES",
     "EL_12M",
     "FLOOR_PARAMS",
@@ -156,6 +163,7 @@ __all__ = [
     "lifetime_ecl",
     "loss_in_default",
     "loss_rates",
+    "months_at_risk",
     "no_loss_floor",
     "open_items",
     "provision_agreement",

@@ -1,4 +1,4 @@
-"""PD-based lifetime ECL per customer, the expected time to collection, and expected-loss tables."""
+"""PD-based lifetime ECL per customer, the expected time to collection and at risk, and expected-loss tables."""
 
 from __future__ import annotations
 
@@ -37,12 +37,14 @@ def _aligned(value: Any, index: pd.Index, name: str, lo: float, hi: float, *, lo
 
 
 def lifetime_ecl(exposure: pd.Series, pd_12m: pd.Series | float, lgd: pd.Series | float,
-                 months_to_collection: pd.Series | float, discount_rate: float) -> pd.DataFrame:
+                 months_to_collection: pd.Series | float, discount_rate: float,
+                 months_at_risk: pd.Series | float | None = None) -> pd.DataFrame:
     """Lifetime expected credit loss of receivables from 12-month PDs.
 
-    ``PD_lifetime = 1 - (1 - PD_12m) ** (t / 12)`` (constant hazard over the year),
+    ``PD_lifetime = 1 - (1 - PD_12m) ** (h / 12)`` (constant hazard over the year),
     ``ECL = exposure * LGD * PD_lifetime * (1 + discount_rate) ** (-t / 12)`` with ``t``
-    the expected months to collection.
+    the expected months to collection and ``h`` the months the receivables are at risk of a
+    default as the PD dates it (:func:`months_at_risk`; ``t`` when not given).
 
     Parameters
     ----------
@@ -53,16 +55,21 @@ def lifetime_ecl(exposure: pd.Series, pd_12m: pd.Series | float, lgd: pd.Series 
     lgd : Series or float
         Loss given default (fraction of exposure).
     months_to_collection : Series or float
-        Expected months until the receivables are collected, in [0, 12]: the lifetime of a
-        trade receivable (see :func:`expected_months_to_collection`).
+        Expected months until the receivables are collected, in [0, 12]: when the cash they
+        would not bring in was due, so the discounting horizon (see
+        :func:`expected_months_to_collection`).
     discount_rate : float
         Annual rate the cash shortfall is discounted at (e.g. 0.05); > -1.
+    months_at_risk : Series or float, optional
+        Months over which a default takes the receivables, in [0, 12]; the PD's horizon. Defaults
+        are dated 90 days past due, so this runs past the expected collection (see
+        :func:`months_at_risk`). Not given: ``months_to_collection``.
 
     Returns
     -------
     DataFrame
         Index as ``exposure``; columns ``exposure``, ``pd_12m``, ``months_to_collection``,
-        ``pd_lifetime``, ``lgd``, ``discount_factor``, ``ecl`` (currency).
+        ``months_at_risk``, ``pd_lifetime``, ``lgd``, ``discount_factor``, ``ecl`` (currency).
 
     Examples
     --------
@@ -77,16 +84,17 @@ def lifetime_ecl(exposure: pd.Series, pd_12m: pd.Series | float, lgd: pd.Series 
     p = _aligned(pd_12m, idx, "pd_12m", 0.0, 1.0)
     g = _aligned(lgd, idx, "lgd", 0.0, 1.0)
     t = _aligned(months_to_collection, idx, "months_to_collection", 0.0, 12.0)
+    h = t if months_at_risk is None else _aligned(months_at_risk, idx, "months_at_risk", 0.0, 12.0)
     r = float(discount_rate)
     if not (math.isfinite(r) and r > -1.0):
         raise ProvisionInputError(f"discount_rate = {discount_rate!r} must be a finite annual rate > -1 (e.g. 0.05)")
     # A customer in default (PD = 1) loses for sure over any positive horizon; 0 ** 0 is taken as "no time".
     p_safe = np.where(p >= 1.0, 0.0, p)
-    pd_life = np.where(p >= 1.0, np.where(t > 0, 1.0, 0.0), -np.expm1((t / 12.0) * np.log1p(-p_safe)))
+    pd_life = np.where(p >= 1.0, np.where(h > 0, 1.0, 0.0), -np.expm1((h / 12.0) * np.log1p(-p_safe)))
     df = (1.0 + r) ** (-t / 12.0)
     return pd.DataFrame({
-        "exposure": ead, "pd_12m": p, "months_to_collection": t, "pd_lifetime": pd_life, "lgd": g,
-        "discount_factor": df, "ecl": ead * g * pd_life * df,
+        "exposure": ead, "pd_12m": p, "months_to_collection": t, "months_at_risk": h, "pd_lifetime": pd_life,
+        "lgd": g, "discount_factor": df, "ecl": ead * g * pd_life * df,
     }, index=idx)
 
 
@@ -165,18 +173,86 @@ def expected_months_to_collection(items: pd.DataFrame, as_of: Any, delay_days: f
     0.9856
     """
     as_of = _as_date(as_of, "as_of")
+    d = _check_items(items, delay_days)
+    return _balance_weighted_months(items, _days_to_collection(items, as_of, d), "months_to_collection")
+
+
+def _check_items(items: pd.DataFrame, delay_days: float) -> float:
     d = float(delay_days)
     if not (math.isfinite(d) and d >= 0):
         raise ProvisionInputError(f"delay_days = {delay_days!r} must be finite and >= 0")
     for c in ("customer_id", "due_date", "outstanding"):
         if c not in items.columns:
             raise ProvisionInputError(f"items lacks column {c!r}; pass the open_items table")
-    wait = np.maximum(_days(items["due_date"]) - _day(as_of), 0) + d
-    months = np.minimum(wait / _DAYS_PER_MONTH, 12.0)
+    return d
+
+
+def _days_to_collection(items: pd.DataFrame, as_of: pd.Timestamp, delay_days: float) -> np.ndarray:
+    return np.maximum(_days(items["due_date"]) - _day(as_of), 0) + delay_days
+
+
+def _balance_weighted_months(items: pd.DataFrame, wait_days: np.ndarray, name: str) -> pd.Series:
+    months = np.minimum(wait_days / _DAYS_PER_MONTH, 12.0)
     w = items["outstanding"].to_numpy(dtype=float)
     frame = pd.DataFrame({"customer_id": items["customer_id"].to_numpy(), "wm": months * w, "w": w})
     g = frame.groupby("customer_id", sort=True)[["wm", "w"]].sum()
-    return (g["wm"] / g["w"]).rename("months_to_collection")
+    return (g["wm"] / g["w"]).clip(upper=12.0).rename(name)  # a mean of 12s can round to 12.000000000000002
+
+
+#: Days past due at which a default is dated: the data contract's ``defaults.default_date`` (90+ days past due
+#: or write-off), IFRS 9's rebuttable presumption (B5.5.37) and the synthetic ledger's.
+DEFAULT_DAYS_PAST_DUE = 90
+
+
+def months_at_risk(items: pd.DataFrame, as_of: Any, delay_days: float,
+                   default_days_past_due: int = DEFAULT_DAYS_PAST_DUE) -> pd.Series:
+    """Months each customer's open receivables are at risk of a default, as the PD dates defaults.
+
+    A PD counts defaults by the day they are recognised, ``default_days_past_due`` after a
+    payment was missed. A receivable due on ``d`` is lost when its customer stops paying on or
+    before ``d`` (customers pay their invoices in order), and that default is dated up to
+    ``d + default_days_past_due``; a default dated in that stretch is one the receivable
+    would not have survived even though its expected collection, ``d + delay_days``, comes
+    earlier. So each open invoice is at risk until the later of its expected collection (as in
+    :func:`expected_months_to_collection`) and the day it reaches ``default_days_past_due``
+    days past due; a customer's value is the balance-weighted mean over its open invoices, in
+    months of 365.25 / 12 days, capped at 12.
+
+    Parameters
+    ----------
+    items : DataFrame
+        :func:`open_items` output (``customer_id``, ``due_date``, ``outstanding``).
+    as_of : date
+        Reporting date.
+    delay_days : float
+        Expected days paid after due (e.g. :func:`collection_delay_days`), >= 0.
+    default_days_past_due : int, default 90
+        Days past due at which the ledger's defaults are dated (:data:`DEFAULT_DAYS_PAST_DUE`).
+
+    Returns
+    -------
+    Series
+        Months, indexed by customer id.
+
+    Examples
+    --------
+    One invoice due in 30 days, one 60 days past due: at risk 120 and 30 days (expected
+    collection 35 and 5 days).
+
+    >>> items = pd.DataFrame({"customer_id": ["C1", "C1"], "outstanding": [100.0, 100.0],
+    ...     "due_date": pd.to_datetime(["2024-03-31", "2024-01-01"])})
+    >>> round(float(months_at_risk(items, "2024-03-01", 5.0)["C1"] * 365.25 / 12), 6)
+    75.0
+    """
+    as_of = _as_date(as_of, "as_of")
+    d = _check_items(items, delay_days)
+    if isinstance(default_days_past_due, bool) or not isinstance(default_days_past_due, (int, np.integer)) \
+            or default_days_past_due < 0:
+        raise ProvisionInputError(f"default_days_past_due = {default_days_past_due!r} must be a whole number of "
+                                  "days >= 0 (90: defaults are dated 90 days past due)")
+    to_default = _days(items["due_date"]) + int(default_days_past_due) - _day(as_of)
+    return _balance_weighted_months(items, np.maximum(_days_to_collection(items, as_of, d), to_default),
+                                    "months_at_risk")
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,7 +263,7 @@ class ExpectedLossTables:
     ----------
     by_customer : DataFrame
         The input's index; ``grade``, ``industry``, ``exposure``, ``pd_12m``,
-        ``months_to_collection``, ``pd_lifetime``, ``lgd``, ``discount_factor``,
+        ``months_to_collection``, ``months_at_risk``, ``pd_lifetime``, ``lgd``, ``discount_factor``,
         ``el_12m`` (``PD_12m * LGD * exposure``, undiscounted) and ``el_lifetime``
         (discounted, :func:`lifetime_ecl`). Currency amounts.
     by_grade, by_industry : DataFrame
@@ -213,7 +289,8 @@ def _group_el(frame: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def expected_loss_table(frame: pd.DataFrame, lgd: float | pd.Series, discount_rate: float,
-                        months_to_collection: float | pd.Series | None = None) -> ExpectedLossTables:
+                        months_to_collection: float | pd.Series | None = None,
+                        months_at_risk: float | pd.Series | None = None) -> ExpectedLossTables:
     """12-month and lifetime expected loss per customer, aggregated by grade and industry.
 
     Parameters
@@ -228,6 +305,9 @@ def expected_loss_table(frame: pd.DataFrame, lgd: float | pd.Series, discount_ra
         Annual rate for the lifetime EL (see :func:`lifetime_ecl`).
     months_to_collection : float or Series, optional
         Expected months to collection (overrides the column).
+    months_at_risk : float or Series, optional
+        The lifetime PD's horizon (:func:`months_at_risk`; overrides a ``months_at_risk`` column;
+        neither: the months to collection).
 
     Returns
     -------
@@ -250,7 +330,10 @@ def expected_loss_table(frame: pd.DataFrame, lgd: float | pd.Series, discount_ra
     if frame.index.has_duplicates:
         raise ProvisionInputError("frame has duplicate index entries; give one row per customer")
     t = frame["months_to_collection"] if months_to_collection is None else months_to_collection
-    life = lifetime_ecl(frame["receivables_open"].astype(float), frame["pd"].astype(float), lgd, t, discount_rate)
+    if months_at_risk is None and "months_at_risk" in frame.columns:
+        months_at_risk = frame["months_at_risk"]
+    life = lifetime_ecl(frame["receivables_open"].astype(float), frame["pd"].astype(float), lgd, t, discount_rate,
+                        months_at_risk)
     out = pd.concat([frame[["grade", "industry"]], life], axis=1)
     out.insert(out.columns.get_loc("ecl"), "el_12m", life["pd_12m"] * life["lgd"] * life["exposure"])
     out = out.rename(columns={"ecl": "el_lifetime"})

@@ -21,10 +21,11 @@ _SEGMENTS = (
       "the customer's PD, not the dispute")),
     ("overdue, not disputed",
      ("past-due balances carry the roll rates of their bucket (the history of balances that were already late); "
-      "the PD approach uses the customer's forward PD whatever the ageing")),
+      "the PD approach uses the customer's forward PD until the balance would reach 90 days past due, whatever "
+      "the ageing says about the customer")),
     ("current, not disputed",
      ("not yet due: the matrix uses the pooled history of current balances, the PD approach each customer's own "
-      "PD over the time to collection")),
+      "PD until the balance would be collected or reach 90 days past due")),
 )
 
 
@@ -175,8 +176,9 @@ def provision_agreement(reconciliation: pd.DataFrame, ecl: pd.DataFrame, band: f
 
     The three measure the expected loss of the same open receivables: the matrix from the ledger's
     own loss history by ageing bucket, the lifetime ECL from the customers' PDs x LGD over the
-    time to collection, the 12-month EL from PD x LGD over a year (PD 1 for customers in default,
-    undiscounted; above the lifetime ECL when receivables are collected within the year). A
+    months the receivables are at risk (:func:`months_at_risk`), the 12-month EL from PD x LGD over
+    a year (PD 1 for customers in default, undiscounted; above the lifetime ECL when receivables
+    are at risk for less than a year). A
     measure agrees when ``|measure / matrix - 1| <= band``. Outside the band the sentence names the
     segments of :func:`reconcile` that carry most of the gap, with both methods' rates there, and,
     when customers in default are among them and ``loss_in_default`` is given, the ledger's own

@@ -42,7 +42,7 @@ def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
         s = params.data.synthetic
         ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
                                  seed=params.seed, annual_default_rate=s.annual_default_rate,
-                                 write_off_days_past_due=s.write_off_days_past_due)
+                                 write_off_days_past_due=s.write_off_days_past_due, recovery_rate=s.recovery_rate)
         tables = {t: getattr(ledger, t) for t in TABLES}
         return tables, f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
     return io.read_input_tables(params.data), "files: " + ", ".join(

@@ -18,6 +18,7 @@ from credit_lab.risk import reserve_run as rr
 from credit_lab.risk.concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
 from credit_lab.risk.expected_loss import el_summary
 from credit_lab.risk.loss_distribution import recommended_reserve
+from credit_lab.risk.provisions import DEFAULT_DAYS_PAST_DUE
 from credit_lab.run.stages.context import StageContext, read_as_of, require, scored_book
 from credit_lab.run.store import load_run_model
 
@@ -99,7 +100,9 @@ def _accounting_view(ctx: StageContext, book: pd.DataFrame, exposures: pd.DataFr
     provision = rr.fitted_provision_matrix(r.provisions, invoices, defaults, as_of, notes, book["pd"], r.lgd)
     if provision is None:
         return None, None, None, None, None
-    ecl, recon, el_tables = rr.lifetime_view(provision, invoices, defaults, book, exposures, r, as_of)
+    # defaults derived from the ledger are dated at the days past due the params set; otherwise at the contract's 90
+    dated_at = ctx.params.data.rules.derive_defaults_days_past_due or DEFAULT_DAYS_PAST_DUE
+    ecl, recon, el_tables = rr.lifetime_view(provision, invoices, defaults, book, exposures, r, as_of, dated_at)
     ctx.write("provision_matrix.parquet", provision.matrix.reset_index())
     ctx.write("lifetime_ecl.parquet", ecl.reset_index(names="customer_id"))
     ctx.write("ecl_reconciliation.parquet", recon.reset_index())
