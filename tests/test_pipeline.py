@@ -28,6 +28,14 @@ def test_cli_reports_each_stage_and_its_time(smoke_run):
     assert "index.html" in proc.stdout
 
 
+def test_the_terminal_shows_the_stages_not_third_party_warnings(smoke_run):
+    _, proc = smoke_run
+    terminal = proc.stdout + proc.stderr
+    assert "01_data_quality" in terminal and "succeeded in" in terminal
+    assert "Kernel is running over TCP" not in terminal  # stage kernels talk over Unix sockets
+    assert "WARNING traitlets" not in terminal and "Alternative text is missing" not in terminal
+
+
 def test_run_folder_layout_and_manifest(smoke_run):
     run_dir, _ = smoke_run
     manifest = json.loads((run_dir / "manifest.json").read_text())

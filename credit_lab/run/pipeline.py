@@ -172,6 +172,9 @@ def _export_html(executed: Path, target: Path, title: str) -> None:
             cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
                                                                         and o.get("name") == "stderr")]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # nbconvert gives every figure a placeholder alt text and warns about it once per report, into the
+    # operator's terminal; the figures are described by the report text around them
+    exporter.log.setLevel(logging.ERROR)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     io.atomic_write_bytes(target, body.encode("utf-8"))
 
@@ -180,11 +183,14 @@ def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from credit_lab.run.kernel import IPCKernelManager  # deferred: jupyter_client loads only when a stage runs
+
     try:
         pm.execute_notebook(
             str(src), str(dest),
             parameters={"run_dir": str(run_dir), "params_file": str(params_json), "build_missing_upstream": False},
             kernel_name=KERNEL_NAME, cwd=str(run_dir), progress_bar=False, execution_timeout=timeout,
+            kernel_manager_class=IPCKernelManager,
         )
     except PapermillExecutionError as err:
         raise StageError(
