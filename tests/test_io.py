@@ -101,3 +101,23 @@ def test_input_that_would_not_fit_in_memory_is_refused_before_reading(tmp_path, 
 
 def test_available_memory_is_read_from_the_kernel():
     assert 0 < io.available_memory_bytes() < 2**50  # Linux: /proc/meminfo MemAvailable
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        io.atomic_write_bytes(tmp_path / "a" / "page.html", b"<p>x</p>")
+        io.write_json(tmp_path / "a" / "x.json", {"a": 1})
+        io.write_parquet(tmp_path / "a" / "t.parquet", pd.DataFrame({"a": [1]}))
+        io.write_csv(tmp_path / "a" / "t.csv", pd.DataFrame({"a": [1]}))
+        for f in (tmp_path / "a").iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name  # readable by the auditors it is for
+        assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o755
+        os.umask(0o077)  # a private umask keeps files private
+        io.write_json(tmp_path / "a" / "private.json", {"a": 1})
+        assert stat.S_IMODE((tmp_path / "a" / "private.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

@@ -36,6 +36,20 @@ def test_the_terminal_shows_the_stages_not_third_party_warnings(smoke_run):
     assert "WARNING traitlets" not in terminal and "Alternative text is missing" not in terminal
 
 
+def test_every_file_of_the_run_follows_the_umask(smoke_run):
+    import os
+    import stat
+
+    run_dir, _ = smoke_run
+    mask = os.umask(0)
+    os.umask(mask)  # the CLI run inherited this process's umask
+    modes = {p.relative_to(run_dir).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in run_dir.rglob("*")
+             if not p.is_symlink()}
+    wrong = {k: oct(m) for k, m in modes.items()
+             if m != (0o777 if (run_dir / k).is_dir() else 0o666) & ~mask}
+    assert not wrong, f"not what umask {oct(mask)} gives: {dict(list(wrong.items())[:5])}"
+
+
 def test_run_folder_layout_and_manifest(smoke_run):
     run_dir, _ = smoke_run
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -68,12 +68,26 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets under the process's umask (0644 under umask 022).
+
+    ``tempfile.mkstemp`` creates its file 0600 whatever the umask, so a run folder written through
+    it could be read by its owner only: a report published to a share or a web server would not
+    reach the auditors it is for. Every atomic write sets this mode before the rename.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename, so readers never see half a file."""
+    """Write ``data`` to ``path`` via a temporary file and rename, so readers never see half a file;
+    the file gets the mode the umask gives any new file (:func:`_file_mode`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -123,6 +137,7 @@ def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     try:
         df.to_parquet(tmp, index=False)
