@@ -118,7 +118,7 @@ def own_files_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("own_files")
     params = _write_ledger_files(base / "in")
     (base / "good.yaml").write_text(yaml.safe_dump(params))
-    proc = cli("run", "good.yaml", cwd=base)
+    proc = cli("run", "good.yaml", "--json", cwd=base)  # as a scheduler would call it
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return base, proc
 

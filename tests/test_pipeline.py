@@ -172,7 +172,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(own_fi
     cust = pd.read_csv(tmp_path / "in" / "customers.csv").drop(columns=["payment_terms_days"])
     cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
     proc = cli("run", "good.yaml", cwd=tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # the input data, not the params or a stage
     assert "table 'customers'" in proc.stderr and "payment_terms_days" in proc.stderr
     assert "01_data_quality" in proc.stderr and "failed" in proc.stdout
 
@@ -181,7 +181,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(own_fi
     cust.loc[1, "Account"] = cust.loc[0, "Account"]
     cust.to_csv(tmp_path / "in" / "customers.csv", index=False)
     proc = cli("run", "good.yaml", cwd=tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "rule 'unique'" in proc.stderr and str(cust.loc[0, "Account"]) in proc.stderr
 
     # the earlier good run is untouched, byte for byte; the failures are kept and marked
@@ -203,6 +203,40 @@ def test_invalid_params_fail_before_any_stage(tmp_path):
     assert "model.learning_rate" in proc.stderr and "model.max_iters: unknown key" in proc.stderr
     assert "running" not in proc.stdout
     assert not (tmp_path / "out" / "x").exists()
+
+
+def test_json_summary_is_one_line_a_scheduler_can_read(own_files_run, tmp_path):
+    _, proc = own_files_run  # run with --json
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "succeeded" and summary["exit_code"] == 0
+    assert summary["run_dir"].endswith("mine") and set(summary["stages"]) == set(STAGES)
+    assert summary["scoring_method"]["method"] in ("statistical", "expert")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  learning_rate: 5\n")
+    failed = cli("run", bad, "--json", "--output-dir", tmp_path / "out")
+    line = json.loads(failed.stdout)
+    assert failed.returncode == line["exit_code"] == 2 and line["failed"] == "params"
+    assert "model.learning_rate" in line["error"]
+    quiet = cli("run", bad, "--quiet", "--output-dir", tmp_path / "out")
+    assert quiet.returncode == 2 and quiet.stdout == "" and "model.learning_rate" in quiet.stderr
+
+
+def test_exit_codes_name_what_failed():
+    from credit_lab.core.exceptions import (
+        InputFileError,
+        OutputFolderError,
+        ParamsError,
+        RunInProgressError,
+        SchemaError,
+        StageError,
+    )
+    from credit_lab.run.cli import EXIT_CODES, exit_code
+
+    assert exit_code(ParamsError("x")) == 2 and exit_code(SchemaError("x")) == 3
+    assert exit_code(InputFileError("x")) == 3 and exit_code(StageError("x", cause="SchemaError")) == 3
+    assert exit_code(StageError("x", cause="KeyError")) == 4 and exit_code(StageError("x")) == 4
+    assert exit_code(OutputFolderError("x")) == exit_code(RunInProgressError("x")) == 5
+    assert EXIT_CODES[3] == "input data"
 
 
 def test_help_documents_every_command():

@@ -86,7 +86,7 @@ def test_kill_mid_stage_and_concurrent_runs(killed_then_two_runs):
     good_before = seen["good_before"]
     # the same run id a second time, while the first runs: refused with a clear message
     second = seen["second"]
-    assert second.returncode == 2 and "in progress" in second.stderr
+    assert second.returncode == 5 and "in progress" in second.stderr
     # killed mid-stage: the good run is untouched, latest still points at it, the staging folder says running
     assert seen["after_kill"] == good_before
     assert seen["latest"] == "smoke"
@@ -157,7 +157,7 @@ def test_unwritable_output_folder_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     proc = cli("run", SMOKE, "--output-dir", blocker / "runs")
-    assert proc.returncode == 2
+    assert proc.returncode == 5
     assert "cannot be written" in proc.stderr and "--output-dir" in proc.stderr
 
 

@@ -43,7 +43,15 @@ class InputFileError(CreditLabError, FileNotFoundError):
 
 
 class StageError(CreditLabError, RuntimeError):
-    """A pipeline stage failed; the message names the stage and the cell."""
+    """A pipeline stage failed; the message names the stage and the cell.
+
+    ``cause`` is the name of the error raised inside the stage (e.g. ``"SchemaError"``), so a caller
+    can tell bad input data from a failure of the stage itself.
+    """
+
+    def __init__(self, *args: object, cause: str | None = None) -> None:
+        super().__init__(*args)
+        self.cause = cause
 
 
 class ArtifactIntegrityError(CreditLabError, RuntimeError):

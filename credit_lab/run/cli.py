@@ -1,16 +1,49 @@
-"""The ``credit-lab`` command: a thin layer over :mod:`credit_lab.run.pipeline`."""
+"""The ``credit-lab`` command: a thin layer over :mod:`credit_lab.run.pipeline`.
+
+Exit codes tell a scheduler what failed (:data:`EXIT_CODES`): 0 done, 1 ``verify`` found problems,
+2 the params, 3 the input data (missing file, data contract), 4 a stage, 5 the output folder (not
+writable, or a run of the same id in progress). ``run --json`` prints one JSON summary line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from credit_lab import __version__
-from credit_lab.core.exceptions import CreditLabError
+from credit_lab.core.exceptions import (
+    CreditLabError,
+    InputFileError,
+    InputTooLargeError,
+    OutputFolderError,
+    ParamsError,
+    RunInProgressError,
+    SchemaError,
+    StageError,
+)
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "exit_code", "main"]
+
+#: exit code -> what failed, as the README documents it
+EXIT_CODES = {0: "succeeded", 1: "verify found problems", 2: "params", 3: "input data", 4: "stage",
+              5: "output folder"}
+_DATA_ERRORS = ("SchemaError", "InputFileError", "InputTooLargeError")
+
+
+def exit_code(err: CreditLabError) -> int:
+    """The exit code of an error: params 2, input data 3, a stage 4, the output folder 5."""
+    if isinstance(err, ParamsError):
+        return 2
+    if isinstance(err, (SchemaError, InputFileError, InputTooLargeError)):
+        return 3
+    if isinstance(err, (OutputFolderError, RunInProgressError)):
+        return 5
+    if isinstance(err, StageError):
+        return 3 if getattr(err, "cause", None) in _DATA_ERRORS else 4
+    return 4
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -29,6 +62,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("params", type=Path, help="YAML params file, e.g. params/default.yaml")
     p_run.add_argument("--run-id", help="run folder name (overrides run_id in the params)")
     p_run.add_argument("--output-dir", help="where run folders go (overrides output_dir in the params)")
+    p_run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (for schedulers)")
+    p_run.add_argument("--json", action="store_true", help="print one JSON line: status, exit code, run folder, "
+                                                           "seconds per stage, scoring method, error")
 
     p_val = sub.add_parser("validate", help="check a params file without running anything",
                            description="Validate PARAMS: unknown keys, wrong types and out-of-range values are "
@@ -74,16 +110,35 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"{args.run_dir}: every file matches the manifest")
             return 0
-        from credit_lab.run.pipeline import run  # deferred: papermill, sklearn, shap load in seconds
-
-        print(f"credit-lab run {args.params}", flush=True)
-        result = run(args.params, run_id=args.run_id, output_dir=args.output_dir, on_stage=_print_stage)
-        total = sum(result.stage_seconds.values())
-        print(f"succeeded in {total:.1f} s: open {result.run_dir / 'index.html'}")
-        return 0
+        return _run(args)
     except CreditLabError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_code(err)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from credit_lab.run.pipeline import run  # deferred: papermill, sklearn, shap load in seconds
+
+    talk = not (args.quiet or args.json)
+    if talk:
+        print(f"credit-lab run {args.params}", flush=True)
+    try:
+        result = run(args.params, run_id=args.run_id, output_dir=args.output_dir,
+                     on_stage=_print_stage if talk else None)
+    except CreditLabError as err:
+        if args.json:
+            print(json.dumps({"status": "failed", "exit_code": exit_code(err), "failed": EXIT_CODES[exit_code(err)],
+                              "error": str(err)}), flush=True)
+        raise
+    total = sum(result.stage_seconds.values())
+    if args.json:
+        print(json.dumps({"status": "succeeded", "exit_code": 0, "run_dir": str(result.run_dir),
+                          "index": str(result.run_dir / "index.html"), "seconds": round(total, 1),
+                          "stages": {k: round(v, 1) for k, v in result.stage_seconds.items()},
+                          "scoring_method": result.manifest.get("scoring_method")}), flush=True)
+    elif talk:
+        print(f"succeeded in {total:.1f} s: open {result.run_dir / 'index.html'}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -195,7 +195,7 @@ def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path
     except PapermillExecutionError as err:
         raise StageError(
             f"stage {stage} failed in cell {err.cell_index} (execution count {err.exec_count}): "
-            f"{err.ename}: {err.evalue}"
+            f"{err.ename}: {err.evalue}", cause=err.ename,
         ) from None
 
 
@@ -422,8 +422,10 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
         os.replace(staging, failed)
         _close_run(out_root, failed, manifest)
         if isinstance(err, CreditLabError):
-            raise type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
-                            f"{final} was not changed.") from None
+            again = type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
+                              f"{final} was not changed.")
+            again.__dict__.update(err.__dict__)  # e.g. a StageError's cause
+            raise again from None
         raise
     manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
     manifest["outputs"] = hash_tree(staging)
