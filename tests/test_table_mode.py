@@ -185,6 +185,12 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     assert "uses most of the limit" in set(scores["reason_1"])
     limits = results["05_limits"].limits
     assert limits["final_limit"].notna().all() and (limits["final_limit"] >= 0).all()
+    # every changed limit is logged with who must approve it, by the same thresholds as a ledger's review
+    log = pd.read_csv(run / "data" / "decision_log.csv", encoding="utf-8-sig")
+    changed = limits.index[(limits["final_limit"] - limits["current_limit"]).abs() > 1e-9]
+    assert sorted(log["customer_id"].astype(str)) == sorted(changed.astype(str))
+    assert set(log["approver"]) <= {"auto", "credit_analyst", "credit_manager", "finance_director"}
+    assert (limits.loc[changed, "approver"] != "").all()
     assert results["06_risk_reserve"].totals["reserve_recommended"] > results["06_risk_reserve"].totals["el"] > 0
     # the index page: the settings behind the decisions right after the headline figures, the template's own
     # marked as set, then what the run decided (scoring method, reserve notes)

@@ -113,8 +113,23 @@ def _backtest(tables: dict[str, pd.DataFrame], p: RunParams, outcome: ReviewOutc
         outcome.notes.append(f"Signal backtest skipped: {err}")
 
 
-def proposals_as_final(limits: pd.DataFrame) -> None:
-    """Without the review cycle (table mode): the proposals are final, no rule, approver or watchlist."""
+def proposals_as_final(limits: pd.DataFrame, as_of: pd.Timestamp | None = None,
+                       params: RunParams | None = None) -> pd.DataFrame | None:
+    """Without the ledger's history (table mode): the proposals are final (no early-warning signal or
+    adjustment rule can fire), routed for approval by the same thresholds as a ledger's review.
+
+    ``limits`` gains ``final_limit``, ``final_change``, ``adjustment_rule`` (empty), ``approver`` and
+    ``on_watchlist`` (False) in place. With ``as_of`` and ``params``, returns the decision log (one row
+    per changed limit, who must approve it, and why); without them, None and no approver.
+    """
     limits["final_limit"] = limits["proposed_limit"]
     limits["final_change"] = limits["final_limit"] - limits["current_limit"]
     limits["adjustment_rule"], limits["approver"], limits["on_watchlist"] = "", "", False
+    if as_of is None or params is None:
+        return None
+    decisions = limits[["current_limit", "grade"]].assign(adjusted_limit=limits["final_limit"], rule="",
+                                                          trigger="")
+    routed = rv.approval_route(decisions, approval_settings(params))
+    limits["approver"] = routed["approver"]
+    reasons = limits["explanation"] if "explanation" in limits else limits["limit_reason"]
+    return rv.decision_log(routed, timestamp=as_of, reasons=reasons)

@@ -130,9 +130,13 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         result = _optimized(ctx, book, limit_params)
     result.notes[:0] = fit_notes
     if ctx.table_mode:
-        proposals_as_final(result.limits)
-        result.notes.append("Table mode: early-warning signals, adjustment rules, approvals and the review calendar "
-                            "need the invoice ledger's history and are not run; final limits are the proposals.")
+        log = proposals_as_final(result.limits, read_as_of(ctx), p)
+        ctx.write("decision_log.parquet", log.reset_index(drop=True))
+        ctx.write_csv("decision_log.csv", log.reset_index(drop=True))
+        result.decision_log = log
+        result.notes.append("Table mode: early-warning signals, adjustment rules and the review calendar need the "
+                            "invoice ledger's history and are not run; final limits are the proposals, each change "
+                            "routed for approval in the decision log.")
     else:
         _review(ctx, result)
     ctx.write("limits.parquet", result.limits.reset_index())
