@@ -64,3 +64,15 @@ def test_improvement_hints_use_the_hint_columns():
     assert list(top["customer_name"]) == ["a", "c"]
     assert isinstance(sections.improvement_hints(limits.drop(columns="hint")), Markdown)
     assert isinstance(sections.improvement_hints(limits.assign(hint="")), Markdown)
+
+
+def test_constraints_table_shows_amounts_for_reading_not_scientific_notation():
+    constraints = pd.DataFrame({"kind": ["el_budget", "exposure_budget"], "budget": [15_804_565.74, float("inf")],
+                                "used": [15_804_565.74, 252_464_942.0], "slack": [0.0, float("inf")],
+                                "binding": [True, False], "shadow_price": [1.470012345, 0.0]},
+                               index=["el_budget", "exposure_budget"])
+    table = sections.constraints_table(SimpleNamespace(constraints=constraints))
+    assert table.loc["el_budget", "budget"] == "15,804,566" and table.loc["exposure_budget", "used"] == "252,464,942"
+    assert table.loc["exposure_budget", "budget"] == "none"  # no budget, not 'inf'
+    assert table.loc["el_budget", "shadow_price"] == 1.47
+    assert "e+" not in table.to_string()

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
+from credit_lab.core.formatting import money
 from credit_lab.report import figures
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,14 @@ def constraints_table(result: Any) -> pd.DataFrame | Markdown:
     """The optimizer's constraints with their shadow prices (the rules method has none)."""
     if result.constraints is None:
         return Markdown("Rules method: no portfolio constraints.")
-    return result.constraints.round(4)
+    table = result.constraints.copy()
+    for col in ("budget", "used", "slack"):  # currency amounts for reading: 15,804,566, not 1.580457e+07
+        if col in table:
+            table[col] = ["none" if v in (float("inf"), float("-inf")) else money(v, missing="none")
+                          for v in table[col]]
+    if "shadow_price" in table:
+        table["shadow_price"] = table["shadow_price"].round(4)
+    return table
 
 
 def frontier_figure(result: Any) -> plt.Figure | None:
