@@ -166,3 +166,17 @@ def tiny_invoices(**overrides) -> pd.DataFrame:
     }
     base.update(overrides)
     return pd.DataFrame(base)
+
+
+def invoice_rows(rows) -> pd.DataFrame:
+    """A validated-shape invoice table from tuples (id, customer, issued, due, paid or None, amount,
+    paid_amount or None[, disputed]); without the eighth field no invoice is disputed."""
+    cols = ["invoice_id", "customer_id", "invoice_date", "due_date", "paid_date", "amount", "paid_amount",
+            "disputed"]
+    f = pd.DataFrame([tuple(r) + (False,) * (len(cols) - len(r)) for r in rows], columns=cols)
+    for c in ("invoice_date", "due_date", "paid_date"):
+        f[c] = pd.to_datetime(f[c])
+    f["amount"] = f["amount"].astype(float)
+    f["paid_amount"] = f["paid_amount"].astype(float)
+    f["disputed"] = f["disputed"].astype(bool)
+    return f

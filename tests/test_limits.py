@@ -158,27 +158,34 @@ def test_infeasible_budget_names_the_params_keys(small_tables):
                       lgd=0.45)
 
 
-def test_hints_name_the_behaviour_that_raises_the_limit():
+def _hint_book(scale: float = 1.0):
+    """Three customers scored by a fitted model (PD rises with days beyond terms, falls with tenure; disputes
+    are noise), limits, revenue and purchases times ``scale``; their optimized limits with hints, and the book."""
     from credit_lab.core.config import RunParams
     from credit_lab.models.grading import assign_grades
     from tests.test_models import fitted
 
-    model = fitted()  # PD rises with days_beyond_terms_mean, falls with tenure; dispute_rate is noise
+    model = fitted()
     features = pd.DataFrame({"days_beyond_terms_mean": [40.0, 0.0, 25.0], "tenure_months": [60.0, 60.0, 60.0],
                              "dispute_rate": [0.0, 0.0, 0.0]}, index=pd.Index(["LATE", "PUNCTUAL", "MID"]))
     pd_ = model.predict_pd(features)
     book = pd.DataFrame({
         "pd": pd_, "grade": assign_grades(pd_, RunParams().master_scale), "industry": ["X", "X", "Y"],
-        "region": ["N", "N", "S"], "credit_limit": [100_000.0, 100_000.0, 100_000.0],
-        "payment_terms_days": [60, 60, 60], "revenue_latest": [5e6] * 3, "days_beyond_terms_mean": [40.0, 0.0, 25.0],
-        "insurance_cover_pct": [0.0] * 3, "insured_limit": [0.0] * 3,
+        "region": ["N", "N", "S"], "credit_limit": [100_000.0 * scale] * 3,
+        "payment_terms_days": [60, 60, 60], "revenue_latest": [5e6 * scale] * 3,
+        "days_beyond_terms_mean": [40.0, 0.0, 25.0], "insurance_cover_pct": [0.0] * 3, "insured_limit": [0.0] * 3,
     }, index=features.index)
-    purchases = pd.DataFrame({"monthly_purchases_mean": [60_000.0] * 3, "monthly_purchases_cv": [0.3] * 3,
+    purchases = pd.DataFrame({"monthly_purchases_mean": [60_000.0 * scale] * 3, "monthly_purchases_cv": [0.3] * 3,
                               "months_observed": [12] * 3}, index=book.index)
     params = LimitParams(el_budget_vs_current=None, exposure_budget_vs_current=None, max_change_per_review=None,
                          pd_cutoff=0.99)
     table, _, _ = optimize_book(book, purchases, params, lgd=0.45, model=model, features=features,
                                 master_scale=RunParams().master_scale)
+    return table, book
+
+
+def test_hints_name_the_behaviour_that_raises_the_limit():
+    table, book = _hint_book()
     assert table.loc["LATE", "hint"] == "paying within terms"
     assert table.loc["LATE", "hint_pd"] < book.loc["LATE", "pd"]
     assert table.loc["LATE", "hint_limit"] > table.loc["LATE", "proposed_limit"]
@@ -192,26 +199,7 @@ def test_hints_name_the_behaviour_that_raises_the_limit():
 
 def test_hints_reach_a_book_of_small_limits():
     # the same late payer with limits 1,000 times smaller: a gain of a few hundred is still 5%+ of its limit
-    from credit_lab.core.config import RunParams
-    from credit_lab.models.grading import assign_grades
-    from tests.test_models import fitted
-
-    model = fitted()
-    features = pd.DataFrame({"days_beyond_terms_mean": [40.0, 0.0], "tenure_months": [60.0, 60.0],
-                             "dispute_rate": [0.0, 0.0]}, index=pd.Index(["LATE", "PUNCTUAL"]))
-    pd_ = model.predict_pd(features)
-    book = pd.DataFrame({
-        "pd": pd_, "grade": assign_grades(pd_, RunParams().master_scale), "industry": ["X", "Y"],
-        "region": ["N", "S"], "credit_limit": [100.0, 100.0], "payment_terms_days": [60, 60],
-        "revenue_latest": [5e3] * 2, "days_beyond_terms_mean": [40.0, 0.0], "insurance_cover_pct": [0.0] * 2,
-        "insured_limit": [0.0] * 2,
-    }, index=features.index)
-    purchases = pd.DataFrame({"monthly_purchases_mean": [60.0] * 2, "monthly_purchases_cv": [0.3] * 2,
-                              "months_observed": [12] * 2}, index=book.index)
-    params = LimitParams(el_budget_vs_current=None, exposure_budget_vs_current=None, max_change_per_review=None,
-                         pd_cutoff=0.99)
-    table, _, _ = optimize_book(book, purchases, params, lgd=0.45, model=model, features=features,
-                                master_scale=RunParams().master_scale)
+    table, _ = _hint_book(scale=0.001)
     assert table.loc["LATE", "hint"] == "paying within terms"
     assert table.loc["LATE", "hint_limit"] - table.loc["LATE", "proposed_limit"] < 1000  # below the absolute bar
 

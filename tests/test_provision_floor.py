@@ -25,18 +25,7 @@ from credit_lab.risk.provisions import (
     provision_from_ledger,
     provision_matrix,
 )
-
-
-def ledger(rows):
-    """Invoice table from (id, customer, issued, due, paid or None, amount, paid_amount or None)."""
-    cols = ["invoice_id", "customer_id", "invoice_date", "due_date", "paid_date", "amount", "paid_amount"]
-    f = pd.DataFrame(rows, columns=cols).assign(disputed=False)
-    for c in ("invoice_date", "due_date", "paid_date"):
-        f[c] = pd.to_datetime(f[c])
-    f["amount"] = f["amount"].astype(float)
-    f["paid_amount"] = f["paid_amount"].astype(float)
-    return f
-
+from tests.conftest import invoice_rows as ledger
 
 # Buckets current, 1-30, >30; cohort loss rates from the month-ends 1 Feb, 1 Mar and 1 Apr 2023, each
 # with a 2-month outcome (complete by 1 Jun 2023, the reporting date).

@@ -35,20 +35,11 @@ from credit_lab.risk.provisions import (
     provision_matrix,
     reconcile,
 )
+from tests.conftest import invoice_rows as ledger
 
 BUCKETS = ["current", "1-30", "31-60", "61-90", ">90"]
 
 
-def ledger(rows):
-    """Invoice table from (id, customer, issued, due, paid or None, amount, paid_amount or None, disputed)."""
-    cols = ["invoice_id", "customer_id", "invoice_date", "due_date", "paid_date", "amount", "paid_amount", "disputed"]
-    f = pd.DataFrame(rows, columns=cols)
-    for c in ("invoice_date", "due_date", "paid_date"):
-        f[c] = pd.to_datetime(f[c])
-    f["amount"] = f["amount"].astype(float)
-    f["paid_amount"] = f["paid_amount"].astype(float)
-    f["disputed"] = f["disputed"].astype(bool)
-    return f
 
 
 @pytest.fixture(scope="module")
