@@ -126,6 +126,10 @@ class ExpertParams(_Strict):
     low_default_confidence: float = Field(
         0.75, ge=0.5, lt=1.0, description="confidence of the most prudent estimation (Pluto-Tasche) with few defaults")
 
+    def criterion_columns(self) -> set[str]:
+        """The data columns the criteria read (a criterion's ``column``, else its name)."""
+        return {c.column or name for name, c in self.criteria.items()}
+
     @model_validator(mode="after")
     def _consistent(self) -> "ExpertParams":
         for segment, w in (("existing", self.dimension_weights_existing), ("new", self.dimension_weights_new)):

@@ -341,16 +341,15 @@ def _visible_text(raw: pd.Series, values: pd.Series, table: str, column: str) ->
     surrounding whitespace was trimmed (a tab before an id, a space after a name) are counted."""
     notes = []
     text = raw.astype("string")
-    arr = _arrow_strings(text)
-    if arr is not None:  # Arrow compute: no Python strings for a column of millions of ids
-        stripped = pc.utf8_trim_whitespace(arr)
-        trimmed = int(pc.sum(pc.and_(pc.not_equal(stripped, arr), pc.not_equal(stripped, ""))).as_py() or 0)
+    # ``values`` is ``text`` stripped (empty -> missing): a cell it changed and kept was trimmed
+    arr, varr = _arrow_strings(text), _arrow_strings(values)
+    if arr is not None and varr is not None:  # Arrow compute: no Python strings for millions of ids
+        trimmed = int(pc.sum(pc.cast(pc.not_equal(varr, arr), "int64")).as_py() or 0)
     else:
-        trimmed = int((text.notna() & (text != text.str.strip()) & (text.str.strip() != "")).sum())
+        trimmed = int((values.notna() & (values != text)).fillna(False).sum())
     if trimmed:
         notes.append(f"{table}.{column}: {trimmed:,} value(s) had spaces or tabs before or after them, trimmed "
                      "(an id ' 42' and '42' are one customer)")
-    varr = _arrow_strings(values)
     if varr is not None and not pc.any(pc.match_substring_regex(varr, _BIDI_RE)).as_py():
         return values, notes
     hidden = values.str.contains(_BIDI_RE, regex=True).fillna(False)

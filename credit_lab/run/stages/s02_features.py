@@ -71,7 +71,7 @@ def _table_features(ctx: StageContext) -> FeaturesResult:
     ctx.write("features_current.parquet", current.reset_index())
     ctx.write("feature_dictionary.parquet", dictionary.reset_index())
     train = None
-    criteria = {c.column or n for n, c in ctx.params.model.expert.criteria.items()}
+    criteria = ctx.params.model.expert.criterion_columns()
     if not ctx.read_json("data_quality.json")["outcomes"]["available"] and not criteria & set(names):
         why = ("no outcome column (data.table.outcome) and none of the expert scorecard's criteria is a column of "
                "the table: name your criteria in model.expert.criteria (each with its column, bands and weight) so "

@@ -126,7 +126,7 @@ def stage_model(ctx: StageContext) -> ModelResult:
     current = ctx.read("features_current.parquet").set_index("customer_id")
     train = ctx.read("features_train.parquet").set_index("customer_id") if ctx.exists("features_train.parquet") \
         else None
-    criteria = {c.column or n for n, c in p.model.expert.criteria.items()}
+    criteria = p.model.expert.criterion_columns()
     if p.model.expert.external_score_column and not ctx.table_mode:
         criteria.add(p.model.expert.external_score_column)
     choice = ex.choose_method(p, train, ctx.table_mode, expert_possible=bool(criteria & set(current.columns)))
@@ -135,7 +135,7 @@ def stage_model(ctx: StageContext) -> ModelResult:
     settings = dv.RunSettings(p, ctx.table_mode)
     dev = _read_development(ctx)
     candidates, notes = dv.fit_candidates(settings, dev.fit, dev.cal, dev.names, dev.kwargs, p.seed)
-    if {c.column or n for n, c in p.model.expert.criteria.items()} & set(dev.fit.columns):
+    if p.model.expert.criterion_columns() & set(dev.fit.columns):
         candidates["expert"] = fit_calibrated(ExpertScorecard(p.model.expert), dev.fit, dev.fit["default_in_horizon"],
                                               dev.cal, dev.cal["default_in_horizon"], params=p.model,
                                               long_run=dv.development_long_run(pd.concat([dev.fit, dev.cal]), settings))
