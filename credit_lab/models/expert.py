@@ -195,13 +195,16 @@ class ExpertScorecard(PDClassifierMixin, BaseEstimator):
         """Each customer's effective weight per criterion: zero where the criterion is missing, the rest
         rescaled to sum to one (a customer with nothing known has all-zero weights)."""
         points = self.points(X) if points is None else points
-        is_new = (X[SEGMENT_COLUMN].fillna(False).astype(bool).to_numpy() if SEGMENT_COLUMN in X
-                  else np.zeros(len(X), dtype=bool))
-        base = np.vstack([self._nominal("new"), self._nominal("existing")])[np.where(is_new, 0, 1)]
-        w = np.where(points.isna().to_numpy(), 0.0, base)
+        w = np.where(points.isna().to_numpy(), 0.0, self._segment_weights(X))
         total = w.sum(axis=1, keepdims=True)
         w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
         return pd.DataFrame(w, index=X.index, columns=points.columns)
+
+    def _segment_weights(self, X: pd.DataFrame) -> np.ndarray:
+        """(customers, criteria): each customer's nominal weights, those of its segment (new or existing)."""
+        is_new = (X[SEGMENT_COLUMN].fillna(False).astype(bool).to_numpy() if SEGMENT_COLUMN in X
+                  else np.zeros(len(X), dtype=bool))
+        return np.vstack([self._nominal("new"), self._nominal("existing")])[np.where(is_new, 0, 1)]
 
     def _nominal(self, segment: str) -> np.ndarray:
         """Nominal weight of every criterion for a segment: its dimension's weight x its share within it."""
@@ -240,9 +243,7 @@ class ExpertScorecard(PDClassifierMixin, BaseEstimator):
     def missing_criteria(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per customer: the criteria it lacks that carry weight for its segment, and their share of the weight."""
         pts = self.points(X)
-        is_new = (X[SEGMENT_COLUMN].fillna(False).astype(bool).to_numpy() if SEGMENT_COLUMN in X
-                  else np.zeros(len(X), dtype=bool))
-        base = np.vstack([self._nominal("new"), self._nominal("existing")])[np.where(is_new, 0, 1)]
+        base = self._segment_weights(X)
         base = base / base.sum(axis=1, keepdims=True)
         missing = pts.isna().to_numpy() & (base > 0)
         names = np.array(self.names_, dtype=object)

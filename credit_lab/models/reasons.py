@@ -44,8 +44,9 @@ def scorecard_points(card, current: pd.DataFrame) -> pd.DataFrame:
     if getattr(card, "family", "") == "expert":
         points = card.contributions(current)
         segment = np.where(current["is_new_customer"].fillna(False).astype(bool), "new", "existing")
-        return points.assign(total_score=points.sum(axis=1), segment=segment,
-                             risk_class=card.risk_class(current)).join(card.missing_criteria(current))
+        total = points.sum(axis=1)
+        return points.assign(total_score=total, segment=segment,
+                             risk_class=card.risk_class(score=total.to_numpy())).join(card.missing_criteria(current))
     if isinstance(card, SegmentedModel):
         seg = card.segment_of(current)
         parts = []
