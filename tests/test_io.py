@@ -1,11 +1,9 @@
-import pickle
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from credit_lab.core.config import DataParams, TableSource
-from credit_lab.core.exceptions import ArtifactIntegrityError, ArtifactVersionError, InputFileError, SchemaError
+from credit_lab.core.exceptions import InputFileError, SchemaError
 from credit_lab.data import io
 from tests.conftest import tiny_customers
 
@@ -44,26 +42,6 @@ def test_parquet_and_read_input_tables(tmp_path):
     tables = io.read_input_tables(DataParams(source="files", files={
         "customers": TableSource(path=str(path)), "invoices": TableSource(path=str(path))}))
     assert list(tables) == ["customers", "invoices"] and len(tables["customers"]) == 3
-
-
-def test_model_loads_only_with_matching_hash(tmp_path):
-    path = tmp_path / "m.pkl"
-    sha = io.save_model({"coef": [1, 2]}, path)
-    assert sha == io.sha256_file(path)
-    assert io.load_model(path, sha) == {"coef": [1, 2]}
-    path.write_bytes(pickle.dumps({"coef": [9]}))  # tampered after the run recorded its hash
-    with pytest.raises(ArtifactIntegrityError, match="will not be loaded"):
-        io.load_model(path, sha)
-    with pytest.raises(ArtifactIntegrityError):
-        io.load_model(path, "")
-
-
-def test_a_model_saved_by_another_version_is_a_clear_error(tmp_path):
-    # what an earlier version's pickle of its flat-module model looks like: a class this version lacks
-    path = tmp_path / "old.pkl"
-    path.write_bytes(b"\x80\x02ccredit_lab.champion\nCalibratedScorecard\n)\x81.")
-    with pytest.raises(ArtifactVersionError, match="another version of credit_lab.*Re-run the model stage"):
-        io.load_model(path, io.sha256_file(path))
 
 
 def test_json_is_deterministic_and_writes_undefined_as_null(tmp_path):

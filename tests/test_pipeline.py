@@ -70,7 +70,8 @@ def test_run_folder_layout_and_manifest(smoke_run):
         assert (run_dir / "data" / f"{name}.parquet").is_file()
     # every hash in the manifest matches its file, and every file is in the manifest
     assert verify_run(run_dir) == []
-    assert manifest["outputs"]["models/pd_model.pkl"] == io.sha256_file(run_dir / "models" / "pd_model.pkl")
+    model = "models/pd_model.fitted.json"
+    assert manifest["outputs"][model] == io.sha256_file(run_dir / model)
     assert (ROOT / "outputs").is_dir()
 
 
@@ -251,7 +252,7 @@ def test_model_card_matches_the_artifacts_and_the_validation_it_describes(smoke_
     run_dir, _ = smoke_run
     card = json.loads((run_dir / "models" / "model_card.json").read_text())
     for name, sha in card["artifacts"].items():
-        path = run_dir / ("models" if name.endswith(".pkl") else "data") / name
+        path = run_dir / ("models" if name.endswith(".fitted.json") else "data") / name
         assert io.sha256_file(path) == sha, name
     oot = {m["sample"]: m for m in json.loads((run_dir / "data" / "validation.json").read_text())}["out-of-time"]
     assert card["performance"]["out-of-time"]["auc"] == oot["auc"]

@@ -375,7 +375,7 @@ def test_near_duplicate_woe_dropped_and_max_features():
 
 def test_save_load_roundtrip_with_hash(card, portfolio, tmp_path):
     _, (Xt, _) = portfolio
-    path = tmp_path / "card.pkl"
+    path = tmp_path / "card.json"
     digest = card.save(path)
     assert len(digest) == 64
     back = WoEScorecard.load(path, digest)

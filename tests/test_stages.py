@@ -55,7 +55,7 @@ def test_unknown_stage_and_tampered_model_are_refused(tmp_path):
     with pytest.raises(StageError, match="unknown stage"):
         stages.open_stage("07_magic", tmp_path, SMOKE)
     ctx = stages.open_stage("04_scoring_explain", tmp_path, SMOKE)  # builds 01-03 in-process
-    model = ctx.models_dir / "pd_model.pkl"
+    model = ctx.models_dir / "pd_model.fitted.json"
     model.write_bytes(model.read_bytes()[:-1] + b"\x00")
     from credit_lab.core.exceptions import ArtifactIntegrityError
 

@@ -3,9 +3,8 @@
 
 User tables are read as they are: CSV cells arrive as text and are typed by
 :mod:`credit_lab.data.contract`, so an unparseable value is reported with the row it
-came from instead of being guessed by the CSV reader. Model artifacts are
-written with their SHA-256 and are only ever unpickled after that hash has
-been checked against the one recorded when they were written.
+came from instead of being guessed by the CSV reader. Files are written atomically
+with their SHA-256 (model files: :mod:`credit_lab.models.persist`).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,8 +27,6 @@ import pyarrow.csv as pa_csv
 
 from credit_lab.core.config import DataParams, TableSource
 from credit_lab.core.exceptions import (
-    ArtifactIntegrityError,
-    ArtifactVersionError,
     InputFileError,
     InputTooLargeError,
     SchemaError,
@@ -50,8 +46,6 @@ __all__ = [
     "write_parquet",
     "write_csv",
     "neutralise_formulas",
-    "save_model",
-    "load_model",
 ]
 
 _CHUNK = 1 << 20
@@ -524,34 +518,3 @@ def read_input_tables(data: DataParams) -> dict[str, pd.DataFrame]:
     """Read every table named in ``data.files``, after checking they fit in memory."""
     check_fits_in_memory(dict(data.files))
     return {name: read_table(name, source) for name, source in data.files.items()}
-
-
-def save_model(model: Any, path: str | Path) -> str:
-    """Pickle ``model`` atomically and return the file's SHA-256 (record it; loading requires it)."""
-    atomic_write_bytes(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    return sha256_file(path)
-
-
-def load_model(path: str | Path, expected_sha256: str) -> Any:
-    """Load a pickled model only if its bytes match ``expected_sha256``.
-
-    Unpickling can run code, so an artifact is trusted only when it is byte for
-    byte the one whose hash the run recorded when it wrote it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"model artifact {str(path)!r} not found")
-    data = path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if not expected_sha256 or actual != expected_sha256:
-        raise ArtifactIntegrityError(
-            f"model artifact {str(path)!r} has SHA-256 {actual}, expected {expected_sha256!r}; "
-            "it was changed after it was written and will not be loaded. Re-run the model stage."
-        )
-    try:
-        return pickle.loads(data)  # noqa: S301 - hash verified above
-    except (ImportError, AttributeError) as err:  # a class that moved or was renamed since it was saved
-        raise ArtifactVersionError(
-            f"model artifact {str(path)!r} was saved by another version of credit_lab ({err}); this version "
-            "cannot load it. Re-run the model stage (03_model) to refit and save it."
-        ) from None

@@ -469,11 +469,11 @@ def model_artifact(model, dev: Development, champion: str, sha: str, challenger:
     snapshots = [dev.oot_label] if table_mode else sorted(
         str(pd.Timestamp(s).date()) for s in pd.concat([fit, cal, oot])["snapshot_date"].unique())
     return {
-        "file": "models/pd_model.pkl", "sha256": sha, "champion": champion, "features": dev.names,
+        "file": "models/pd_model.fitted.json", "sha256": sha, "champion": champion, "features": dev.names,
         "features_used": model.features_,
         "monotone_constraints": dict(zip(model.features_, model.monotone_cst_, strict=True)),
         "unused_features": model.unused_features_,
-        "challenger": ({"name": challenger, "file": "models/challenger_model.pkl", "sha256": challenger_sha}
+        "challenger": ({"name": challenger, "file": "models/challenger_model.fitted.json", "sha256": challenger_sha}
                        if challenger else None),
         "fit_rows": len(fit), "calibration_rows": len(cal), "oot_rows": len(oot), "validation_sample": dev.oot_label,
         "snapshots": snapshots, "params": params.model.model_dump(mode="json"),
@@ -558,7 +558,8 @@ def model_card(settings: RunSettings, artifact: dict, metrics: list[ValidationMe
                                  "cohorts": central_tendency.cohorts.to_dict(orient="records")}}
            if central_tendency is not None else {}),
         "limitations": limitations,
-        "artifacts": {"pd_model.pkl": artifact["sha256"],
-                      **({"challenger_model.pkl": artifact["challenger"]["sha256"]} if artifact["challenger"] else {}),
+        "artifacts": {"pd_model.fitted.json": artifact["sha256"],
+                      **({"challenger_model.fitted.json": artifact["challenger"]["sha256"]}
+                         if artifact["challenger"] else {}),
                       "features_train.parquet": features_train_sha256},
     }

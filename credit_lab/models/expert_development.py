@@ -136,7 +136,7 @@ def expert_artifact(model: ExpertScorecard, choice: MethodChoice, sha: str, fit:
     """``models/pd_model.json`` of an expert-scored run (the statistical runs' keys, the expert's values)."""
     cal = model.calibrator_
     return {
-        "file": "models/pd_model.pkl", "sha256": sha, "champion": "expert", "method": "expert",
+        "file": "models/pd_model.fitted.json", "sha256": sha, "champion": "expert", "method": "expert",
         "method_reason": choice.reason, "calibration": cal.method, "calibration_basis": cal.basis,
         "features": model.names_, "features_used": [n for n, f in zip(model.names_, model.features_, strict=True)
                                                     if f not in model.unused_features_],
@@ -194,7 +194,7 @@ def expert_model_card(params: RunParams, artifact: dict, fit: ExpertFit, source:
         "challengers": [],
         "calibration": {"all": {"method": cal.method, "shift": float(cal.shift)}},
         "limitations": limitations,
-        "artifacts": {"pd_model.pkl": artifact["sha256"]},
+        "artifacts": {"pd_model.fitted.json": artifact["sha256"]},
     }
 
 

@@ -62,7 +62,7 @@ from sklearn.linear_model import LogisticRegression
 
 from credit_lab.core.config import ModelParams
 from credit_lab.core.exceptions import CreditLabError, closest_hint
-from credit_lab.data.io import load_model, save_model
+from credit_lab.models import persist
 from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.binning import (
     Binning,
@@ -435,14 +435,14 @@ class WoEScorecard:
 
     # ---- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> str:
-        """Pickle the fitted scorecard atomically; returns the file's SHA-256 (needed by :meth:`load`)."""
+        """Save the fitted scorecard atomically (:mod:`credit_lab.models.persist`); returns the file's SHA-256."""
         self._fitted()
-        return save_model(self, path)
+        return persist.save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path, sha256: str) -> WoEScorecard:
         """Load a scorecard written by :meth:`save`, only if the file still has hash ``sha256``."""
-        obj = load_model(path, sha256)
+        obj = persist.load_model(path, sha256)
         if not isinstance(obj, cls):
             raise ScorecardInputError(f"{str(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}")
         return obj

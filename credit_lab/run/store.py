@@ -1,7 +1,7 @@
 """The run store: a run folder's manifest and the hash-chained run log, checked before anything is trusted.
 
 ``verify_run`` recomputes every file's SHA-256 against the manifest and the manifest's against
-``runs.jsonl``; ``load_run_model`` unpickles a run's model only once its folder verifies.
+``runs.jsonl``; ``load_run_model`` loads a run's model only once its folder verifies.
 """
 
 from __future__ import annotations
@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from credit_lab.core.exceptions import ArtifactIntegrityError
+from credit_lab.core.exceptions import ArtifactIntegrityError, ArtifactVersionError
 from credit_lab.data import io
+from credit_lab.models import persist
+from credit_lab.run.signing import SIGNATURE, SignatureCheck, check_signature
 
-__all__ = ["MANIFEST", "RUNS_LOG", "hash_tree", "verify_run", "load_run_model"]
+__all__ = ["MANIFEST", "PLACEMENT_KEYS", "RUNS_LOG", "Verification", "book_of_run", "compare_runs", "hash_tree",
+           "load_run_model", "previous_run", "read_run_log", "reproduction_key", "verification", "verify_run"]
 
 MANIFEST = "manifest.json"
 RUNS_LOG = "runs.jsonl"
@@ -112,9 +116,9 @@ def verify_run(run_dir: str | Path) -> list[str]:
 def load_run_model(run_dir: str | Path):
     """Load the PD model of a finished run, only after the whole run folder verifies.
 
-    The pickle's hash is checked against the manifest, the manifest's hash against the
-    hash-chained ``runs.jsonl``; any problem refuses the load, since unpickling a
-    tampered file could run code.
+    The model file's hash is checked against the manifest, the manifest's hash against the
+    hash-chained ``runs.jsonl`` (and its signature, when the run was signed); any problem refuses the
+    load. The file format itself runs no code when read (:mod:`credit_lab.models.persist`).
     """
     run_dir = Path(run_dir)
     problems = verify_run(run_dir)
@@ -123,4 +127,9 @@ def load_run_model(run_dir: str | Path):
             f"{run_dir} does not verify ({'; '.join(problems[:5])}); its model will not be loaded"
         )
     manifest = io.read_json(run_dir / MANIFEST)
-    return io.load_model(run_dir / "models" / "pd_model.pkl", manifest["outputs"]["models/pd_model.pkl"])
+    file = "models/pd_model.fitted.json"
+    if file not in manifest.get("outputs", {}):
+        raise ArtifactVersionError(
+            f"{run_dir} was written by an earlier version of credit_lab, whose model file was a pickle; this version "
+            "never unpickles a model (loading a pickle can run code). Re-run that run's params to refit it.")
+    return persist.load_model(run_dir / file, manifest["outputs"][file])

@@ -36,8 +36,8 @@ ARTIFACTS: dict[str, str] = {
     "data/feature_dictionary.parquet": "table mode: the feature dictionary (reason, group, direction, kind)",
     # 03 model
     "data/risk_directions.parquet": "table mode: risk direction of every numeric feature and its basis",
-    "models/pd_model.pkl": "the champion PD model",
-    "models/challenger_model.pkl": "the challenger of the other family",
+    "models/pd_model.fitted.json": "the champion PD model",
+    "models/challenger_model.fitted.json": "the challenger of the other family",
     "models/pd_model.json": "the model artifact: hashes, features, samples, settings",
     "models/model_card.json": "the model card",
     "data/oot_predictions.parquet": "PD and grade of the validation sample",
@@ -112,7 +112,7 @@ class StageIO:
 
 
 _TABLES = tuple(f"data/{t}.parquet" for t in LEDGER_TABLES)
-_MODEL = ("models/pd_model.json", "models/pd_model.pkl")
+_MODEL = ("models/pd_model.json", "models/pd_model.fitted.json")
 
 #: Every stage, in run order, with its declared inputs and outputs.
 CATALOG: dict[str, StageIO] = {
@@ -134,7 +134,8 @@ CATALOG: dict[str, StageIO] = {
         "PD model",
         inputs=("data/skipped.json", "data/data_quality.json", "data/features_train.parquet",
                 "data/features_current.parquet", "data/table_features.json", "data/feature_dictionary.parquet"),
-        outputs=("data/risk_directions.parquet", *_MODEL, "models/challenger_model.pkl", "models/model_card.json",
+        outputs=("data/risk_directions.parquet", *_MODEL, "models/challenger_model.fitted.json",
+                 "models/model_card.json",
                  "data/oot_predictions.parquet", "data/validation.json", "data/candidates.parquet",
                  "data/segment_comparison.parquet", "data/binomial_test.parquet", "data/hosmer_lemeshow.json",
                  "data/calibration_table.parquet", "data/auc_by_period.parquet", "data/stability.parquet",
@@ -143,7 +144,7 @@ CATALOG: dict[str, StageIO] = {
         marker=("data/validation.json",)),
     "04_scoring_explain": StageIO(
         "Scoring and explanations",
-        inputs=("data/skipped.json", *_MODEL, "models/challenger_model.pkl", "data/features_current.parquet",
+        inputs=("data/skipped.json", *_MODEL, "models/challenger_model.fitted.json", "data/features_current.parquet",
                 "data/features_train.parquet", "data/feature_dictionary.parquet"),
         outputs=("data/scores.parquet", "data/shap_values.parquet", "data/scorecard_contributions.parquet",
                  "data/explain.json"),

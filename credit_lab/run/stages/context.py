@@ -19,6 +19,7 @@ import yaml
 from credit_lab.core.config import RunParams
 from credit_lab.core.exceptions import StageError, StageSkipped
 from credit_lab.data import io
+from credit_lab.models import persist
 from credit_lab.models.explain import Explanation
 from credit_lab.run.params import load_run_params, run_params_from_dict
 from credit_lab.run.stages.catalog import LEDGER_TABLES
@@ -120,15 +121,15 @@ class StageContext:
     # models/: the PD model, its artifact description and the model card
 
     def save_model(self, name: str, model: Any) -> str:
-        """Pickle ``model`` as ``models/<name>``; returns its SHA-256."""
+        """Save ``model`` as ``models/<name>`` (:mod:`credit_lab.models.persist`: no code runs on load); its SHA-256."""
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self.log.writes.add(f"models/{name}")
-        return io.save_model(model, self.models_dir / name)
+        return persist.save_model(model, self.models_dir / name)
 
     def load_model(self, file: str, sha256: str) -> Any:
-        """Unpickle ``file`` (a run-folder path such as ``models/pd_model.pkl``) once its hash matches."""
+        """Load ``file`` (a run-folder path such as ``models/pd_model.fitted.json``) once its hash matches."""
         self.log.reads.add(file)
-        return io.load_model(self.run_dir / file, sha256)
+        return persist.load_model(self.run_dir / file, sha256)
 
     def write_model_json(self, name: str, obj: Any) -> None:
         self.log.writes.add(f"models/{name}")

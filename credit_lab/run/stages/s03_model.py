@@ -66,9 +66,9 @@ def _save_models(ctx: StageContext, candidates: dict[str, Any], champion: str,
                  dev: dv.Development, method: ex.MethodChoice) -> dict[str, Any]:
     """Pickle the champion (and its challenger); write and return their description."""
     model = candidates[champion]
-    sha = ctx.save_model("pd_model.pkl", model)
+    sha = ctx.save_model("pd_model.fitted.json", model)
     challenger = dv.challenger_name(candidates, champion)
-    challenger_sha = ctx.save_model("challenger_model.pkl", candidates[challenger]) if challenger else None
+    challenger_sha = ctx.save_model("challenger_model.fitted.json", candidates[challenger]) if challenger else None
     artifact = dv.model_artifact(model, dev, champion, sha, challenger, challenger_sha, ctx.table_mode, ctx.params)
     artifact |= {"method": method.method, "method_reason": method.reason}
     ctx.write_model_json("pd_model.json", artifact)
@@ -100,7 +100,7 @@ def _expert_model(ctx: StageContext, choice: ex.MethodChoice, current: pd.DataFr
     p = ctx.params
     fit = ex.fit_expert(p, current, train, ctx.table_mode)
     model = fit.model
-    sha = ctx.save_model("pd_model.pkl", model)
+    sha = ctx.save_model("pd_model.fitted.json", model)
     artifact = ex.expert_artifact(model, choice, sha, fit, p)
     ctx.write_model_json("pd_model.json", artifact)
     classes, policy = ex.expert_classes_table(model, current), model.points_table()
