@@ -243,7 +243,7 @@ def test_exit_codes_name_what_failed():
 def test_help_documents_every_command():
     proc = cli("--help")
     assert proc.returncode == 0
-    for command in ("run", "validate", "verify"):
+    for command in ("run", "validate", "verify", "keygen", "runs", "diff"):
         assert command in proc.stdout
     assert "PARAMS" in cli("run", "--help").stdout
 

@@ -16,7 +16,8 @@ import pytest
 
 from credit_lab.core.exceptions import OutputFolderError
 from credit_lab.data import io
-from credit_lab.run import pipeline
+from credit_lab.run import pipeline, signing
+from credit_lab.run.store import compare_runs, verification
 from tests.conftest import HOSTILE_ID, ROOT, cli
 
 SMOKE = ROOT / "params" / "smoke.yaml"
@@ -69,10 +70,16 @@ def killed_then_two_runs(smoke_run, tmp_path_factory):
     seen["latest"] = os.readlink(out / "latest")
     seen["staging_status"] = io.read_json(out / ".staging" / "smoke" / "manifest.json")["status"]
 
-    # two runs with different ids at once; "beta" reruns the smoke run from its folder's params
+    # two runs with different ids at once; "beta" reruns the smoke run from its folder's params, "alpha"
+    # reruns it from the same params file, signed with a key kept outside the output folder
     sources = {"alpha": SMOKE, "beta": out / "smoke" / "params.yaml"}
+    private, public, _ = signing.keygen(out.parent / "keys")
+    seen["public_key"] = public
+    env = {"alpha": {**os.environ, signing.ENV_SIGNING_KEY: str(private)}, "beta": dict(os.environ)}
+    env["beta"].pop(signing.ENV_SIGNING_KEY, None)
     procs = {rid: subprocess.Popen([sys.executable, "-m", "credit_lab.run.cli", "run", str(src), "--output-dir",
-                                    str(out), "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                    str(out), "--run-id", rid], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=env[rid])
              for rid, src in sources.items()}
     seen["concurrent"] = {}
     for rid, p in procs.items():
@@ -140,13 +147,13 @@ def test_a_run_model_loads_only_from_a_verified_run_folder(outputs_copy):
     loaded = pipeline.load_run_model(run_dir)
     assert isinstance(loaded, CalibratedPD) and isinstance(loaded.estimator, PDModel)
     # swap in another pickle and fix up both hash records inside the run folder
-    model = run_dir / "models" / "pd_model.pkl"
+    model = run_dir / "models" / "pd_model.fitted.json"
     model.write_bytes(model.read_bytes() + b"\0")
     meta = io.read_json(run_dir / "models" / "pd_model.json")
     meta["sha256"] = io.sha256_file(model)
     io.write_json(run_dir / "models" / "pd_model.json", meta)
     manifest = io.read_json(run_dir / "manifest.json")
-    manifest["outputs"]["models/pd_model.pkl"] = io.sha256_file(model)
+    manifest["outputs"]["models/pd_model.fitted.json"] = io.sha256_file(model)
     manifest["outputs"]["models/pd_model.json"] = io.sha256_file(run_dir / "models" / "pd_model.json")
     io.write_json(run_dir / "manifest.json", manifest)
     with pytest.raises(ArtifactIntegrityError, match="manifest.json"):
@@ -215,6 +222,20 @@ def test_rerun_from_the_run_folders_params_gives_identical_decisions(killed_then
     for name in ("data/scores.parquet", "data/limits.parquet", "data/expected_loss.parquet",
                  "data/shap_values.parquet", "data/limits.csv", "data/oot_predictions.parquet"):
         assert first[name] == again[name], name
+
+
+def test_a_rerun_of_the_same_params_is_byte_identical_and_its_signature_holds(killed_then_two_runs):
+    out, seen = killed_then_two_runs
+    # "alpha" ran the smoke params again, under another id, signed: every file is the original's
+    differences, expected, n = compare_runs(out / "alpha", out / "smoke")
+    assert differences == [] and n > 500
+    assert any("started_at" in e for e in expected) and any("run_id" in e for e in expected)
+    public = signing.load_public_key(seen["public_key"])
+    assert verification(out / "alpha", public).status == "verified and signed"
+    assert verification(out / "smoke", public).status == "tampered"  # unsigned, and a signature was asked for
+    # executed notebooks name no staging path and carry no times
+    notebook = (out / "alpha" / "notebooks" / "03_model.ipynb").read_text()
+    assert ".staging" not in notebook and "start_time" not in notebook and '"execution"' not in notebook
 
 
 def test_cell_timeout_comes_from_params_and_a_timeout_fails_the_stage(tmp_path, monkeypatch):

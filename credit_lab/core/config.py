@@ -548,6 +548,14 @@ class ReportParams(_Strict):
     cell_timeout_seconds: int = Field(900, ge=10, le=86_400, description="papermill per-cell timeout")
 
 
+class AuditParams(_Strict):
+    """How a run proves it was not altered after it was written."""
+
+    signing_key: str | None = Field(
+        None, description="Ed25519 private key file (from `credit-lab keygen DIR`) the run signs its manifest with; "
+                          "kept outside the output folder. None: $CREDIT_LAB_SIGNING_KEY if set, else unsigned")
+
+
 class RunParams(_Strict):
     """A whole run configuration (one YAML file)."""
 
@@ -565,6 +573,7 @@ class RunParams(_Strict):
     letters: LetterParams = LetterParams()
     reserve: ReserveParams = ReserveParams()
     report: ReportParams = ReportParams()
+    audit: AuditParams = AuditParams()
 
     @field_validator("run_id")
     @classmethod

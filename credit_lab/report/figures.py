@@ -208,15 +208,25 @@ def fig_shap_bar(expl: Explanation, top: int = 15, ax=None) -> plt.Figure:
     return fig
 
 
-def fig_shap_beeswarm(expl: Explanation, top: int = 15) -> plt.Figure:
-    """SHAP beeswarm: each dot a customer, colour the feature value."""
+def fig_shap_beeswarm(expl: Explanation, top: int = 15, seed: int = 0) -> plt.Figure:
+    """SHAP beeswarm: each dot a customer, colour the feature value.
+
+    shap stacks the dots in an order drawn from numpy's global generator; it is seeded with ``seed``
+    for the plot and restored after, so a rerun draws the same picture and nothing else is disturbed.
+    """
     import shap
 
     e = shap.Explanation(values=expl.values, base_values=expl.base_values(),
                          data=expl.data.to_numpy(), feature_names=expl.feature_names)
     plt.figure(figsize=(9, 7))
-    shap.plots.beeswarm(e, max_display=top, show=False)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        shap.plots.beeswarm(e, max_display=top, show=False)
+    finally:
+        np.random.set_state(state)
     fig = plt.gcf()
+    fig.axes[0].set_title("Every customer's SHAP values for the top features (colour: the feature's value)")
     fig.tight_layout()
     return fig
 

@@ -114,7 +114,7 @@ def index_page(run_dir: Path, params: RunParams) -> str:
     files = [f'<a href="data/{n}">{n}</a>' for n in ("limits.csv", "decision_log.csv", "watchlist.csv")
              if (data / n).is_file()]
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>credit_lab run {html.escape(params.run_id)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>credit_lab run of {html.escape(dq['as_of_date'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}th,td{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
 img{{max-width:100%}}</style></head><body>

@@ -16,7 +16,7 @@ from credit_lab.core.exceptions import ParamsError
 from credit_lab.limits import review_cycle
 from credit_lab.risk.stress import StressScenario
 
-__all__ = ["check_domain_settings", "load_run_params", "run_params_from_dict"]
+__all__ = ["book_label", "check_domain_settings", "load_run_params", "run_params_from_dict"]
 
 
 def check_domain_settings(params: RunParams, source: str = "params") -> RunParams:
@@ -40,6 +40,21 @@ def check_domain_settings(params: RunParams, source: str = "params") -> RunParam
         except (TypeError, ValueError) as err:
             raise ParamsError(f"{source}: reserve.stress_scenarios[{k}]: {err}") from None
     return params
+
+
+def book_label(params: RunParams) -> str:
+    """Which book a run is of: the embedded generator's settings, or the input files' paths.
+
+    Runs of the same book (the same files, month after month) are compared with each other: the
+    reserve waterfall, the run history's trends and the run-to-run diff; runs of different books never.
+    """
+    d = params.data
+    if d.source == "synthetic":
+        s = d.synthetic
+        return f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
+    if d.source == "table" and d.table is not None:
+        return f"customer table: {d.table.path}"
+    return "files: " + ", ".join(f"{k}={v.path}" for k, v in d.files.items())
 
 
 def load_run_params(path: str | Path, overrides: dict[str, Any] | None = None) -> RunParams:

@@ -38,10 +38,23 @@ from credit_lab.core.exceptions import (
     StageError,
 )
 from credit_lab.data import io
+from credit_lab.run.history import write_history, write_run_summary
 from credit_lab.run.index_page import index_page
+from credit_lab.run.params import book_label
 from credit_lab.run.params import load_run_params as load_params
+from credit_lab.run.runlog import RunLog
+from credit_lab.run.signing import load_private_key, sign_manifest, signing_key_path
 from credit_lab.run.stages import STAGES, StageContext, params_snapshot
-from credit_lab.run.store import MANIFEST, RUNS_LOG, hash_tree, load_run_model, verify_run
+from credit_lab.run.store import (
+    MANIFEST,
+    PLACEMENT_KEYS,
+    RUNS_LOG,
+    hash_tree,
+    load_run_model,
+    previous_run,
+    reproduction_key,
+    verify_run,
+)
 
 __all__ = ["RunResult", "run", "verify_run", "load_run_model", "notebooks_dir", "KERNEL_NAME"]
 
@@ -162,41 +175,57 @@ def _input_hashes(params: RunParams, params_path: Path) -> dict[str, str]:
 
 
 def _export_html(executed: Path, target: Path, title: str) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
+    from credit_lab.report.export import report_html  # deferred: nbconvert loads only when a report is written
 
-    nb = nbformat.read(executed, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            # Readers get results, not warnings from library internals.
-            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
-                                                                        and o.get("name") == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    # nbconvert gives every figure a placeholder alt text and warns about it once per report, into the
-    # operator's terminal; the figures are described by the report text around them
-    exporter.log.setLevel(logging.ERROR)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    io.atomic_write_bytes(target, body.encode("utf-8"))
+    io.atomic_write_bytes(target, report_html(executed, title).encode("utf-8"))
 
 
 def _execute(stage: str, src: Path, dest: Path, run_dir: Path, params_json: Path, timeout: int) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from credit_lab.run.kernel import IPCKernelManager  # deferred: jupyter_client loads only when a stage runs
+    from credit_lab.run.kernel import kernel_manager_logging_to  # deferred: jupyter_client loads only when needed
 
     try:
         pm.execute_notebook(
             str(src), str(dest),
-            parameters={"run_dir": str(run_dir), "params_file": str(params_json), "build_missing_upstream": False},
+            # paths relative to the run folder (the kernel's working directory): the executed notebook
+            # names no staging path, still runs when the folder is moved, and a rerun writes the same one
+            parameters={"run_dir": ".", "params_file": params_json.relative_to(run_dir).as_posix(),
+                        "build_missing_upstream": False},
             kernel_name=KERNEL_NAME, cwd=str(run_dir), progress_bar=False, execution_timeout=timeout,
-            kernel_manager_class=IPCKernelManager,
+            kernel_manager_class=kernel_manager_logging_to(run_dir / "logs" / "kernels.log"),
         )
     except PapermillExecutionError as err:
         raise StageError(
             f"stage {stage} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}", cause=err.ename,
         ) from None
+    _without_times(dest)
+
+
+#: papermill's and Jupyter's per-notebook and per-cell records of when and where a notebook ran
+_RUN_RECORDS = ("start_time", "end_time", "duration", "output_path")
+
+
+def _without_times(executed: Path) -> None:
+    """Drop the execution times and the random id papermill gives its parameters cell from an executed notebook.
+
+    The run's times are in ``manifest.json`` (with each stage's seconds); every other file of a run
+    depends only on its params and inputs, so a rerun can be checked byte for byte (``verify --against``).
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for key in _RUN_RECORDS:
+        nb.metadata.get("papermill", {}).pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for key in _RUN_RECORDS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
+    io.atomic_write_bytes(executed, (nbformat.writes(nb) + "\n").encode("utf-8"))
 
 
 def _skipped_page(target: Path, title: str, reason: str) -> None:
@@ -279,14 +308,15 @@ def _append_run_log(out_root: Path, entry: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def _close_run(out_root: Path, folder: Path, manifest: dict) -> None:
-    """Seal a finished (or failed) run: hash its files into the manifest, log the manifest's hash."""
+def _close_run(out_root: Path, folder: Path, manifest: dict, signer=None) -> None:
+    """Seal a finished (or failed) run: hash its files into the manifest, sign it when a key is set, log its hash."""
     manifest["outputs"] = hash_tree(folder)
     io.write_json(folder / MANIFEST, manifest)
     _append_run_log(out_root, {
         "run_id": manifest["run_id"], "status": manifest["status"], "folder": folder.relative_to(out_root).as_posix(),
         "started_at": manifest["started_at"], "finished_at": manifest.get("finished_at"),
         "manifest_sha256": io.sha256_file(folder / MANIFEST),
+        "signed_by": sign_manifest(folder, signer) if signer is not None else None,
     })
 
 
@@ -310,6 +340,7 @@ def _retire_interrupted(out_root: Path, run_id: str) -> None:
         shutil.rmtree(target)
     os.replace(staging, target)
     _close_run(out_root, target, manifest)
+    write_history(out_root)
     logger.warning("run %s had been interrupted; its partial folder is kept in %s", run_id, target)
 
 
@@ -335,12 +366,14 @@ def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Pa
                  if v is not None}
     params = _absolute_input_paths(load_params(params_path, overrides))
     out_root = Path(params.output_dir).resolve()
+    key_path = signing_key_path(params.audit.signing_key)
+    signer = load_private_key(key_path, out_root) if key_path else None  # a bad key stops the run before it starts
     _check_writable(out_root)
     try:
         _retire_all_interrupted(out_root)
         with _run_lock(out_root, params.run_id):
             _retire_interrupted(out_root, params.run_id)
-            return _run_locked(params, params_path, out_root, on_stage)
+            return _run_locked(params, params_path, out_root, on_stage, signer)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
             raise OutputFolderError(
@@ -351,33 +384,45 @@ def run(params_path: str | Path, run_id: str | None = None, output_dir: str | Pa
 
 
 def _run_locked(params: RunParams, params_path: Path, out_root: Path,
-                on_stage: Callable[[str, str, float | None], None] | None) -> RunResult:
+                on_stage: Callable[[str, str, float | None], None] | None, signer=None) -> RunResult:
     final = out_root / params.run_id
     started = dt.datetime.now(dt.timezone.utc)
-    latest = out_root / "latest"
-    if params.reserve.previous_run is None and latest.is_dir():
-        # the reserve waterfall explains the change since the last published run
+    book, inputs = book_label(params), _input_hashes(params, params_path)
+    key = reproduction_key(params.model_dump(mode="json"), inputs)
+    previous = previous_run(out_root, book, key, exclude=final)
+    if params.reserve.previous_run is None and previous is not None:
+        # the reserve waterfall explains the change since the last run of this book (a rerun of the same
+        # params on the same inputs is skipped: it explains nothing, and the rerun must match its original)
         params = params.model_copy(update={"reserve": params.reserve.model_copy(
-            update={"previous_run": str(latest.resolve())})})
+            update={"previous_run": str(previous.resolve())})})
     staging = out_root / ".staging" / params.run_id
     for sub in ("notebooks", "reports", "data", "models"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
-    io.write_json(staging / "params.json", params.model_dump(mode="json"))
-    io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params).encode("utf-8"))
+    # the run id and output folder say where the run went, not what it computed: they are in the manifest,
+    # and the folder's files are the same for a rerun under another id (verify --against)
+    io.write_json(staging / "params.json", params.model_dump(mode="json", exclude=set(PLACEMENT_KEYS)))
+    io.atomic_write_bytes(staging / "params.yaml", params_snapshot(params, exclude=PLACEMENT_KEYS).encode("utf-8"))
     # The notebooks load only the keys the params file set (and the paths the run resolved), so the
     # params they validate know which keys were defaults (model_fields_set): the reports' list of
     # assumptions says which settings the user chose. The values are the same as params.json's.
     params_json = staging / "params_given.json"
-    io.write_json(params_json, params.model_dump(mode="json", exclude_unset=True))
+    io.write_json(params_json, params.model_dump(mode="json", exclude_unset=True, exclude=set(PLACEMENT_KEYS)))
     manifest = {
         "run_id": params.run_id, "status": "running", "started_at": started.isoformat(),
         "params_file": str(params_path), "params": params.model_dump(mode="json"),
-        "inputs": _input_hashes(params, params_path), "versions": _versions(), "git": _git_state(),
+        "book": book, "reproduction_key": key, "inputs": inputs, "versions": _versions(), "git": _git_state(),
         "stages": {},
     }
     io.write_json(staging / MANIFEST, manifest)
     src_dir = notebooks_dir()
     timings: dict[str, float] = {}
+    run_log = RunLog(staging / "logs" / "run.log").start()
+
+    def notify(stage: str, event: str, seconds: float | None) -> None:
+        run_log.stage(stage, event, seconds)
+        if on_stage:
+            on_stage(stage, event, seconds)
+
     try:
         with _own_kernel():
             for stage, (title, _, _) in STAGES.items():
@@ -388,11 +433,9 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                     # The data does not allow this stage (decided by stages 01-02): say so, don't fail.
                     _skipped_page(staging / "reports" / f"{stage}.html", title, skipped)
                     manifest["stages"][stage] = {"status": "skipped", "reason": skipped}
-                    if on_stage:
-                        on_stage(stage, "skipped", None)
+                    notify(stage, "skipped", None)
                     continue
-                if on_stage:
-                    on_stage(stage, "start", None)
+                notify(stage, "start", None)
                 try:
                     _execute(stage, src_dir / f"{stage}.ipynb", executed, staging, params_json,
                              params.report.cell_timeout_seconds)
@@ -401,8 +444,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                     seconds = time.perf_counter() - t0
                     manifest["stages"][stage] = {"status": "failed", "seconds": round(seconds, 3),
                                                  "error": str(err) or type(err).__name__}
-                    if on_stage:
-                        on_stage(stage, "failed", seconds)
+                    notify(stage, "failed", seconds)
                     raise
                 seconds = time.perf_counter() - t0
                 timings[stage] = seconds
@@ -411,30 +453,36 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                     meta = io.read_json(staging / "models" / "pd_model.json")
                     manifest["scoring_method"] = {"method": meta["method"], "champion": meta["champion"],
                                                   "reason": meta["method_reason"]}
-                if on_stage:
-                    on_stage(stage, "done", seconds)
+                notify(stage, "done", seconds)
+        write_run_summary(staging)  # headline figures for the run history, hashed in the manifest
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
     except BaseException as err:
+        logger.error("run %s failed: %s", params.run_id, err)
+        run_log.stop()
         manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
                         error=str(err) or type(err).__name__)
         failed = out_root / "_failed" / f"{params.run_id}-{started.strftime('%Y%m%dT%H%M%SZ')}"
         failed.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, failed)
-        _close_run(out_root, failed, manifest)
+        _close_run(out_root, failed, manifest, signer)
+        write_history(out_root)
         if isinstance(err, CreditLabError):
             again = type(err)(f"{err}\nThe failed run, with its executed notebooks, is kept in {failed}; "
                               f"{final} was not changed.")
             again.__dict__.update(err.__dict__)  # e.g. a StageError's cause
             raise again from None
         raise
+    run_log.stop()
     manifest.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
     manifest["outputs"] = hash_tree(staging)
     io.write_json(staging / MANIFEST, manifest)
+    signed_by = sign_manifest(staging, signer) if signer is not None else None
     _publish(staging, final)
     _append_run_log(out_root, {
         "run_id": params.run_id, "status": "succeeded", "folder": params.run_id,
         "started_at": manifest["started_at"], "finished_at": manifest["finished_at"],
-        "manifest_sha256": io.sha256_file(final / MANIFEST),
+        "manifest_sha256": io.sha256_file(final / MANIFEST), "signed_by": signed_by,
     })
     _point_latest(out_root, params.run_id)
+    write_history(out_root)
     return RunResult(final, "succeeded", timings, manifest)

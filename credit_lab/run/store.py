@@ -24,6 +24,78 @@ MANIFEST = "manifest.json"
 RUNS_LOG = "runs.jsonl"
 
 
+#: params that say where a run goes and how it is sealed, not what it computes (a rerun under another id, or
+#: signed with another key, is the same computation)
+PLACEMENT_KEYS = ("run_id", "output_dir", "audit")
+
+
+def reproduction_key(params: dict, inputs: dict[str, str]) -> str:
+    """SHA-256 of what a run computes from: its params (but the run id and output folder) and its input files'
+    hashes. Two runs with the same key are reruns of each other and must write identical files."""
+    what = {k: v for k, v in params.items() if k not in PLACEMENT_KEYS}
+    data_inputs = {k: v for k, v in inputs.items() if not k.startswith("params:")}
+    blob = json.dumps({"params": what, "inputs": data_inputs}, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def read_run_log(out_root: str | Path) -> list[dict]:
+    """The entries of ``out_root/runs.jsonl`` in the order written (lines that are not JSON are skipped;
+    ``verify`` reports them)."""
+    log = Path(out_root) / RUNS_LOG
+    if not log.is_file():
+        return []
+    entries = []
+    for line in log.read_bytes().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
+
+
+def book_of_run(run_dir: str | Path) -> str | None:
+    """The book a run folder is of (``manifest.json``'s ``book``, or its data-quality record's source)."""
+    run_dir = Path(run_dir)
+    for path, key in ((run_dir / MANIFEST, "book"), (run_dir / "data" / "data_quality.json", "source")):
+        try:
+            value = io.read_json(path).get(key)
+        except (OSError, ValueError):
+            continue
+        if value:
+            return value
+    return None
+
+
+def previous_run(out_root: str | Path, book: str, key: str | None = None,
+                 exclude: str | Path | None = None) -> Path | None:
+    """The latest published, succeeded run of ``book`` under ``out_root`` that is not a rerun of ``key``.
+
+    A rerun of the same params on the same inputs (same :func:`reproduction_key`) has nothing to explain, so
+    the comparison goes to the run before it; that keeps a rerun's files identical to its original's.
+    """
+    out_root = Path(out_root)
+    skip = Path(exclude).resolve() if exclude else None
+    seen: set[str] = set()
+    for entry in reversed(read_run_log(out_root)):
+        folder = entry.get("folder")
+        if entry.get("status") != "succeeded" or not folder or folder in seen or folder.startswith(("_", ".")):
+            continue
+        seen.add(folder)
+        run_dir = out_root / folder
+        if not (run_dir / MANIFEST).is_file() or (skip is not None and run_dir.resolve() == skip):
+            continue
+        try:
+            manifest = io.read_json(run_dir / MANIFEST)
+        except (OSError, ValueError):
+            continue
+        if manifest.get("status") != "succeeded" or book_of_run(run_dir) != book:
+            continue
+        if key is not None and manifest.get("reproduction_key") == key:
+            continue
+        return run_dir
+    return None
+
+
 def hash_tree(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root`` but the manifest, hidden ones included (a symlink is hashed
     by its target path, never followed, so it cannot pull a file from outside the folder into the record)."""
@@ -34,7 +106,7 @@ def hash_tree(root: Path) -> dict[str, str]:
         for name in sorted(entries):
             p = base / name
             rel = p.relative_to(root).as_posix()
-            if rel == MANIFEST:
+            if rel in (MANIFEST, SIGNATURE):  # the manifest holds the hashes; the signature signs the manifest
                 continue
             if p.is_symlink():
                 hashes[rel] = "symlink:" + hashlib.sha256(os.readlink(p).encode("utf-8")).hexdigest()
@@ -65,12 +137,14 @@ def _find_run_log(run_dir: Path) -> tuple[Path, str] | None:
     return None
 
 
-def verify_run(run_dir: str | Path) -> list[str]:
+def verify_run(run_dir: str | Path, public_key=None) -> list[str]:
     """Check a run folder against its manifest and the run log; return the problems (empty = intact).
 
     Every file's SHA-256 is recomputed against the manifest (changed, added, missing), and the
     manifest's own SHA-256 against the last entry for this folder in ``runs.jsonl``, whose lines
-    are chained by hash, so rewriting the manifest (or the log) is detected too.
+    are chained by hash, so rewriting the manifest (or the log) is detected too. With ``public_key``
+    (an Ed25519 public key), the manifest must also carry that key's valid signature
+    (:mod:`credit_lab.run.signing`): that also holds against a forger who rewrote all of the above.
     """
     run_dir = Path(run_dir)
     manifest_path = run_dir / MANIFEST
@@ -110,7 +184,85 @@ def verify_run(run_dir: str | Path) -> list[str]:
         problems.append(f"changed: {MANIFEST} (its SHA-256 differs from the one logged in {RUNS_LOG})")
     if manifest.get("status") != "succeeded":
         problems.append(f"status: the run {manifest.get('status', 'has no status')}")
+    signature = check_signature(run_dir, public_key)
+    if signature.problem:
+        problems.append(signature.problem)
     return problems
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying a run folder: its problems and what its signature shows."""
+
+    problems: list[str]
+    signature: SignatureCheck
+
+    @property
+    def status(self) -> str:
+        """``tampered``, ``verified and signed``, or ``hash-consistent, unsigned`` / ``..., signature not checked``."""
+        if self.problems:
+            return "tampered"
+        if self.signature.status == "signed":
+            return "verified and signed"
+        return "hash-consistent, " + ("signature not checked" if self.signature.status == "not checked"
+                                      else "unsigned")
+
+
+def verification(run_dir: str | Path, public_key=None) -> Verification:
+    """:func:`verify_run` with the signature's state, for ``credit-lab verify``."""
+    problems = verify_run(run_dir, public_key)
+    return Verification(problems, check_signature(run_dir, public_key))
+
+
+#: manifest entries that record when a run ran and how long each stage took
+_TIMES = ("started_at", "finished_at")
+#: files that record how the run executed (the kernels' own output), not what it computed
+EXECUTION_RECORDS = ("logs/",)
+
+
+def compare_runs(run_dir: str | Path, other: str | Path) -> tuple[list[str], list[str], int]:
+    """Compare a run folder with another run (a rerun with its original): ``(differences, expected, files)``.
+
+    ``differences`` lists every file whose bytes differ, or that only one of the two has, and every
+    manifest entry that differs beyond the run's times and placement; ``expected`` names the
+    entries that differ as they must (times, stage seconds, run id). A rerun of the same params on the
+    same inputs by the same code has no differences. ``files`` counts the files the two have in common.
+    """
+    run_dir, other = Path(run_dir), Path(other)
+    manifests = []
+    for folder in (run_dir, other):
+        try:
+            manifests.append(io.read_json(folder / MANIFEST))
+        except (OSError, ValueError) as err:
+            raise ArtifactIntegrityError(f"{folder} has no readable {MANIFEST} ({err}); not a run folder") from None
+    a, b = manifests
+    files_a, files_b = a.get("outputs", {}), b.get("outputs", {})
+    differing = [n for n in sorted(set(files_a) & set(files_b)) if files_a[n] != files_b[n]]
+    differences = [f"differs: {n}" for n in differing if not n.startswith(EXECUTION_RECORDS)]
+    differences += [f"only in {run_dir.name}: {n}" for n in sorted(set(files_a) - set(files_b))
+                    if not n.startswith(EXECUTION_RECORDS)]
+    differences += [f"only in {other.name}: {n}" for n in sorted(set(files_b) - set(files_a))
+                    if not n.startswith(EXECUTION_RECORDS)]
+    if a.get("reproduction_key") != b.get("reproduction_key"):
+        params_a, params_b = a.get("params", {}), b.get("params", {})
+        changed = sorted(k for k in set(params_a) | set(params_b)
+                         if k not in PLACEMENT_KEYS and params_a.get(k) != params_b.get(k))
+        differences.append("not a rerun: the params or the input files differ"
+                           + (f" (params: {', '.join(changed)})" if changed else " (input files)"))
+    for key in ("git", "versions", "book", "status"):
+        if a.get(key) != b.get(key):
+            differences.append(f"manifest: {key} differs ({a.get(key)!r} against {b.get(key)!r})")
+    expected = [f"manifest: {k}" for k in _TIMES if a.get(k) != b.get(k)]
+    expected += [f"{n} (a record of the execution, like the times)" for n in differing
+                 if n.startswith(EXECUTION_RECORDS)]
+    seconds = [s for s in set(a.get("stages", {})) | set(b.get("stages", {}))
+               if a.get("stages", {}).get(s, {}).get("seconds") != b.get("stages", {}).get(s, {}).get("seconds")]
+    if seconds:
+        expected.append(f"manifest: seconds of {len(seconds)} stage(s)")
+    placement = [k for k in PLACEMENT_KEYS if a.get("params", {}).get(k) != b.get("params", {}).get(k)]
+    if a.get("run_id") != b.get("run_id") or placement:
+        expected.append("manifest: run id / placement (" + ", ".join(sorted({"run_id", *placement})) + ")")
+    return differences, expected, len(set(files_a) & set(files_b))
 
 
 def load_run_model(run_dir: str | Path):

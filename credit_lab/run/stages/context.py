@@ -201,6 +201,6 @@ def load_any_params(params_file: str | Path) -> RunParams:
     return load_run_params(path)
 
 
-def params_snapshot(params: RunParams) -> str:
-    """The fully resolved params (defaults included) as YAML, for the run folder."""
-    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+def params_snapshot(params: RunParams, exclude: tuple[str, ...] = ()) -> str:
+    """The fully resolved params (defaults included) as YAML, for the run folder (``exclude``: keys left out)."""
+    return yaml.safe_dump(params.model_dump(mode="json", exclude=set(exclude)), sort_keys=False)

@@ -17,6 +17,7 @@ from credit_lab.data.table_book import table_as_of, table_book, table_customers
 from credit_lab.data.table_mode import load_customer_table
 from credit_lab.features.point_in_time import data_cut_date
 from credit_lab.run.assumptions import DecisionSetting, decision_settings
+from credit_lab.run.params import book_label
 from credit_lab.run.stages.context import TABLES, StageContext
 
 __all__ = ["DataQualityResult", "stage_data_quality"]
@@ -44,9 +45,8 @@ def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
                                  seed=params.seed, annual_default_rate=s.annual_default_rate,
                                  write_off_days_past_due=s.write_off_days_past_due, recovery_rate=s.recovery_rate)
         tables = {t: getattr(ledger, t) for t in TABLES}
-        return tables, f"embedded synthetic ledger (seed {params.seed}, {s.n_customers} customers, {s.n_months} months)"
-    return io.read_input_tables(params.data), "files: " + ", ".join(
-        f"{k}={v.path}" for k, v in params.data.files.items())
+        return tables, book_label(params)
+    return io.read_input_tables(params.data), book_label(params)
 
 
 def stage_data_quality(ctx: StageContext) -> DataQualityResult:
@@ -159,7 +159,7 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     summary["rows_quarantined"] = summary["rows_in"] - summary["rows_valid"]
     settings = decision_settings(ctx.params)
     ctx.write_json("data_quality.json", {
-        "as_of_date": as_of.date().isoformat(), "source": f"customer table: {tp.path}", "outcomes": outcomes,
+        "as_of_date": as_of.date().isoformat(), "source": book_label(ctx.params), "outcomes": outcomes,
         "rows": summary.reset_index(names="table").to_dict(orient="records"), "violations": [],
         "assumptions": table.notes, "rules": table.rules.to_dict(orient="records"),
         "decision_assumptions": [s.as_record() for s in settings],
