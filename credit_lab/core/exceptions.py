@@ -15,6 +15,7 @@ __all__ = [
     "CreditLabError",
     "ArtifactVersionError",
     "ParamsError",
+    "RunDiffError",
     "SchemaError",
     "InputFileError",
     "StageError",
@@ -32,6 +33,11 @@ class CreditLabError(Exception):
 
 class ParamsError(CreditLabError, ValueError):
     """A params file is malformed: unknown key, wrong type or out-of-range value."""
+
+
+class RunDiffError(ParamsError):
+    """Two folders given to ``credit-lab diff`` cannot be compared: not a run folder, runs of different books,
+    or a table the comparison needs is missing. A usage error (exit 2), hence a :class:`ParamsError`."""
 
 
 class SchemaError(CreditLabError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -10,11 +11,20 @@ import pandas as pd
 from credit_lab.core.config import RunParams
 from credit_lab.core.formatting import money
 from credit_lab.data.io import read_json
+from credit_lab.limits.letters import letters_summary
 from credit_lab.report.figures import fig_el_breakdown, fig_grade_distribution, fig_to_data_uri
+from credit_lab.report.style import apply_figure_style
 from credit_lab.run.assumptions import DEFAULT, DecisionSetting, run_decisions, settings_frame
+from credit_lab.run.diff import diff_runs, diff_summary_html, write_diff
 from credit_lab.run.stages import STAGES, StageContext
+from credit_lab.run.store import MANIFEST, previous_run
 
-__all__ = ["assumptions_section", "index_page"]
+__all__ = ["assumptions_section", "changes_section", "index_page"]
+
+logger = logging.getLogger(__name__)
+
+#: where the comparison with the previous run of the book goes, in the run folder
+DIFF_PREVIOUS = "data/diff_previous"
 
 
 def assumptions_section(run_dir: Path, dq: dict) -> str:
@@ -42,6 +52,57 @@ others at their shipped default (<code>params/default.yaml</code>).</p>
 {table}
 <h3>What this run decided when it applied them</h3>
 {f'<ul>{decisions}</ul>' if decisions else '<p>No stage recorded a decision.</p>'}"""
+
+
+def changes_section(run_dir: Path, params: RunParams) -> str:
+    """What changed since the last run of this book, as HTML; its CSVs and full page go to ``DIFF_PREVIOUS``.
+
+    Called on the staging folder: the previous run is found as the pipeline found it for the reserve waterfall
+    (:func:`~credit_lab.run.store.previous_run`, reruns of the same params and inputs skipped). The section holds
+    no time and no absolute path, so a rerun writes the same bytes; a comparison that fails is said in a
+    sentence and never fails the run.
+    """
+    e, run_dir = html.escape, Path(run_dir)
+    head = "<h2>What changed since the last run of this book</h2>\n"
+    out_root = Path(params.output_dir).resolve()
+    if not (run_dir / MANIFEST).is_file():
+        return head + "<p>This folder has no manifest naming its book, so it is compared with no earlier run.</p>"
+    try:
+        manifest = read_json(run_dir / MANIFEST)
+        previous = previous_run(out_root, manifest.get("book") or "", manifest.get("reproduction_key"),
+                                exclude=out_root / params.run_id)
+        if previous is None:
+            return head + "<p>This is the first run of this book in its output folder: nothing to compare with.</p>"
+        # "this run", not its id: the page must not depend on the run id (a rerun under another id is the same run)
+        diff = diff_runs(previous, run_dir, names=(f"run {previous.name}", "this run"))
+        write_diff(diff, run_dir / DIFF_PREVIOUS)
+    except Exception as err:  # noqa: BLE001 -- the run's own results stand whatever the comparison hits
+        logger.warning("comparison with the previous run not computed: %s", err)
+        why = str(err)
+        for path, label in ((run_dir.resolve(), "this run"), (run_dir, "this run"), (out_root, "the output folder")):
+            why = why.replace(str(path), label)
+        return head + f"<p>The comparison with the last run of this book could not be computed: {e(why)}</p>"
+    return (head + f"<p>This run against {e(diff.run_a)}, the last run of this book before it (customers, grades "
+                   "and final limits; the reserve as each run computed it).</p>\n"
+            + diff_summary_html(diff, "h3", link_dir=f"{DIFF_PREVIOUS}/"))
+
+
+_LETTER_KINDS = {"reduction": "reductions", "withdrawn": "limits withdrawn", "increase": "increases",
+                 "first_limit": "first limits"}
+
+
+def _letters_line(run_dir: Path) -> str:
+    """The letters the run wrote, counted by kind, with links."""
+    counts = letters_summary(run_dir)
+    links = ('<a href="letters/index.html">letters/</a> (all in one file: '
+             '<a href="letters/letters_all.html">letters_all.html</a>)')
+    if not counts:
+        return f"<p>Letters to customers whose limit changes: {links}.</p>"
+    kinds = ", ".join(f"{counts['by_kind'].get(k, 0):,} {label}" for k, label in _LETTER_KINDS.items())
+    quiet = counts.get("changes_without_letter", 0)
+    return (f"<p>Letters to customers: {counts['letters']:,} ({kinds}) in {links}; "
+            f"{counts.get('below_balance', 0):,} of them tell the customer its open balance is above the new "
+            f"limit. {quiet:,} smaller limit changes get no letter (the <code>letters</code> thresholds).</p>")
 
 
 def index_page(run_dir: Path, params: RunParams) -> str:
@@ -104,6 +165,7 @@ def index_page(run_dir: Path, params: RunParams) -> str:
            f'(<a href="notebooks/{html.escape(s)}.ipynb">notebook</a>)') + "</li>"
         for s, (title, _, _) in STAGES.items()
     )
+    apply_figure_style()  # the reports' one figure style
     images = []
     if scores is not None:
         images.append(("customers per grade", fig_grade_distribution(scores, params.grade_names)))
@@ -118,13 +180,15 @@ def index_page(run_dir: Path, params: RunParams) -> str:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}th,td{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
 img{{max-width:100%}}</style></head><body>
-<h1>credit_lab run <code>{html.escape(params.run_id)}</code></h1>
-<p>Data: {html.escape(dq['source'])}. Manifest with hashes of every file: <a href="manifest.json">manifest.json</a>.</p>
+<h1>credit_lab run, scoring date {html.escape(dq['as_of_date'])}</h1>
+<p>Data: {html.escape(dq['source'])}. The run's id, its times and the SHA-256 of every file are in
+<a href="manifest.json">manifest.json</a>; every other file, this page included, depends only on the params and the
+input data, so a rerun can be checked file by file (<code>credit-lab verify --against</code>).</p>
 <h2>Headline figures</h2><table>{rows}</table>
 {assumptions_section(Path(run_dir), dq)}
+{changes_section(Path(run_dir), params)}
 <h2>Reports</h2><ol>{links}</ol>
-{'<p>Letters to customers whose limit changes: <a href="letters/index.html">letters/</a> (all in one file: '
- '<a href="letters/letters_all.html">letters_all.html</a>).</p>' if limits is not None else ''}
+{_letters_line(Path(run_dir)) if limits is not None else ''}
 <p>Tables for spreadsheets: {', '.join(files) or 'none in this run'}.</p>
 <h2>Portfolio</h2>{imgs}
 </body></html>
