@@ -1,6 +1,22 @@
-import pandas as pd
+import json
 
-from credit_lab.limits.letters import LetterSettings, letters_for
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from credit_lab.core.config import params_from_dict
+from credit_lab.core.exceptions import ParamsError
+from credit_lab.limits.letters import (
+    KINDS,
+    SUMMARY_FILE,
+    LetterSettings,
+    letter_counts,
+    letter_html,
+    letter_kinds,
+    letters_for,
+    letters_summary,
+)
 
 AS_OF = pd.Timestamp("2026-01-01")
 
@@ -17,17 +33,152 @@ def table():
     }, index=pd.Index(['"><img src=x onerror=alert(1)>', "C2", "C3"], name="customer_id"))
 
 
+def changes(current, new, balance=None):
+    """A limits table of customers C0, C1, ... with today's and the new limit (and the open balance)."""
+    frame = pd.DataFrame({"current_limit": current, "proposed_limit": new, "decided_by": "profit_optimum"},
+                         index=pd.Index([f"C{i}" for i in range(len(current))], name="customer_id"))
+    return frame if balance is None else frame.assign(receivables_open=balance)
+
+
 def test_letters_only_for_material_changes_and_all_text_escaped():
-    pages = letters_for(table(), AS_OF, LetterSettings(company_name="Acme <Trading>", min_change_pct=0.05))
+    pages = letters_for(table(), AS_OF, LetterSettings(company_name="Acme <Trading>"))
     assert sorted(pages) == ["index.html", "letter_00001.html", "letter_00002.html", "letters_all.html"]
     everything = "".join(pages.values())
     assert "<script>" not in everything and "<img" not in everything and "<b>bold</b>" not in everything
     assert "&lt;script&gt;" in everything and "Acme &lt;Trading&gt;" in everything
     first = pages["letter_00001.html"]  # sorted by id: the hostile id sorts first
-    assert "reduce your credit limit from <b>100,000</b> to <b>70,000</b>" in first
+    assert 'data-kind="reduction"' in first and "Acme &lt;Trading&gt;: reduction</h2>" in first
+    assert "reduce your credit limit from <b>100,000</b> to <b>70,000</b>, effective <b>2026-01-15</b>" in first
     assert "a limit changes by a limited share at each review" in first
     assert "paying within terms would improve your risk rating and could raise your limit to about 90,000" in first
     second = pages["letter_00002.html"]
-    assert "increase your credit limit from <b>0</b> to <b>20,000</b>" in second
+    assert 'data-kind="first_limit"' in second
+    assert "set your first credit limit with us at <b>20,000</b>, effective <b>2026-01-01</b>" in second
     assert "Steady Ltd" not in everything  # a 1% change gets no letter
-    assert pages["letters_all.html"].count('<article class="letter">') == 2
+    assert pages["letters_all.html"].count('<article class="letter"') == 2
+    assert "0 increase, 1 reduction, 0 limit withdrawn, 1 first limit" in pages["index.html"]
+
+
+def test_hostile_names_in_every_kind_are_escaped():
+    hostile = '<script>alert("n")</script>'
+    frame = changes([0.0, 10_000.0, 10_000.0, 10_000.0], [5_000.0, 0.0, 5_000.0, 20_000.0]).assign(
+        customer_name=hostile, reason_1="went over <i>its</i> limit", hint="<b>x</b>", hint_limit=99_999.0)
+    frame.index = pd.Index([f"<img id={i}>" for i in range(4)], name="customer_id")
+    pages = letters_for(frame, AS_OF, LetterSettings(currency="<EUR>"))
+    assert set(letter_kinds(frame, LetterSettings())) == set(KINDS)
+    everything = "".join(pages.values())
+    assert "<script>" not in everything and "<img" not in everything and "<i>" not in everything
+    assert "<b>x</b>" not in everything and "<EUR>" not in everything and "&lt;EUR&gt; 20,000" in everything
+
+
+@pytest.mark.parametrize(("current", "new", "told"), [
+    (100_000.0, 104_000.0, False),  # 4% and 4,000: below both
+    (100_000.0, 108_000.0, False),  # 8,000 but 8%: the share is missing
+    (20_000.0, 24_000.0, False),    # 20% but 4,000: the amount is missing
+    (40_000.0, 45_000.0, True),     # 12.5% and 5,000: both reached
+    (100_000.0, 92_000.0, False),   # an 8% cut: below the share
+    (2_000.0, 1_800.0, True),       # a 10% cut of 200: cuts need no amount by default
+])
+def test_a_change_needs_both_its_share_and_its_amount(current, new, told):
+    assert (letter_kinds(changes([current], [new]), LetterSettings()).iloc[0] != "") is told
+
+
+def test_the_reduction_amount_threshold_applies_when_set():
+    frame = changes([2_000.0, 100_000.0], [1_000.0, 80_000.0])
+    assert list(letter_kinds(frame, LetterSettings(min_reduction_amount=5_000.0))) == ["", "reduction"]
+
+
+def test_withdrawal_first_limit_and_a_cut_below_the_balance_are_always_told():
+    never = LetterSettings(increases=False, min_increase_pct=10.0, min_increase_amount=1e12,
+                           min_reduction_pct=1.0, min_reduction_amount=1e12)
+    frame = changes([500.0, 0.0, float("nan"), 100_000.0, 100_000.0, 100_000.0, 100_000.0],
+                    [0.0, 1_000.0, 1_000.0, 99_000.0, 99_000.0, 99_000.0, 99_000.0],
+                    [0.0, 0.0, 0.0, 99_500.0, 50_000.0, float("nan"), 120_000.0])
+    # C5: no balance known; C6: already over today's limit, the cut does not take it below
+    assert list(letter_kinds(frame, never)) == ["withdrawn", "first_limit", "first_limit", "reduction", "", "", ""]
+
+
+def test_unchanged_or_missing_limits_get_no_letter():
+    frame = changes([0.0, 10_000.0, 10_000.0], [0.0, 10_000.0, float("nan")])
+    assert list(letter_kinds(frame, LetterSettings(min_reduction_pct=0.0, min_increase_pct=0.0,
+                                                   min_increase_amount=0.0))) == ["", "", ""]
+
+
+def test_increases_off_keeps_every_other_kind():
+    frame = changes([10_000.0, 10_000.0, 0.0, 10_000.0], [50_000.0, 0.0, 5_000.0, 5_000.0])
+    assert list(letter_kinds(frame, LetterSettings(increases=False))) == ["", "withdrawn", "first_limit",
+                                                                          "reduction"]
+    assert list(letter_kinds(frame, LetterSettings())) == ["increase", "withdrawn", "first_limit", "reduction"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1_000.0, 20_000.0, 300_000.0]),
+                          st.floats(0.0, 400_000.0), st.floats(0.0, 400_000.0)), min_size=1, max_size=20),
+       st.floats(0.0, 0.5), st.floats(0.0, 20_000.0))
+def test_stricter_thresholds_never_add_a_letter(rows, pct, amount):
+    frame = changes(*map(list, zip(*rows, strict=True)))
+    loose = letter_kinds(frame, LetterSettings(min_increase_pct=pct, min_increase_amount=amount,
+                                               min_reduction_pct=pct, min_reduction_amount=amount))
+    strict = letter_kinds(frame, LetterSettings(min_increase_pct=pct * 2, min_increase_amount=amount * 2,
+                                                min_reduction_pct=pct * 2, min_reduction_amount=amount * 2))
+    assert ((strict != "") <= (loose != "")).all()
+    assert (loose[frame["current_limit"] == frame["proposed_limit"]] == "").all()
+
+
+def test_effective_date_is_the_scoring_date_plus_the_kinds_notice():
+    notice = LetterSettings(effective_after_days={"increase": 0, "reduction": 30, "withdrawn": 7})
+    assert notice.effective_date("reduction", pd.Timestamp("2026-01-31")) == pd.Timestamp("2026-03-02")
+    assert notice.effective_date("withdrawn", pd.Timestamp("2025-12-28 15:30")) == pd.Timestamp("2026-01-04")
+    assert notice.effective_date("first_limit", AS_OF) == AS_OF  # not set: at once
+    row = {"current_limit": 100_000.0, "proposed_limit": 50_000.0, "decided_by": "el_budget",
+           "receivables_open": 60_000.0}
+    letter = letter_html(row, "C1", pd.Timestamp("2026-01-31"), notice)
+    assert "effective <b>2026-03-02</b>" in letter and "Until then your limit stays at 100,000" in letter
+    assert "Your open balance today, <b>60,000</b>, is above the new limit" in letter
+    at_once = letter_html(row, "C1", AS_OF, LetterSettings(effective_after_days={"reduction": 0}))
+    assert "effective <b>2026-01-01</b>" in at_once and "Until then" not in at_once
+
+
+def test_unknown_or_negative_notice_is_refused():
+    with pytest.raises(ValueError, match=r"unknown kinds \['cut'\]"):
+        LetterSettings(effective_after_days={"cut": 14})
+    with pytest.raises(ValueError, match="0..365"):
+        LetterSettings(effective_after_days={"reduction": -1})
+    with pytest.raises(ParamsError, match=r"letters\.effective_after_days\.reduction"):
+        params_from_dict({"letters": {"effective_after_days": {"reduction": -1}}})
+    with pytest.raises(ParamsError, match=r"letters\.min_change_pct: unknown key"):
+        params_from_dict({"letters": {"min_change_pct": 0.05}})
+
+
+def test_a_hint_only_promises_a_higher_limit_when_it_is_higher():
+    row = {"current_limit": 100_000.0, "proposed_limit": 50_000.0, "decided_by": "pd_cutoff",
+           "hint": "paying within terms"}
+    assert "could raise" not in letter_html({**row, "hint_limit": float("nan")}, "C1", AS_OF, LetterSettings())
+    assert "could raise" not in letter_html({**row, "hint_limit": 40_000.0}, "C1", AS_OF, LetterSettings())
+    assert "could raise your limit to about 60,000" in letter_html({**row, "hint_limit": 60_000.0}, "C1", AS_OF,
+                                                                  LetterSettings())
+
+
+def test_letters_are_counted_by_kind(tmp_path):
+    frame = changes([10_000.0, 10_000.0, 0.0, 10_000.0, 10_000.0, 10_000.0, 10_000.0],
+                    [50_000.0, 0.0, 5_000.0, 5_000.0, 9_900.0, 9_500.0, 10_000.0],
+                    [0.0, 0.0, 0.0, 8_000.0, 0.0, 0.0, 0.0])
+    counts = letter_counts(frame, AS_OF, LetterSettings())
+    assert counts["by_kind"] == {"increase": 1, "reduction": 1, "withdrawn": 1, "first_limit": 1}
+    assert counts["letters"] == 4 and counts["below_balance"] == 1
+    assert counts["limit_changes"] == 6 and counts["changes_without_letter"] == 2
+    assert counts["effective_date"] == {"increase": "2026-01-01", "reduction": "2026-01-15",
+                                        "withdrawn": "2026-01-15", "first_limit": "2026-01-01"}
+    pages = letters_for(frame, AS_OF, LetterSettings())
+    assert sum(name.startswith("letter_") for name in pages) == counts["letters"]
+    assert letters_summary(tmp_path) == {}  # no letters written: nothing to show
+    (tmp_path / SUMMARY_FILE).parent.mkdir()
+    (tmp_path / SUMMARY_FILE).write_text(json.dumps(counts))
+    assert letters_summary(tmp_path) == counts
+
+
+def test_the_smoke_run_writes_as_many_letters_as_its_summary_counts(smoke_run):
+    run_dir, _ = smoke_run
+    summary = letters_summary(run_dir)
+    assert summary["letters"] == sum(summary["by_kind"].values())
+    assert len(list((run_dir / "letters").glob("letter_*.html"))) == summary["letters"]

@@ -84,6 +84,9 @@ def test_reports_are_code_free_with_figures_and_index_links_them(smoke_run):
         assert "stages.open_stage" not in html and "import warnings" not in html, stage
         assert "data:image/png;base64" in html, f"{stage} has no figure"
     assert "Out-of-time AUC" in index and "data:image/png;base64" in index
+    # the letters, counted by kind, as the limits stage wrote them
+    letters = json.loads((run_dir / "data" / "letters_summary.json").read_text())
+    assert f"Letters to customers: {letters['letters']:,} ({letters['by_kind']['reduction']:,} reductions" in index
     # the data-quality report lists the declared assumptions (the documented values of absent columns)
     dq = json.loads((run_dir / "data" / "data_quality.json").read_text())
     report = (run_dir / "reports" / "01_data_quality.html").read_text()

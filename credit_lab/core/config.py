@@ -436,13 +436,33 @@ class ReviewParams(_Strict):
     backtest: bool = Field(True, description="backtest every signal on the ledger's history")
 
 
+class LetterEffectiveDays(_Strict):
+    """Days after the scoring date a new limit applies, per kind of letter (the date it prints)."""
+
+    increase: int = Field(0, ge=0, le=365, description="an increase: nothing for the customer to arrange")
+    reduction: int = Field(14, ge=0, le=365, description="a reduction: time to arrange orders and payments")
+    withdrawn: int = Field(14, ge=0, le=365, description="a limit withdrawn: time to agree other terms")
+    first_limit: int = Field(0, ge=0, le=365, description="a new customer's first limit")
+
+
 class LetterParams(_Strict):
-    """Letters to customers whose limit changes."""
+    """Letters to customers whose limit changes in a way they would be told about.
+
+    A change needs both its share and its amount threshold; a withdrawal (to zero), a first limit and
+    a reduction to below the customer's open balance always get a letter.
+    """
 
     company_name: str = Field("Your supplier", min_length=1, max_length=200, description="sender of the letters")
     contact: str = Field("the credit department", min_length=1, max_length=200, description="who to contact")
-    min_change_pct: float = Field(0.05, ge=0.0, le=10.0, description="smaller limit changes get no letter")
     currency: str = Field("", max_length=10, description="shown before amounts, e.g. EUR")
+    increases: bool = Field(True, description="false: no letters for increases (a first limit still gets one)")
+    min_increase_pct: float = Field(0.10, ge=0.0, le=10.0, description="an increase smaller than this share of "
+                                                                       "today's limit gets no letter")
+    min_increase_amount: float = Field(5_000.0, ge=0.0, description="an increase smaller than this gets no letter")
+    min_reduction_pct: float = Field(0.10, ge=0.0, le=1.0, description="a reduction smaller than this share of "
+                                                                       "today's limit gets no letter")
+    min_reduction_amount: float = Field(0.0, ge=0.0, description="a reduction smaller than this gets no letter")
+    effective_after_days: LetterEffectiveDays = LetterEffectiveDays()
 
 
 # The stress scenarios a run applies unless params name others (validated by credit_lab.risk.stress).

@@ -1,4 +1,10 @@
-"""Letters to customers whose limit changes: the new limit, why, and what would improve it.
+"""Letters to customers whose limit changes in a way they would be told about: what kind of change,
+the new limit, when it applies, why, and what would raise it.
+
+Which changes get a letter (:func:`letter_kinds`): an increase or a reduction that reaches both its
+share-of-today's-limit and its amount threshold, and always a limit withdrawn (to zero), a first limit
+(from none) and a reduction that takes the limit below what the customer owes today. Each letter
+states its kind and its effective date (the scoring date plus that kind's notice days).
 
 Every piece of text that comes from data (names, ids, reasons) is HTML-escaped, so a
 customer called ``<script>...`` gets a letter that shows its name, not one that runs it.
@@ -7,11 +13,23 @@ customer called ``<script>...`` gets a letter that shows its name, not one that 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["CUSTOMER_WORDING", "LetterSettings", "letter_html", "letters_for"]
+__all__ = ["CUSTOMER_WORDING", "KINDS", "SUMMARY_FILE", "LetterSettings", "letter_counts", "letter_html",
+           "letter_kinds", "letters_for", "letters_summary"]
+
+#: The kinds of letter, in the order they are counted and shown.
+KINDS = ("increase", "reduction", "withdrawn", "first_limit")
+_KIND_TITLE = {"increase": "increase", "reduction": "reduction", "withdrawn": "limit withdrawn",
+               "first_limit": "first limit"}
+#: Where stage 05 writes the letter counts, relative to the run folder (:func:`letters_summary` reads it).
+SUMMARY_FILE = "data/letters_summary.json"
 
 #: What decided a limit, in words for the customer (the internal wording is for analysts).
 CUSTOMER_WORDING = {
@@ -36,43 +54,178 @@ CUSTOMER_WORDING = {
 
 @dataclass(frozen=True)
 class LetterSettings:
-    """Sender details and which changes get a letter."""
+    """Sender details, which changes get a letter and when each kind of change applies.
+
+    An increase needs both ``min_increase_pct`` of today's limit and ``min_increase_amount``
+    (and ``increases`` on); a reduction both ``min_reduction_pct`` and ``min_reduction_amount``.
+    A withdrawal, a first limit and a reduction below the customer's open balance always get one.
+    ``effective_after_days`` maps each kind to the days after the scoring date the new limit applies.
+    """
 
     company_name: str = "Your supplier"
     contact: str = "the credit department"
-    min_change_pct: float = 0.05  # smaller changes are not worth a letter
     currency: str = ""
+    increases: bool = True
+    min_increase_pct: float = 0.10
+    min_increase_amount: float = 5_000.0
+    min_reduction_pct: float = 0.10
+    min_reduction_amount: float = 0.0
+    effective_after_days: Mapping[str, int] = field(
+        default_factory=lambda: {"increase": 0, "reduction": 14, "withdrawn": 14, "first_limit": 0})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.effective_after_days) - set(KINDS))
+        if unknown:
+            raise ValueError(f"effective_after_days has unknown kinds {unknown}; expected some of {list(KINDS)}")
+        bad = {k: d for k, d in self.effective_after_days.items() if not 0 <= int(d) <= 365}
+        if bad:
+            raise ValueError(f"effective_after_days must be 0..365 days; got {bad}")
+
+    def effective_date(self, kind: str, as_of: pd.Timestamp) -> pd.Timestamp:
+        """The day a change of ``kind`` applies: ``as_of`` plus that kind's notice days (0 if not set)."""
+        return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=int(self.effective_after_days.get(kind, 0)))
 
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def letter_html(row: pd.Series | dict, customer_id: str, as_of: pd.Timestamp, settings: LetterSettings) -> str:
-    """One letter as an HTML fragment (an ``<article>``), all data escaped."""
+def _text(value: object) -> str:
+    """A data value as text; missing (None, NaN, pd.NA) is empty."""
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: object) -> float:
+    """A data value as a float; missing or not a number is NaN."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return float(number) if pd.notna(number) else float("nan")
+
+
+def _amounts(limits: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Today's limit (missing = none = 0), the new limit and the open balance (NaN where unknown)."""
+    current = pd.to_numeric(limits["current_limit"], errors="coerce").astype(float).fillna(0.0)
+    new = pd.to_numeric(limits["proposed_limit"], errors="coerce").astype(float)
+    balance = (pd.to_numeric(limits["receivables_open"], errors="coerce").astype(float)
+               if "receivables_open" in limits else pd.Series(np.nan, index=limits.index))
+    return current, new, balance
+
+
+def letter_kinds(limits: pd.DataFrame, settings: LetterSettings) -> pd.Series:
+    """The kind of letter each customer gets (one of :data:`KINDS`), or ``""`` for none.
+
+    ``limits`` needs ``current_limit`` and ``proposed_limit`` (the new limit); with
+    ``receivables_open`` (the open balance today) a reduction that leaves the limit below the
+    balance, where today's limit still covered it, is always told: the customer's next orders
+    are held. A missing new limit gets no letter.
+    """
+    current, new, balance = _amounts(limits)
+    change = new - current
+    first = (current <= 0) & (new > 0)
+    withdrawn = (current > 0) & (new <= 0)
+    increase = (change > 0) & ~first
+    reduction = (change < 0) & ~withdrawn
+    # NaN balance compares False: without a balance only the thresholds decide a reduction.
+    below_balance = reduction & (new < balance) & (balance <= current)
+    told_increase = (increase & settings.increases & (change >= settings.min_increase_pct * current)
+                     & (change >= settings.min_increase_amount))
+    told_reduction = reduction & (((-change >= settings.min_reduction_pct * current)
+                                   & (-change >= settings.min_reduction_amount)) | below_balance)
+    kinds = np.select([first, withdrawn, told_increase, told_reduction], ["first_limit", "withdrawn", "increase",
+                                                                          "reduction"], default="")
+    return pd.Series(kinds, index=limits.index, name="letter_kind")
+
+
+def letter_counts(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSettings) -> dict:
+    """How many letters of each kind, for the run's ``letters_summary.json`` and the report.
+
+    Keys: ``letters`` (total), ``by_kind`` (every kind of :data:`KINDS`, 0 included),
+    ``below_balance`` (reductions to below the open balance), ``limit_changes`` (customers whose
+    limit changes at all), ``changes_without_letter`` and ``effective_date`` per kind (ISO dates).
+    """
+    kinds = letter_kinds(limits, settings)
+    current, new, balance = _amounts(limits)
+    counts = kinds[kinds != ""].value_counts()
+    changed = int(((new - current).abs() > 0).sum())
+    return {
+        "letters": int(counts.sum()),
+        "by_kind": {kind: int(counts.get(kind, 0)) for kind in KINDS},
+        "below_balance": int(((kinds == "reduction") & (new < balance)).sum()),
+        "limit_changes": changed,
+        "changes_without_letter": changed - int(counts.sum()),
+        "effective_date": {kind: settings.effective_date(kind, as_of).date().isoformat() for kind in KINDS},
+    }
+
+
+def letters_summary(run_dir: str | Path) -> dict:
+    """The letter counts a run wrote (:func:`letter_counts`), or ``{}`` where it wrote none
+    (monitoring only, or a run from before the counts were kept). For the run's index page."""
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _kind_of(old: float, new: float) -> str:
+    if old <= 0 < new:
+        return "first_limit"
+    if new <= 0 < old:
+        return "withdrawn"
+    return "increase" if new > old else "reduction"
+
+
+def letter_html(row: pd.Series | dict, customer_id: str, as_of: pd.Timestamp, settings: LetterSettings,
+                kind: str | None = None) -> str:
+    """One letter as an HTML fragment (an ``<article>`` with ``data-kind``), all data escaped.
+
+    ``kind`` is one of :data:`KINDS` (:func:`letter_kinds`); None derives it from the two limits.
+    """
     cur = settings.currency + " " if settings.currency else ""
-    old, new = float(row["current_limit"]), float(row["proposed_limit"])
-    direction = "increase" if new > old else "reduce"
-    why = CUSTOMER_WORDING.get(str(row["decided_by"]), "of our regular credit review")
-    factors = [r for r in (row.get("reason_1"), row.get("reason_2"), row.get("reason_3"))
-               if isinstance(r, str) and r]
+    old = _number(row["current_limit"])
+    old = 0.0 if np.isnan(old) else old
+    new = _number(row["proposed_limit"])
+    kind = kind or _kind_of(old, new)
+    if kind not in KINDS:
+        raise ValueError(f"letter kind {kind!r} for customer {customer_id!r}; expected one of {list(KINDS)}")
+    today, effective = as_of.date().isoformat(), settings.effective_date(kind, as_of).date().isoformat()
+    amount_old, amount_new = _e(f"{cur}{old:,.0f}"), _e(f"{cur}{new:,.0f}")
+    why = _e(CUSTOMER_WORDING.get(str(row["decided_by"]), "of our regular credit review"))
+    if kind == "first_limit":
+        change = (f"<p>We have set your first credit limit with us at <b>{amount_new}</b>, effective "
+                  f"<b>{_e(effective)}</b>.</p>\n<p>The limit is what it is because {why}.</p>\n")
+    elif kind == "withdrawn":
+        change = (f"<p>After our regular review we withdraw your credit limit of <b>{amount_old}</b>, effective "
+                  f"<b>{_e(effective)}</b>. From that date we can no longer deliver on open-account terms; invoices "
+                  f"already issued stay due on their terms.</p>\n<p>We withdraw the limit because {why}.</p>\n")
+    else:
+        verb = "increase" if kind == "increase" else "reduce"
+        change = (f"<p>After our regular review we {verb} your credit limit from <b>{amount_old}</b> to "
+                  f"<b>{amount_new}</b>, effective <b>{_e(effective)}</b>.</p>\n")
+        if kind == "reduction" and effective != today:
+            change += f"<p>Until then your limit stays at {amount_old}, so you can arrange your orders.</p>\n"
+        balance = _number(row.get("receivables_open"))
+        if kind == "reduction" and balance > new:
+            change += (f"<p>Your open balance today, <b>{_e(f'{cur}{balance:,.0f}')}</b>, is above the new limit: "
+                       f"from {_e(effective)} we release new orders on credit once payments bring it below "
+                       f"{amount_new}.</p>\n")
+        change += f"<p>The limit is what it is because {why}.</p>\n"
+    factors = [f for f in (_text(row.get(c)) for c in ("reason_1", "reason_2", "reason_3")) if f]
     # the factors are written about the customer ("went over its credit limit"); the letter speaks to it
     items = "".join(f"<li>{_e(f.replace(' its ', ' your '))}</li>" for f in factors)
-    hint = row.get("hint")
-    hint_limit = f"{cur}{float(row.get('hint_limit', float('nan'))):,.0f}"
-    improve = (f"<p>What would help: {_e(hint)} would improve your risk rating and could raise your limit "
-               f"to about {_e(hint_limit)}.</p>"
-               if isinstance(hint, str) and hint else
-               "<p>Paying invoices within terms and sharing your latest financial statements help us "
-               "review your limit favourably.</p>")
-    name = row.get("customer_name") or customer_id
+    hint, hint_limit = _text(row.get("hint")), _number(row.get("hint_limit"))
+    if hint and hint_limit > max(new, 0.0):
+        improve = (f"<p>What would raise your limit: {_e(hint)} would improve your risk rating and could raise "
+                   f"your limit to about {_e(f'{cur}{hint_limit:,.0f}')}.</p>")
+    elif hint:
+        improve = f"<p>What would help: {_e(hint)} would improve your risk rating.</p>"
+    else:
+        improve = ("<p>What would help: paying invoices within terms and sharing your latest financial statements "
+                   "help us review your limit favourably.</p>")
+    name = _text(row.get("customer_name")) or customer_id
     return (
-        f'<article class="letter">\n<p>{_e(as_of.date().isoformat())}</p>\n'
+        f'<article class="letter" data-kind="{_e(kind)}">\n<p>{_e(today)}</p>\n'
         f"<p>To: {_e(name)} (customer {_e(customer_id)})</p>\n"
-        f"<h2>Your credit limit with {_e(settings.company_name)}</h2>\n"
-        f"<p>After our regular review we {direction} your credit limit from <b>{_e(f'{cur}{old:,.0f}')}</b> "
-        f"to <b>{_e(f'{cur}{new:,.0f}')}</b>, effective {_e(as_of.date().isoformat())}.</p>\n"
-        f"<p>The limit is what it is because {_e(why)}.</p>\n"
+        f"<h2>Your credit limit with {_e(settings.company_name)}: {_e(_KIND_TITLE[kind])}</h2>\n"
+        + change
         + (f"<p>The main factors in your risk rating:</p>\n<ul>{items}</ul>\n" if items else "")
         + f"{improve}\n<p>Questions: please contact {_e(settings.contact)}.</p>\n</article>\n"
     )
@@ -88,28 +241,29 @@ article.letter{{border-bottom:1px solid #aaa;padding-bottom:1em;margin-bottom:2e
 
 
 def letters_for(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSettings) -> dict[str, str]:
-    """Letters for every limit that changes by at least ``min_change_pct`` of today's (or from 0).
+    """Letters for every limit change a customer is told about (:func:`letter_kinds`).
 
     Returns ``{file name: HTML page}``: one page per customer (``letter_00001.html`` ...,
     numbered, since ids may hold any characters), ``letters_all.html`` with every letter,
-    and ``index.html`` listing them.
+    and ``index.html`` listing them with their kind.
     """
-    current = limits["current_limit"].astype(float)
-    change = (limits["proposed_limit"].astype(float) - current).abs()
-    relevant = change >= settings.min_change_pct * current.where(current > 0, 0.0)
-    relevant &= change > 0
-    chosen = limits.loc[relevant].sort_index()
+    kinds = letter_kinds(limits, settings)
+    chosen = limits.assign(letter_kind=kinds).loc[kinds != ""].sort_index()
     pages: dict[str, str] = {}
     bodies, links = [], []
     for n, (customer_id, row) in enumerate(zip(chosen.index, chosen.to_dict(orient="records"), strict=True),
                                             start=1):
-        body = letter_html(row, str(customer_id), as_of, settings)
+        body = letter_html(row, str(customer_id), as_of, settings, kind=row["letter_kind"])
         fname = f"letter_{n:05d}.html"
-        pages[fname] = _PAGE.format(title=_e(f"Credit limit: {row.get('customer_name') or customer_id}"), body=body)
+        name = _text(row.get("customer_name")) or customer_id
+        pages[fname] = _PAGE.format(title=_e(f"Credit limit: {name}"), body=body)
         bodies.append(body)
-        links.append(f'<li><a href="{fname}">{_e(row.get("customer_name") or customer_id)}</a> '
-                     f"({_e(customer_id)})</li>")
+        links.append(f'<li><a href="{fname}">{_e(name)}</a> ({_e(customer_id)}): '
+                     f"{_e(_KIND_TITLE[row['letter_kind']])}</li>")
+    counts = kinds[kinds != ""].value_counts()
+    by_kind = ", ".join(f"{int(counts.get(k, 0)):,} {_KIND_TITLE[k]}" for k in KINDS)
     pages["letters_all.html"] = _PAGE.format(title="All limit letters", body="".join(bodies))
     pages["index.html"] = _PAGE.format(title="Limit letters",
-                                      body=f"<h1>{len(links)} limit letters</h1><ol>{''.join(links)}</ol>")
+                                      body=f"<h1>{len(links)} limit letters</h1><p>{_e(by_kind)}</p>"
+                                           f"<ol>{''.join(links)}</ol>")
     return pages

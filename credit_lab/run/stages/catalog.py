@@ -76,6 +76,7 @@ ARTIFACTS: dict[str, str] = {
     "data/limits.csv": "the limit decision table, for a spreadsheet",
     "data/limits_notes.json": "the limit stage's notes (caps switched off, bands lifted) and the share caps applied",
     "letters/": "one limit letter per customer (HTML)",
+    "data/letters_summary.json": "limit letters written, by kind (increase, reduction, withdrawn, first limit)",
     # 06 risk reserve
     "data/provision_matrix.parquet": "the IFRS 9 provision matrix",
     "data/ageing.parquet": "open receivables by days-past-due bucket (no PD model)",
@@ -156,7 +157,8 @@ CATALOG: dict[str, StageIO] = {
         outputs=("data/signals.parquet", "data/watchlist.parquet", "data/watchlist.csv", "data/monitoring.json",
                  "data/limit_constraints.parquet", "data/efficient_frontier.parquet", "data/decision_log.parquet",
                  "data/decision_log.csv", "data/review_calendar.parquet", "data/signal_backtest.parquet",
-                 "data/limits.parquet", "data/limits.csv", "data/limits_notes.json", "letters/"),
+                 "data/limits.parquet", "data/limits.csv", "data/limits_notes.json", "letters/",
+                 "data/letters_summary.json"),
         marker=("data/limits.parquet", "data/monitoring.json")),
     "06_risk_reserve": StageIO(
         "Risk reserve",

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
-from credit_lab.limits.letters import LetterSettings, letters_for
+from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
 from credit_lab.limits.optimizer import efficient_frontier
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
 from credit_lab.limits.setting import (
@@ -40,6 +40,7 @@ class LimitsResult:
     exposure_by_industry: pd.DataFrame | None = None
     solve_seconds: float | None = None
     letters: dict[str, str] = field(default_factory=dict)
+    letters_summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     watchlist: pd.DataFrame | None = None
     decision_log: pd.DataFrame | None = None
@@ -144,8 +145,13 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
                                          "share_caps": result.share_caps})
     # The decision table credit managers open in a spreadsheet.
     ctx.write_csv("limits.csv", result.limits.reset_index())
-    letters = letters_for(result.limits.assign(proposed_limit=result.limits["final_limit"]), read_as_of(ctx),
-                          LetterSettings(**p.letters.model_dump()))
+    # Letters tell the final limit; the open balance decides whether a reduction holds the next orders.
+    told = result.limits.assign(proposed_limit=result.limits["final_limit"],
+                                receivables_open=book["receivables_open"])
+    settings = LetterSettings(**p.letters.model_dump())
+    letters = letters_for(told, read_as_of(ctx), settings)
     ctx.write_letters(letters)
     result.letters = letters
+    result.letters_summary = letter_counts(told, read_as_of(ctx), settings)
+    ctx.write_json(SUMMARY_FILE.removeprefix("data/"), result.letters_summary)
     return result
