@@ -22,6 +22,7 @@ from IPython.display import HTML, Markdown, display
 
 from credit_lab.core.formatting import money
 from credit_lab.report import figures
+from credit_lab.report.tables import ReportTable, long_table
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ __all__ = [
     "frontier_figure",
     "exposure_by_industry",
     "largest_reductions",
+    "limits_table",
+    "watchlist_table",
+    "quarantine_table",
     "improvement_hints",
     "backtest_tables",
     "decision_tables",
@@ -90,8 +94,8 @@ def limits_headline(result: Any) -> Markdown:
     """The method and total limits, or the one message that the limit part was skipped (monitoring only)."""
     limits = result.limits
     if limits is None:
-        return Markdown(f"**No limits are proposed** ({result.method}). The sections on limits below stay empty; "
-                        "the watchlist comes from payment behaviour alone (the note says why).")
+        return Markdown(f"**No limits are proposed** ({result.method}). The sections on limits are left out of this "
+                        "report; the watchlist comes from payment behaviour alone (the note says why).")
     solved = f" &nbsp; **solved in** {result.solve_seconds:.2f} s" if result.solve_seconds is not None else ""
     return Markdown(f"**Method:** {result.method} &nbsp; **Total limits:** {limits['current_limit'].sum():,.0f} "
                     f"today → {limits['proposed_limit'].sum():,.0f} proposed{solved}")
@@ -138,6 +142,33 @@ def largest_reductions(limits: pd.DataFrame, n: int = 15) -> pd.DataFrame:
     return limits.sort_values("limit_change")[cols].head(n)
 
 
+#: the columns of the limits table a report shows (every column is in data/limits.parquet and data/limits.csv)
+LIMIT_COLUMNS = ("customer_id", "customer_name", "industry", "region", "grade", "pd", "current_limit", "proposed_limit",
+                 "final_limit", "final_change", "decided_by", "adjustment_rule", "approver", "on_watchlist")
+
+
+def limits_table(limits: pd.DataFrame) -> ReportTable:
+    """Every customer's limit today, proposed and final, with what decided it: searchable, largest limits first."""
+    return long_table(limits.sort_values(["current_limit", "customer_id"], ascending=[False, True]), name="limits",
+                      files=["data/limits.parquet", "data/limits.csv"], what="customers", columns=LIMIT_COLUMNS)
+
+
+def watchlist_table(watchlist: pd.DataFrame) -> list:
+    """How many customers are on the watchlist, and each with its signals and action, most severe first."""
+    cols = ["customer_id", "severity", "firing_signals", "recommended_action", "signal_details"]
+    table = watchlist.reset_index() if "customer_id" not in watchlist else watchlist
+    table = table.sort_values(["severity", "customer_id"], ascending=[False, True])
+    return [Markdown(f"**{len(watchlist):,} customers on the watchlist.**"),
+            long_table(table, name="watchlist", files=["data/watchlist.parquet"], what="customers", columns=cols)]
+
+
+def quarantine_table(quarantine: pd.DataFrame) -> ReportTable | Markdown:
+    """The quarantined rows with their reasons, or the sentence that there are none."""
+    if not len(quarantine):
+        return Markdown("No row was quarantined.")
+    return long_table(quarantine, name="quarantine", files=["data/quarantine.parquet"])
+
+
 def improvement_hints(limits: pd.DataFrame, n: int = 10) -> list | Markdown:
     """What customers' own behaviour would raise their limit most (``hint``, ``hint_pd``, ``hint_limit``).
 
@@ -159,12 +190,14 @@ def backtest_tables(backtest: pd.DataFrame, base_rate: float) -> list:
     return [Markdown(f"Base default rate over the backtest: {base_rate:.2%}"), backtest.round(3)]
 
 
-def decision_tables(log: pd.DataFrame, limits: pd.DataFrame, pending: int = 10) -> list:
-    """Final changes per adjustment rule, decisions per approver and status, and pending decisions."""
+def decision_tables(log: pd.DataFrame, limits: pd.DataFrame) -> list:
+    """Final changes per adjustment rule, decisions per approver and status, and the decision log (pending first)."""
     by_rule = (limits.groupby(["adjustment_rule"])["final_change"].agg(["size", "sum"])
                .rename(index={"": "(no rule: proposal)"}).round(0))
+    ordered = log.assign(_pending=log["status"] != "pending").sort_values("_pending", kind="stable")
     return [by_rule, log.groupby(["approver", "status"]).size().rename("decisions").to_frame(),
-            log[log["status"] == "pending"].head(pending)]
+            long_table(ordered.drop(columns="_pending"), name="decision-log",
+                       files=["data/decision_log.csv", "data/decision_log.parquet"], what="decisions")]
 
 
 def calendar_tables(calendar: pd.DataFrame, n: int = 10) -> list:
@@ -176,7 +209,9 @@ def letter_samples(result: Any, n: int = 2) -> list:
     """How many letters were written, and the body of the first ``n``."""
     samples = [name for name in sorted(result.letters) if name.startswith("letter_")][:n]
     # Not letters: the combined letters_all.html and its index.
-    shown: list = [Markdown(f"**{len(result.letters) - 2} letters** written.")]
+    by_kind = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
+                        getattr(result, "letters_summary", {}).get("by_kind", {}).items())
+    shown: list = [Markdown(f"**{len(result.letters) - 2} letters** written" + (f" ({by_kind})." if by_kind else "."))]
     return shown + [HTML(result.letters[name].split("<body>")[1].split("</body>")[0]) for name in samples]
 
 
@@ -189,7 +224,7 @@ def reserve_headline(result: Any) -> Markdown | None:
         return None
     return Markdown("**Provisions only: no PD model.** The ageing and the provision matrix are shown; the "
                     "sections on PD-based expected loss, the loss distribution, the reserve, contributions, "
-                    "stress tests and concentration stay empty (the note says why).")
+                    "stress tests and concentration are left out of this report (the note says why).")
 
 
 def mitigation_totals(exposures: pd.DataFrame) -> pd.DataFrame:
