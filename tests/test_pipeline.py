@@ -187,6 +187,7 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(own_fi
     proc = cli("run", "good.yaml", cwd=tmp_path)
     assert proc.returncode == 3
     assert "rule 'unique'" in proc.stderr and str(cust.loc[0, "Account"]) in proc.stderr
+    assert proc.stderr.count("rule 'unique'") == 1  # said once; the run's own log has it too
 
     # the earlier good run is untouched, byte for byte; the failures are kept and marked
     after = {p: p.read_bytes() for p in (out / "mine").rglob("*") if p.is_file()}
@@ -197,6 +198,8 @@ def test_own_files_run_and_a_bad_file_fails_without_touching_the_good_run(own_fi
     last = json.loads((failed[-1] / "manifest.json").read_text())
     assert last["status"] == "failed" and last["stages"]["01_data_quality"]["status"] == "failed"
     assert (failed[-1] / "notebooks" / "01_data_quality.ipynb").is_file()
+    log = (failed[-1] / "logs" / "run.log").read_text()
+    assert "stage 01_data_quality failed" in log and "rule 'unique'" in log
 
 
 def test_invalid_params_fail_before_any_stage(tmp_path):

@@ -21,14 +21,15 @@ def keys(tmp_path_factory):
     return private, public, fp
 
 
-def _sealed_run(out_root, run_id="r1", signer=None, rows="a,b\n1,2\n"):
+def _sealed_run(out_root, run_id="r1", signer=None, rows="a,b\n1,2\n", key="k", inputs=None):
     """A run folder sealed the way the pipeline seals one: manifest with hashes, signature, chained log line."""
     folder = out_root / run_id
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "limits.csv").write_text(rows)
     (folder / "index.html").write_text("<p>run</p>")
     manifest = {"run_id": run_id, "status": "succeeded", "started_at": f"2026-12-0{len(run_id)}T00:00:00",
-                "finished_at": "2026-12-07T00:01:00", "reproduction_key": "k", "params": {"run_id": run_id},
+                "finished_at": "2026-12-07T00:01:00", "reproduction_key": key, "params": {"run_id": run_id},
+                "inputs": inputs or {"invoices:/in/invoices.csv": "1"},
                 "stages": {"01": {"seconds": 1.0 + len(run_id)}}}
     pipeline._close_run(out_root, folder, manifest, signer)
     return folder
@@ -117,6 +118,9 @@ def test_verify_against_tells_a_rerun_from_a_different_run(tmp_path, capsys):
     differences, _, _ = compare_runs(other, original)
     assert differences == ["differs: data/limits.csv"]
     assert cli.main(["verify", str(other), "--against", str(original)]) == 1
+    new_data = _sealed_run(out, "r55555", key="k2", inputs={"invoices:/in/invoices.csv": "2"})
+    differences, _, _ = compare_runs(new_data, original)
+    assert differences[0] == "not a rerun: the params or the input files differ (input files: invoices)"
 
 
 def test_keygen_command(tmp_path, capsys):

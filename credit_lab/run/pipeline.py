@@ -457,7 +457,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
         write_run_summary(staging)  # headline figures for the run history, hashed in the manifest
         io.atomic_write_bytes(staging / "index.html", index_page(staging, params).encode("utf-8"))
     except BaseException as err:
-        logger.error("run %s failed: %s", params.run_id, err)
+        run_log.failed(f"run {params.run_id} failed: {err}")
         run_log.stop()
         manifest.update(status="failed", finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
                         error=str(err) or type(err).__name__)

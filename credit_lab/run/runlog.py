@@ -43,6 +43,11 @@ class RunLog:
         """One line per stage event, as the terminal shows it."""
         logger.info("stage %s %s%s", stage, event, f" in {seconds:.1f} s" if seconds is not None else "")
 
+    def failed(self, message: str) -> None:
+        """Record why the run failed in the log file only: the terminal gets the error once, from the CLI."""
+        if self._handler is not None:
+            self._handler.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None))
+
     def stop(self) -> None:
         if self._handler is None:
             return

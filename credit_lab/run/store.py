@@ -247,8 +247,13 @@ def compare_runs(run_dir: str | Path, other: str | Path) -> tuple[list[str], lis
         params_a, params_b = a.get("params", {}), b.get("params", {})
         changed = sorted(k for k in set(params_a) | set(params_b)
                          if k not in PLACEMENT_KEYS and params_a.get(k) != params_b.get(k))
-        differences.append("not a rerun: the params or the input files differ"
-                           + (f" (params: {', '.join(changed)})" if changed else " (input files)"))
+        inputs_a = {k: v for k, v in a.get("inputs", {}).items() if not k.startswith("params:")}
+        inputs_b = {k: v for k, v in b.get("inputs", {}).items() if not k.startswith("params:")}
+        files = sorted(k.split(":", 1)[0] for k in set(inputs_a) | set(inputs_b) if inputs_a.get(k) != inputs_b.get(k))
+        what = ([f"params: {', '.join(changed)}"] if changed else []) + ([f"input files: {', '.join(files)}"]
+                                                                         if files else [])
+        differences.insert(0, "not a rerun: the params or the input files differ "
+                              f"({'; '.join(what) or 'see the manifests'})")
     for key in ("git", "versions", "book", "status"):
         if a.get(key) != b.get(key):
             differences.append(f"manifest: {key} differs ({a.get(key)!r} against {b.get(key)!r})")
