@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from credit_lab.core.exceptions import ParamsError
 from credit_lab.core.expert_params import ExpertCriterion, ExpertParams, RiskClass
 from credit_lab.core.params_base import StrictParams as _Strict
+from credit_lab.core.replay_params import ReplayParams
 
 __all__ = [
     "RunParams",
@@ -592,6 +593,7 @@ class RunParams(_Strict):
     review: ReviewParams = Field(default_factory=ReviewParams)
     letters: LetterParams = LetterParams()
     reserve: ReserveParams = ReserveParams()
+    replay: ReplayParams = ReplayParams()
     report: ReportParams = ReportParams()
     audit: AuditParams = AuditParams()
 

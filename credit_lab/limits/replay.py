@@ -71,6 +71,8 @@ class KnownAtReview:
         publication lag).
     limit_history : DataFrame or None
         ``customer_id``, ``valid_from``, ``limit`` rows valid from on or before the review.
+    industry_outlook : DataFrame or None
+        Outlook scores dated (``as_of_date``) before the review.
     """
 
     review_date: pd.Timestamp
@@ -79,6 +81,15 @@ class KnownAtReview:
     defaults: pd.DataFrame
     financials: pd.DataFrame | None = None
     limit_history: pd.DataFrame | None = None
+    industry_outlook: pd.DataFrame | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The known records as ledger tables (for :func:`credit_lab.features.point_in_time.build_features`)."""
+        out = {"customers": self.customers, "invoices": self.invoices, "defaults": self.defaults}
+        for name in ("financials", "industry_outlook", "limit_history"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
 
 
 Policy = Callable[[KnownAtReview], pd.Series]
@@ -121,7 +132,10 @@ def known_at(tables: Mapping[str, pd.DataFrame], review_date, financials_publica
     history = tables.get("limit_history")
     if history is not None:
         history = history.loc[pd.to_datetime(history["valid_from"]) <= t].reset_index(drop=True)
-    return KnownAtReview(t, customers, invoices.reset_index(drop=True), defaults, financials, history)
+    outlook = tables.get("industry_outlook")
+    if outlook is not None:
+        outlook = outlook.loc[pd.to_datetime(outlook["as_of_date"]) < t].reset_index(drop=True)
+    return KnownAtReview(t, customers, invoices.reset_index(drop=True), defaults, financials, history, outlook)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +286,15 @@ class ReplayResult:
     reviews : DatetimeIndex
     end_date : Timestamp
     settings : ReplayParams
+    pd_by_review : DataFrame or None
+        ``review_date``, ``customer_id``, ``pd`` of the PD model the PD-based policies used
+        (:func:`credit_lab.limits.replay_policies.replay_from_params`); None without one.
+    models : DataFrame or None
+        One row per fitted PD model: when it was fitted, the method and champion, its training rows.
+    budgets : dict
+        Policy name -> EL budget (multiple of the EL of the limits as they were) of the optimizer's family.
+    current_policy : str or None
+        The policy the frontier marks as today's (the limits as they were).
     """
 
     summary: pd.DataFrame
@@ -281,6 +304,10 @@ class ReplayResult:
     reviews: pd.DatetimeIndex
     end_date: pd.Timestamp
     settings: ReplayParams
+    pd_by_review: pd.DataFrame | None = field(default=None, repr=False)
+    models: pd.DataFrame | None = field(default=None, repr=False)
+    budgets: dict[str, float] = field(default_factory=dict)
+    current_policy: str | None = None
 
     def table(self) -> pd.DataFrame:
         """The summary rounded for reading (currency to units)."""
