@@ -161,3 +161,17 @@ def test_a_pd_model_pickled_with_its_own_calibration_is_refused_not_silently_unc
     legacy = PDModel.__new__(PDModel)
     with pytest.raises(CreditLabError, match="rerun the model stage"):
         legacy.__setstate__({"features": ["a"], "calibrator_": object(), "gbm_": None})
+
+
+def test_a_feature_seen_in_few_rows_or_only_as_special_codes_does_not_break_the_fit(samples):
+    """scikit-learn's binning fails on a column with no value: a feature seen only in a fold's held-out
+    rows (the rounds' cross-validation), or only as special codes, must not reach it empty."""
+    X, y, Xc, _ = samples
+    X = X.assign(rare=np.nan, coded=-1.0)
+    X.iloc[0, X.columns.get_loc("rare")] = 5.0  # observed once: all other folds fit without it
+    model = PDModel(["a", "b", "rare", "coded"], max_iter=20, min_samples_leaf=20, special_codes={"coded": [-1.0]},
+                    cv_rounds_below_defaults=10_000, cv_folds=5, monotone={"a": 1, "b": -1, "rare": 0, "coded": 0})
+    model.fit(X, y)
+    assert model.unused_features_ == ["coded"] and "rare" in model.features_
+    assert model.rounds_basis_.startswith("5-fold cross-validation")
+    assert np.isfinite(model.predict_proba(Xc.assign(rare=np.nan, coded=-1.0))[:, 1]).all()

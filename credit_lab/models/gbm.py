@@ -29,6 +29,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def _observed_somewhere(frame: pd.DataFrame) -> np.ndarray:
+    """The fold's matrix, a column with no observed value in the fold set to 0.
+
+    scikit-learn's binning fails on a column with no value at all ("window shape cannot be larger
+    than input array shape"); a feature seen only in the held-out rows of a fold is such a column in
+    that fold's fit. A constant column offers no split either, so the fold's fit is the same.
+    """
+    m = frame.to_numpy(float)
+    m[:, np.isnan(m).all(axis=0)] = 0.0
+    return m
+
+
 class PDModel(ClassifierMixin, BaseEstimator):
     """Gradient-boosted PD estimator with monotone constraints (uncalibrated; see :class:`CalibratedPD`).
 
@@ -105,7 +117,11 @@ class PDModel(ClassifierMixin, BaseEstimator):
         # A feature with no observed value in the fit data (e.g. no financial statements at all)
         # cannot be learned from; it is left out and reported rather than crashing the binning.
         features = list(self.features)
-        observed = X.reindex(columns=features).notna().any(axis=0)
+        raw = X.reindex(columns=features)
+        for col, codes in (self.special_codes or {}).items():  # a special code is missing to the booster
+            if col in raw.columns:
+                raw[col] = raw[col].where(~raw[col].isin(codes))
+        observed = raw.notna().any(axis=0)
         self.unused_features_ = [f for f in features if not observed[f]]
         self.features_ = [f for f in features if observed[f]]
         if not self.features_:
@@ -138,7 +154,8 @@ class PDModel(ClassifierMixin, BaseEstimator):
         loss = np.zeros(self.max_iter)
         for train, test in folds.split(np.zeros(len(y)), y):
             encoder = CategoryEncoder(used_cat).fit(X.iloc[train], y[train]) if used_cat else None
-            booster = self._booster(self.max_iter).fit(self._frame(X.iloc[train], encoder).to_numpy(float), y[train])
+            fold = _observed_somewhere(self._frame(X.iloc[train], encoder))
+            booster = self._booster(self.max_iter).fit(fold, y[train])
             for i, p in enumerate(booster.staged_predict_proba(self._frame(X.iloc[test], encoder).to_numpy(float))):
                 q = np.clip(p[:, 1], 1e-15, 1 - 1e-15)
                 loss[i] -= np.sum(y[test] * np.log(q) + (1 - y[test]) * np.log(1 - q))
