@@ -37,7 +37,10 @@ def _observed_somewhere(frame: pd.DataFrame) -> np.ndarray:
     that fold's fit. A constant column offers no split either, so the fold's fit is the same.
     """
     m = frame.to_numpy(float)
-    m[:, np.isnan(m).all(axis=0)] = 0.0
+    empty = np.isnan(m).all(axis=0)
+    if empty.any():
+        m = m.copy()  # to_numpy may hand back a read-only view of the frame's block
+        m[:, empty] = 0.0
     return m
 
 
