@@ -176,7 +176,7 @@ def test_index_section_marks_the_user_s_settings_and_escapes_every_string(tmp_pa
     assert "<td>15%</td><td><strong>your params file</strong></td>" in cutoff
     lgd = page[page.index("<code>reserve.lgd</code>"):].split("</tr>")[0]
     assert "<td>default</td>" in lgd and "<strong>" not in lgd
-    assert "1 of 24 set in your params file" in page
+    assert "1 of 26 set in your params file" in page  # 24 + limits.competition and limits.strategic
     assert "the book has one industry (&#x27;all&#x27;)" in page and "band&#x27;s lower edge was lifted" in page
     assert "<script>" not in page and "&lt;script&gt;" in page
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from credit_lab.core.competition_params import CompetitionParams, StrategicParams
 from credit_lab.core.exceptions import ParamsError
 from credit_lab.core.expert_params import ExpertCriterion, ExpertParams, RiskClass
 from credit_lab.core.params_base import StrictParams as _Strict
@@ -38,6 +39,8 @@ __all__ = [
     "ScoreScaling",
     "ExplainParams",
     "LimitParams",
+    "CompetitionParams",
+    "StrategicParams",
     "LetterParams",
     "ReviewParams",
     "ReserveParams",
@@ -409,6 +412,9 @@ class LimitParams(_Strict):
     region_caps: dict[str, float] = Field(default_factory=dict, description="absolute caps per region")
     insured_limit_caps: bool = Field(True, description="an insured customer's limit stays within its insured limit")
     frontier_points: int = Field(9, ge=2, le=50, description="EL budgets on the efficient frontier")
+    # --- competition and strategic customers (method: optimize); see core/competition_params.py
+    competition: CompetitionParams = CompetitionParams()
+    strategic: StrategicParams = StrategicParams()
 
 
 class ReviewParams(_Strict):

@@ -20,19 +20,22 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
+from credit_lab.core.exceptions import ParamsError
 from credit_lab.limits.optimizer import (
     DECIDED_BY,
     InfeasibleLimitsError,
     LimitPolicy,
     build_problem,
     irb_capital_rate,
+    net_margin_rate,
     optimize_limits,
+    relationship_value,
     single_customer_optimum,
 )
 from credit_lab.models.grading import assign_grades
 
-__all__ = ["DECLARED_COLUMNS", "DEFAULT_MISFIT_SHARE", "LIMIT_DRIVERS", "capacity_cap", "declared", "defaults_that_fit",
-           "new_customer_caps", "set_limits"]
+__all__ = ["DECLARED_COLUMNS", "DEFAULT_MISFIT_SHARE", "LIMIT_DRIVERS", "capacity_cap", "competition_columns",
+           "declared", "defaults_that_fit", "new_customer_caps", "set_limits"]
 
 LIMIT_DRIVERS = {
     "capacity": "its expected purchases over its payment terms (or its size) cap the limit",
@@ -365,6 +368,74 @@ def defaults_that_fit(params: LimitParams, book: pd.DataFrame) -> tuple[LimitPar
     return (params.model_copy(update=update) if update else params), notes
 
 
+def competition_columns(book: pd.DataFrame, purchases: pd.DataFrame, inputs: pd.DataFrame, basis: pd.Series,
+                        params: LimitParams, cost_of_funds_rate: float | None = None
+                        ) -> tuple[pd.DataFrame, list[str]]:
+    """``inputs`` with the competition term's and the strategic floors' columns, and notes on what was not found.
+
+    With a competitive intensity above 0 anywhere (``limits.competition``): ``competitive_intensity``
+    (the customer's industry's, else ``default_intensity``) and ``relationship_value`` (``V`` of
+    :func:`credit_lab.limits.optimizer.relationship_value`: net margin x yearly purchases at the
+    customer's own monthly run rate x the annuity of ``relationship_years`` at ``discount_rate`` x
+    ``min(1, tenure / full_value_tenure_months)``; 0 without ordering history: a need declared or
+    read off revenue is not a relationship yet). With a strategic rule (``limits.strategic``):
+    ``strategic_floor`` = ``protected_share_of_need`` x the mean need, NaN for the others.
+    """
+    comp, strat = params.competition, params.strategic
+    notes: list[str] = []
+    out = inputs.copy()
+    rate = params.cost_of_funds_rate if cost_of_funds_rate is None else cost_of_funds_rate
+    margin = net_margin_rate(inputs["gross_margin"], inputs["collection_days"], rate)
+    history = basis == "ordering history"
+    monthly = purchases["monthly_purchases_mean"].reindex(book.index).astype(float)
+    yearly_margin = pd.Series(np.maximum(margin, 0.0) * (monthly * 12.0).where(history, 0.0).fillna(0.0),
+                              index=book.index)
+    intensities = {str(k): float(v) for k, v in comp.intensity_by_industry.items()}
+    if intensities or comp.default_intensity > 0:
+        industry = book["industry"].astype(str)
+        unknown = sorted(set(intensities) - set(industry))
+        if unknown:
+            notes.append(f"limits.competition.intensity_by_industry names {unknown}, not found in this book's "
+                         f"industries ({sorted(set(industry))}): those intensities are not used.")
+        out["competitive_intensity"] = industry.map(intensities).fillna(comp.default_intensity).astype(float)
+        if "tenure_months" in book:
+            tenure = book["tenure_months"].astype(float)
+        else:
+            tenure = purchases["months_observed"].reindex(book.index).astype(float)
+            notes.append("The book has no tenure_months: a relationship's age is taken as its months of orders in "
+                         "the lookback window (limits.competition.full_value_tenure_months).")
+        out["relationship_value"] = relationship_value(
+            margin, (monthly * 12.0).where(history), tenure, relationship_years=comp.relationship_years,
+            discount_rate=comp.discount_rate, full_value_tenure_months=comp.full_value_tenure_months)
+        if not (out["relationship_value"] > 0).any():
+            notes.append("limits.competition is set but no customer has an ordering history to value its "
+                         "relationship on (e.g. table mode): the competition term changes no limit.")
+    if strat.applies:
+        chosen = pd.Series(book.index.isin([str(c) for c in strat.customers])
+                           | book.index.isin(list(strat.customers)), index=book.index)
+        missing = sorted(set(map(str, strat.customers)) - set(map(str, book.index)))
+        if missing:
+            notes.append(f"limits.strategic.customers names {len(missing)} id(s) not in this book "
+                         f"(e.g. {missing[:5]}): they are skipped.")
+        if strat.flag_column is not None:
+            if strat.flag_column not in book:
+                raise ParamsError(f"limits.strategic.flag_column = {strat.flag_column!r}: no such column in the "
+                                  f"customers table; name a true/false column of it or set the key to null.")
+            flag = book[strat.flag_column]
+            chosen |= (flag.astype(str).str.lower().isin(["true", "1", "yes", "y"])
+                       if flag.dtype == object else flag.fillna(0).astype(bool))
+        if strat.top_by_margin > 0:
+            top = yearly_margin[yearly_margin > 0].nlargest(strat.top_by_margin).index
+            chosen |= book.index.isin(top)
+        floor = (strat.protected_share_of_need * inputs["mean_demand"]).where(chosen)
+        out["strategic_floor"] = floor
+        notes.append(f"{int(floor.notna().sum()):,} strategic customer(s) (limits.strategic) are held at "
+                     f"{strat.protected_share_of_need:.0%} of their expected purchase need over the payment terms, "
+                     "unless a hard cap (PD cut-off, single-name, grade maximum, insurer, change band, "
+                     "new-customer caps) is lower.")
+    return out, notes
+
+
 def limit_policy(params: LimitParams, inputs: pd.DataFrame) -> tuple[LimitPolicy, dict[str, dict], list[str]]:
     """The optimizer's policy from params; relative budgets are measured on today's limits.
 
@@ -400,8 +471,10 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     each limit most (:func:`improvement_hints`), in ``hint`` / ``hint_pd`` / ``hint_limit``.
     """
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
+    inputs, competition_notes = competition_columns(book, purchases, inputs, basis, params)
     known = inputs["mean_demand"].notna() & (inputs["mean_demand"] > 0)
     policy, decided, notes = limit_policy(params, inputs.loc[known])
+    notes += competition_notes
     try:
         try:
             problem = build_problem(inputs.loc[known], policy)
@@ -421,7 +494,7 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
             f"{err}\nIn the params: policy.el_budget is limits.el_budget (or limits.el_budget_vs_current x "
             "today's EL), policy.exposure_budget is limits.exposure_budget(_vs_current), industry/region caps "
             "are limits.industry_caps / industry_cap_share and region_caps / region_cap_share, "
-            "policy.max_change is limits.max_change_per_review."
+            "policy.max_change is limits.max_change_per_review, strategic floors are limits.strategic."
         ) from None
     solved = result.to_frame()
     table = pd.DataFrame(index=book.index)
@@ -435,16 +508,34 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     table["expected_loss_on_limit"] = solved["expected_loss"].reindex(book.index).fillna(0.0)
     table["purchase_need_over_terms"] = inputs["mean_demand"]
     table["demand_basis"] = basis
+    without: dict = {}
+    if "competitive_intensity" in inputs:
+        # The same book solved without the term: what weighing competition changed, limit by limit.
+        plain = optimize_limits(problem.without_competition(), seed=seed, initial_prices=result.prices)
+        ids = pd.Index(problem.customer_ids)
+        table["competitive_intensity"] = inputs["competitive_intensity"]
+        table["relationship_value"] = inputs["relationship_value"]
+        table["relationship_value_kept"] = pd.Series(problem.relationship_value_kept(result.limits),
+                                                     index=ids).reindex(book.index)
+        table["limit_without_competition"] = pd.Series(plain.limits, index=ids).reindex(book.index).fillna(0.0)
+        without = table["limit_without_competition"].to_dict()
+    if "strategic_floor" in inputs:
+        table["strategic_floor"] = inputs["strategic_floor"]
     drivers = {**DECIDED_BY, "no_demand_data": "no purchases, declared needs, revenue or current limit to size a "
                                                "limit on"}
+    if params.strategic.applies:
+        share = params.strategic.protected_share_of_need
+        drivers["strategic_floor"] = (f"a strategic customer's limit is held at {share:.0%} of its expected purchase "
+                                      "need over the payment terms (limits.strategic)")
     sized_on = {"declared purchases": " Its purchase need is the one it declared (no ordering history yet).",
                 "requested limit": " Its purchase need is taken as the limit it requested (no ordering history "
                                    "yet)."}
     table["limit_reason"] = [
         f"Limit {new:,.0f} ({'+' if chg >= 0 else '-'}{abs(chg):,.0f} vs today): "
         f"{_driver_text(d, '', params, drivers)}.{sized_on.get(b, '')}"
-        for new, chg, d, b in zip(table["proposed_limit"], table["limit_change"], table["decided_by"],
-                                  table["demand_basis"])
+        + (f" Without weighing competition it would be {without[cid]:,.0f}." if d == "relationship_value" else "")
+        for cid, new, chg, d, b in zip(table.index, table["proposed_limit"], table["limit_change"],
+                                       table["decided_by"], table["demand_basis"])
     ]
     table["hint"], table["hint_pd"], table["hint_limit"] = "", np.nan, np.nan
     if model is not None and features is not None and master_scale is not None:
@@ -525,7 +616,7 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
         k = (prob.risk_cost + pi_el * prob.el_rate + pi_exp
              + (pi_ind[prob.industry_code] if pi_ind.size else 0.0)
              + (pi_reg[prob.region_code] if pi_reg.size else 0.0))
-        return single_customer_optimum(prob.mean_demand, prob.demand_cv, prob.net_margin, k, prob.lower, prob.upper)
+        return single_customer_optimum(prob.mean_demand, prob.demand_cv, prob.margin_rate, k, prob.lower, prob.upper)
 
     base = priced_limit(problem)
     threshold = np.minimum(min_gain, min_gain_share * np.maximum(base, 0.0))

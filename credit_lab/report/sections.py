@@ -32,6 +32,7 @@ __all__ = [
     "decided_by",
     "constraints_table",
     "frontier_figure",
+    "competition_tradeoff",
     "exposure_by_industry",
     "largest_reductions",
     "limits_table",
@@ -126,6 +127,20 @@ def frontier_figure(result: Any) -> plt.Figure | None:
     """The efficient frontier with today's limits as a dot (optimize method only)."""
     f = result.frontier
     return figures.fig_frontier(f.table, f.current_el, f.current_profit) if f is not None else None
+
+
+def competition_tradeoff(result: Any) -> list | Markdown:
+    """Per industry, sales and relationship value kept against expected loss, with and without the competition
+    term, and the frontier solved both ways (``limits.competition``; off: one line saying so)."""
+    table = getattr(result, "competition_tradeoff", None)
+    if table is None:
+        return Markdown("The competition term is off (`limits.competition`: every intensity 0): a limit below a "
+                        "customer's need costs this period's blocked orders only.")
+    shown = table.drop(columns=["customers"]).round({"intensity": 2})
+    money_cols = [c for c in shown if c != "intensity"]
+    shown[money_cols] = shown[money_cols].round(0)
+    frontier = result.competition_frontier
+    return [shown, frontier.plot().figure] if frontier is not None else [shown]
 
 
 def exposure_by_industry(result: Any) -> list:

@@ -234,7 +234,40 @@ def _limits(params: RunParams) -> list[DecisionSetting]:
             params, "limits.min_limit_by_grade",
             "; ".join(f"{g} {money(v)}" for g, v in lim.min_limit_by_grade.items()),
             "a customer of a grade named gets at least this limit")))
+    out += [optimize_only(_competition(params)), optimize_only(_strategic(params))]
     return out
+
+
+def _competition(params: RunParams) -> DecisionSetting:
+    comp = params.limits.competition
+    also = tuple(f"limits.competition.{k}" for k in ("intensity_by_industry", "relationship_years", "discount_rate",
+                                                     "full_value_tenure_months"))
+    named = "; ".join(f"{k} {v:.4g}" for k, v in comp.intensity_by_industry.items())
+    value = f"{named}; other industries {comp.default_intensity:.4g}" if named else f"{comp.default_intensity:.4g}"
+    if not comp.intensity_by_industry and comp.default_intensity == 0:
+        effect = ("no competition term: a limit below a customer's need costs this period's blocked orders only "
+                  "(every customer counts as captive)")
+    else:
+        effect = (f"a shortfall against a customer's need risks its relationship (valued at "
+                  f"{comp.relationship_years:.4g} years of its margin discounted at {_pct(comp.discount_rate)}), in "
+                  "proportion to the share of need unmet times its industry's intensity; limits weigh that value "
+                  "against the risk")
+    return _setting(params, "limits.competition.default_intensity", value, effect, *also)
+
+
+def _strategic(params: RunParams) -> DecisionSetting:
+    strat = params.limits.strategic
+    also = tuple(f"limits.strategic.{k}" for k in ("customers", "flag_column", "top_by_margin"))
+    rules = [f"{len(strat.customers):,} named"] if strat.customers else []
+    rules += [f"flagged in {strat.flag_column}"] if strat.flag_column else []
+    rules += [f"top {strat.top_by_margin:,} by margin"] if strat.top_by_margin else []
+    share = _pct(strat.protected_share_of_need)
+    if not rules:
+        return _setting(params, "limits.strategic.protected_share_of_need", "no strategic customers",
+                        "no customer's limit is protected by a floor on its need", *also)
+    return _setting(params, "limits.strategic.protected_share_of_need", f"{share} of need; " + ", ".join(rules),
+                    f"a strategic customer's limit is at least {share} of its expected purchase need over the terms, "
+                    "unless a hard cap (PD cut-off, single-name, grade, insurer, change band) is lower", *also)
 
 
 def _reserve(params: RunParams) -> list[DecisionSetting]:
@@ -290,8 +323,8 @@ def decision_settings(params: RunParams) -> list[DecisionSetting]:
     list of DecisionSetting
         Scoring first (method rule, champion, calibration, central tendency), then limits (method,
         PD cut-off, EL and exposure budgets, change band, single-name, industry and region caps,
-        new-customer caps, risk cap by grade), then the reserve (LGD, CCF, confidence, provisions: method,
-        no-loss floor, write-off policy, reconciliation band).
+        new-customer caps, risk cap by grade, competition, strategic customers), then the reserve (LGD,
+        CCF, confidence, provisions: method, no-loss floor, write-off policy, reconciliation band).
 
     Examples
     --------

@@ -24,6 +24,15 @@ newsvendor first-order condition ``a * P(D > L*) = k`` gives the closed form
 with ``sigma^2 = ln(1 + cv^2)`` and ``mu = ln(mean) - sigma^2 / 2``; with bounds the
 optimum is ``clip(L*, lower, upper)`` (:func:`single_customer_optimum`).
 
+Competition term
+----------------
+A limit short of the need may lose the customer to a competitor: ``P(lose) = c * E[(D - L)+] / E[D]``
+with ``c`` the competitive intensity of its segment, in [0, 1]. The relationship value kept,
+``V * (1 - P(lose)) = V * (1 - c) + (c * V / E[D]) * S(L)``, adds ``r = c * V / E[D]`` to the margin
+per unit of expected sales, so the objective is ``(a + r) * S(L) - k * L``: concave, the same closed
+form and pieces with ``a + r`` in place of ``a`` (:func:`retention_margin`; ``V`` in
+:mod:`~credit_lab.limits.optimizer.competition`). ``c = 0`` (the default) leaves everything as it was.
+
 Piecewise-linear model
 ----------------------
 Each customer gets ``K`` pieces on ``K + 1`` breakpoints in ``[lower, upper]``: the
@@ -81,15 +90,17 @@ Modules
 ``pricing``    the exact solver's machinery: sampled price estimates, smoothed-dual refinement, sifting
 ``result``     :class:`LimitResult`: limits, shadow prices, what decided each limit
 ``solver``     :func:`optimize_limits`, the HiGHS referee :func:`solve_with_highs`, :func:`constraint_violations`
-``frontier``   :func:`efficient_frontier`
+``frontier``   :func:`efficient_frontier`, :func:`competition_frontier` (with and without the competition term)
+``competition`` the competition term: relationship value ``V``, :func:`segment_tradeoff`
 ``synthetic``  :func:`synthetic_limit_inputs` for tests and benchmarks
 ``errors``     the exceptions
 
 Every public name is re-exported here: ``from credit_lab.limits.optimizer import X`` works for all of them.
 """
 
+from credit_lab.limits.optimizer.competition import annuity_factor, relationship_value, segment_tradeoff
 from credit_lab.limits.optimizer.errors import InfeasibleLimitsError, OptimizationInputError, SolverError
-from credit_lab.limits.optimizer.frontier import Frontier, efficient_frontier
+from credit_lab.limits.optimizer.frontier import CompetitionFrontier, Frontier, competition_frontier, efficient_frontier
 from credit_lab.limits.optimizer.problem import DECIDED_BY, LimitPolicy, LimitProblem, build_problem
 from credit_lab.limits.optimizer.profit import (
     PiecewiseProfit,
@@ -99,6 +110,8 @@ from credit_lab.limits.optimizer.profit import (
     lognormal_params,
     net_margin_rate,
     piecewise_profit,
+    relationship_value_kept,
+    retention_margin,
     risk_cost_rate,
     single_customer_optimum,
 )
@@ -109,6 +122,7 @@ from credit_lab.risk.loss_distribution import irb_capital_rate  # re-exported: i
 
 __all__ = [
     "DECIDED_BY",
+    "CompetitionFrontier",
     "Frontier",
     "InfeasibleLimitsError",
     "LimitPolicy",
@@ -117,7 +131,9 @@ __all__ = [
     "OptimizationInputError",
     "PiecewiseProfit",
     "SolverError",
+    "annuity_factor",
     "build_problem",
+    "competition_frontier",
     "constraint_violations",
     "demand_survival",
     "efficient_frontier",
@@ -128,8 +144,12 @@ __all__ = [
     "net_margin_rate",
     "optimize_limits",
     "piecewise_profit",
+    "relationship_value",
+    "relationship_value_kept",
+    "retention_margin",
     "risk_cost_rate",
     "single_customer_optimum",
+    "segment_tradeoff",
     "solve_with_highs",
     "synthetic_limit_inputs",
 ]

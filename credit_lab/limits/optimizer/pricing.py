@@ -76,9 +76,10 @@ def _remaining_capacity(problem: LimitProblem) -> tuple[np.ndarray, np.ndarray]:
         key = {"el_budget": "policy.el_budget", "exposure_budget": "policy.exposure_budget"}.get(
             name, f"policy.{problem.row_kinds[r]}s[{name.split('[', 1)[-1].rstrip(']')!r}]")
         raise InfeasibleLimitsError(
-            f"{name}: the limits' floors (grade minimums and the change band's lower edge) already use "
+            f"{name}: the limits' floors (grade minimums, the change band's lower edge and strategic floors) "
+            f"already use "
             f"{floor_use[r]:,.2f} but {key} is {rhs[r]:,.2f}; raise {key} to at least "
-            f"{floor_use[r]:,.2f} or relax policy.max_change / grade minimums.")
+            f"{floor_use[r]:,.2f} or relax policy.max_change / grade minimums / strategic floors.")
     return np.where(active, np.maximum(slack, 0.0), np.inf), active
 
 

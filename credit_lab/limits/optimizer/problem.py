@@ -22,8 +22,11 @@ from credit_lab.limits.optimizer.profit import (
     _pieces,
     _quantile,
     expected_profit,
+    expected_sales,
     lognormal_params,
     net_margin_rate,
+    relationship_value_kept,
+    retention_margin,
     risk_cost_rate,
 )
 
@@ -50,6 +53,9 @@ DECIDED_BY = {
     # appended, so the codes of the ones above stay as they were
     "new_customer_cap": "a new customer's limit is capped until it has a payment history",
     "requested_limit": "a new customer gets at most the limit it requested",
+    "relationship_value": "the value of keeping the relationship: a shortfall against its need risks losing the "
+                          "customer to a competitor, so the limit is above its profit optimum without competition",
+    "strategic_floor": "a strategic customer's limit is held at a protected share of its expected purchase need",
 }
 _LABELS = tuple(DECIDED_BY)
 _CODE = {name: np.int8(i) for i, name in enumerate(_LABELS)}
@@ -126,7 +132,7 @@ class LimitProblem:
     mean_demand, demand_cv : ndarray
         Purchase-need distribution, currency units / dimensionless.
     net_margin : ndarray
-        ``a`` per unit of sales.
+        ``a`` per unit of sales (margin now, :func:`net_margin_rate`).
     risk_cost : ndarray
         ``k`` per unit of limit.
     el_rate : ndarray
@@ -153,6 +159,16 @@ class LimitProblem:
         Budgets of the rows, currency units; ``inf`` = no constraint.
     row_names, row_kinds : tuple of str
     policy : LimitPolicy
+    retention_margin : ndarray
+        ``r = c * V / E[D]`` per unit of sales (:func:`retention_margin`); the pieces and the optimum
+        use the margin ``a + r`` (:attr:`margin_rate`). 0 without the competition term.
+    relationship_value, competitive_intensity : ndarray
+        ``V`` (currency units) and ``c`` (in [0, 1]) of each customer; 0 without the term.
+    optimum_without_retention : ndarray
+        ``clip(L*, lower, upper)`` with the margin ``a`` alone (equals ``profit_optimum`` when ``r = 0``).
+    strategic_floor : ndarray
+        The strategic floor asked for, currency units (NaN = not strategic); it is in force where
+        ``lower_source`` names it.
     """
 
     customer_ids: np.ndarray
@@ -180,10 +196,23 @@ class LimitProblem:
     row_kinds: tuple[str, ...]
     policy: LimitPolicy
     widths: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    retention_margin: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    relationship_value: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    competitive_intensity: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    optimum_without_retention: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    strategic_floor: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.widths is None:
             object.__setattr__(self, "widths", self.pieces.widths)
+        n = self.lower.shape[0]
+        for name in ("retention_margin", "relationship_value", "competitive_intensity"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(n))
+        if self.optimum_without_retention is None:
+            object.__setattr__(self, "optimum_without_retention", self.profit_optimum)
+        if self.strategic_floor is None:
+            object.__setattr__(self, "strategic_floor", np.full(n, np.nan))
 
     @property
     def n_customers(self) -> int:
@@ -198,9 +227,44 @@ class LimitProblem:
         return _usage(np.asarray(limits, dtype=float), self.el_rate, self.industry_code, self.region_code,
                       len(self.industry_names), len(self.region_names))
 
+    @property
+    def margin_rate(self) -> np.ndarray:
+        """Margin per unit of expected sales in the objective: ``net_margin + retention_margin``."""
+        return self.net_margin + self.retention_margin
+
     def expected_profit(self, limits: Any) -> np.ndarray:
-        """Exact expected profit of each customer at ``limits``, currency units."""
+        """Exact objective of each customer at ``limits``: ``(a + r) * E[min(D, L)] - k * L``, currency units.
+
+        Without the competition term (``r = 0``) this is the expected profit; with it, it adds the
+        part of the relationship value kept that the limit moves (the constant ``V * (1 - c)`` is left out).
+        """
+        return expected_profit(limits, self.mean_demand, self.demand_cv, self.margin_rate, self.risk_cost)
+
+    def expected_sales(self, limits: Any) -> np.ndarray:
+        """Expected sales ``E[min(D, L)]`` of each customer at ``limits``, currency units."""
+        return expected_sales(limits, self.mean_demand, self.demand_cv)
+
+    def margin_now(self, limits: Any) -> np.ndarray:
+        """Expected profit of this period alone, ``a * E[min(D, L)] - k * L``, currency units."""
         return expected_profit(limits, self.mean_demand, self.demand_cv, self.net_margin, self.risk_cost)
+
+    def relationship_value_kept(self, limits: Any) -> np.ndarray:
+        """Relationship value kept at ``limits``, ``V * (1 - c * (1 - E[min(D, L)] / E[D]))``, currency units."""
+        return relationship_value_kept(limits, self.mean_demand, self.demand_cv, self.relationship_value,
+                                       self.competitive_intensity)
+
+    def without_competition(self) -> LimitProblem:
+        """The same problem with the competition term off (``V = c = r = 0``); bounds and budgets kept."""
+        if not np.any(self.retention_margin):
+            return replace(self, relationship_value=np.zeros(self.n_customers),
+                           competitive_intensity=np.zeros(self.n_customers))
+        mu, sigma = lognormal_params(self.mean_demand, self.demand_cv)
+        optimum = self.optimum_without_retention
+        pieces = _pieces(self.mean_demand, mu, sigma, self.net_margin, self.risk_cost, self.lower, self.upper,
+                         optimum, self.n_pieces)
+        zero = np.zeros(self.n_customers)
+        return replace(self, profit_optimum=optimum, pieces=pieces, widths=pieces.widths, retention_margin=zero,
+                       relationship_value=zero, competitive_intensity=zero)
 
     def piecewise_value(self, limits: Any) -> np.ndarray:
         """Piecewise-linear expected profit of each customer at ``limits``, currency units."""
@@ -230,7 +294,8 @@ class LimitProblem:
 
 _REQUIRED = ("mean_demand", "demand_cv", "gross_margin", "collection_days", "pd", "lgd", "ul_rate",
              "industry", "region", "grade", "current_limit")
-_OPTIONAL_DEFAULTS = {"ccf": 1.0, "insurer_cap": np.nan, "new_customer_cap": np.nan, "requested_limit_cap": np.nan}
+_OPTIONAL_DEFAULTS = {"ccf": 1.0, "insurer_cap": np.nan, "new_customer_cap": np.nan, "requested_limit_cap": np.nan,
+                      "relationship_value": 0.0, "competitive_intensity": 0.0, "strategic_floor": np.nan}
 
 
 
@@ -366,7 +431,9 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
         unit of limit), ``industry``, ``region``, ``grade``, ``current_limit`` (currency
         units). Optional: ``ccf`` (default 1), ``insurer_cap`` (currency units; NaN/inf =
         not insured), ``new_customer_cap`` and ``requested_limit_cap`` (a new customer's caps,
-        currency units; NaN/inf = none), ``customer_id`` for a mapping.
+        currency units; NaN/inf = none), ``relationship_value`` (``V``, currency units, >= 0) and
+        ``competitive_intensity`` (``c`` in [0, 1]) of the competition term (default 0: off),
+        ``strategic_floor`` (currency units; NaN = not strategic), ``customer_id`` for a mapping.
     policy : LimitPolicy
 
     Returns
@@ -377,13 +444,19 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
     -----
     Per-customer bounds:
 
-    * floor = max(grade minimum, (1 - max_change) * current);
+    * floor = max(grade minimum, (1 - max_change) * current, strategic floor);
     * upper = min(single-name cap, grade maximum, (1 + max_change) * current, insurer cap,
       new-customer cap, requested-limit cap, capacity), where capacity is the ``capacity_quantile``
       of the need but never below the floor (it is a modelling device, not a hard cap);
     * when the floor is above the hard caps the caps win: ``lower = upper`` and
       ``bound_conflict`` is set;
     * above the PD cut-off both bounds are 0 (the cut-off beats every floor).
+
+    A strategic floor is a commercial protection, not a risk limit: like every floor it yields to
+    the hard caps and the PD cut-off.
+
+    Objective margin per unit of sales: ``a + r`` with ``a`` of :func:`net_margin_rate` and
+    ``r = c * V / E[D]`` of :func:`retention_margin` (0 unless the competition columns are given).
 
     The insurer cap is the most the company lends to an insured customer under its
     credit-insurance policy (insured cover plus own retention); it is an upper bound.
@@ -408,6 +481,9 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
     insurer = _numeric(cols, ids, "insurer_cap", n, lo=0.0, allow_nan=True)
     new_cap = _numeric(cols, ids, "new_customer_cap", n, lo=0.0, allow_nan=True)
     request_cap = _numeric(cols, ids, "requested_limit_cap", n, lo=0.0, allow_nan=True)
+    rel_value = _numeric(cols, ids, "relationship_value", n, lo=0.0)
+    intensity = _numeric(cols, ids, "competitive_intensity", n, lo=0.0, hi=1.0)
+    strategic = _numeric(cols, ids, "strategic_floor", n, lo=0.0, allow_nan=True)
 
     codes = {}
     names = {}
@@ -422,6 +498,7 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
         names[key] = tuple(str(x) for x in u)
 
     a = net_margin_rate(gm, days, float(policy.cost_of_funds_rate))
+    r = retention_margin(rel_value, intensity, mean)
     k = risk_cost_rate(pd_, lgd, ul, float(policy.capital_rate), ccf)
     el = pd_ * lgd * ccf
     mu, sigma = lognormal_params(mean, cv)
@@ -450,9 +527,13 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
                           _CODE["new_customer_cap"], _CODE["requested_limit"]])
     which = np.argmin(caps, axis=0)
     hard_hi = caps[which, np.arange(n)]
-    floor = np.maximum(grade_min, band_lo)
+    strategic_lo = np.where(np.isnan(strategic), 0.0, strategic)
+    floor = np.maximum(np.maximum(grade_min, band_lo), strategic_lo)
     lower_source = np.where(floor <= 0, _NO_SOURCE,
                             np.where(band_lo >= grade_min, _CODE["change_cap"], _CODE["grade_bound"])).astype(np.int8)
+    # Ties go to the change band and grade minimum: the strategic floor is named only where it lifts the floor.
+    lower_source = np.where(strategic_lo > np.maximum(grade_min, band_lo), _CODE["strategic_floor"],
+                            lower_source).astype(np.int8)
     capacity = np.maximum(_quantile(np.full(n, float(policy.capacity_quantile)), mu, sigma), floor)
     upper = np.minimum(hard_hi, capacity)
     upper_source = np.where(capacity < hard_hi, _CODE["profit_optimum"], cap_codes[which]).astype(np.int8)
@@ -465,8 +546,9 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
     upper_source = np.where(cut, _CODE["pd_cutoff"], upper_source).astype(np.int8)
     conflict &= ~cut
 
-    optimum = np.clip(_closed_form(mu, sigma, a, k), lower, upper)
-    pieces = _pieces(mean, mu, sigma, a, k, lower, upper, optimum, int(policy.n_pieces))
+    optimum = np.clip(_closed_form(mu, sigma, a + r, k), lower, upper)
+    optimum_plain = optimum if not r.any() else np.clip(_closed_form(mu, sigma, a, k), lower, upper)
+    pieces = _pieces(mean, mu, sigma, a + r, k, lower, upper, optimum, int(policy.n_pieces))
 
     industries, regions = names["industry"], names["region"]
     rhs = _row_rhs(policy, industries, regions)
@@ -479,6 +561,8 @@ def build_problem(customers: pd.DataFrame | Mapping[str, Any], policy: LimitPoli
         upper_source=upper_source, bound_conflict=conflict, profit_optimum=optimum, pieces=pieces,
         industry_code=codes["industry"], region_code=codes["region"], industry_names=industries,
         region_names=regions, rhs=rhs, row_names=row_names, row_kinds=row_kinds, policy=policy,
+        retention_margin=r, relationship_value=rel_value, competitive_intensity=intensity,
+        optimum_without_retention=optimum_plain, strategic_floor=strategic,
     )
 
 

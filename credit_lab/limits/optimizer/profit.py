@@ -22,6 +22,8 @@ __all__ = [
     "lognormal_params",
     "net_margin_rate",
     "piecewise_profit",
+    "relationship_value_kept",
+    "retention_margin",
     "risk_cost_rate",
     "single_customer_optimum",
 ]
@@ -136,6 +138,56 @@ def net_margin_rate(gross_margin: Any, collection_days: Any, cost_of_funds_rate:
     """
     return (np.asarray(gross_margin, dtype=float)
             - cost_of_funds_rate * np.asarray(collection_days, dtype=float) / _DAYS_PER_YEAR)
+
+
+def retention_margin(relationship_value: Any, intensity: Any, mean_demand: Any) -> np.ndarray:
+    """Retention margin ``r = c * V / E[D]`` per unit of sales: the competition term of the objective.
+
+    With ``P(lose) = c * E[(D - L)+] / E[D]`` (the expected share of the need left unmet, times the
+    competitive intensity ``c``) the relationship value kept is
+    ``V * (1 - P(lose)) = V * (1 - c) + (c * V / E[D]) * E[min(D, L)]``: a constant plus ``r`` per unit
+    of expected sales. Added to :func:`net_margin_rate` it keeps the objective
+    ``(a + r) * E[min(D, L)] - k * L`` of the same concave newsvendor form.
+
+    Parameters
+    ----------
+    relationship_value : array_like
+        ``V``, expected future margin of the relationship, currency units, >= 0.
+    intensity : array_like
+        ``c``, competitive intensity of the customer's segment, in [0, 1].
+    mean_demand : array_like
+        ``E[D]``, mean purchase need over the payment terms, currency units, > 0.
+
+    Returns
+    -------
+    ndarray
+        ``c * V / E[D]``, per unit of sales.
+    """
+    return (np.asarray(intensity, dtype=float) * np.asarray(relationship_value, dtype=float)
+            / np.asarray(mean_demand, dtype=float))
+
+
+def relationship_value_kept(limit: Any, mean_demand: Any, demand_cv: Any, relationship_value: Any,
+                            intensity: Any) -> np.ndarray:
+    """Expected relationship value kept at a limit: ``V * (1 - c * (1 - E[min(D, L)] / E[D]))``.
+
+    Parameters
+    ----------
+    limit : array_like
+        Credit limit, currency units.
+    mean_demand, demand_cv : array_like
+        Mean (currency units) and CV of the purchase need.
+    relationship_value, intensity : array_like
+        ``V`` (currency units) and ``c`` (in [0, 1]) of :func:`retention_margin`.
+
+    Returns
+    -------
+    ndarray
+        Currency units, in ``[V * (1 - c), V]``.
+    """
+    mean = np.asarray(mean_demand, dtype=float)
+    unmet = 1.0 - expected_sales(limit, mean, demand_cv) / mean
+    return np.asarray(relationship_value, dtype=float) * (1.0 - np.asarray(intensity, dtype=float) * unmet)
 
 
 def risk_cost_rate(pd_: Any, lgd: Any, ul_rate: Any, capital_rate: float, ccf: Any = 1.0) -> np.ndarray:

@@ -18,6 +18,9 @@ from credit_lab.limits.optimizer.problem import (
     LimitProblem,
     _dot,
 )
+from credit_lab.limits.optimizer.profit import (
+    demand_survival,
+)
 
 __all__ = [
     "LimitResult",
@@ -40,7 +43,11 @@ class LimitResult:
         As ``decided_by`` but naming the coupling row (e.g. ``industry_cap[retail]``).
     constraints : DataFrame
         One row per active coupling constraint: ``kind``, ``budget``, ``used``, ``slack``,
-        ``binding``, ``shadow_price`` (profit per extra currency unit of budget).
+        ``binding``, ``shadow_price`` (profit per extra currency unit of budget); then one row
+        ``strategic_floor[<id>]`` per strategic customer: ``budget`` = the floor asked for, ``used``
+        = the limit, ``slack`` = limit - floor (negative where a hard cap won), ``shadow_price`` =
+        objective gained per currency unit the floor is lowered (its reduced cost: the priced use of
+        the coupling rows minus the exact marginal objective at the floor; 0 unless it binds).
     prices : ndarray
         Dual value of every row in ``problem.row_names`` order (0 where no budget).
     dual_bound : float
@@ -63,7 +70,10 @@ class LimitResult:
        (``change_cap`` or ``grade_bound``), even if a budget pushes it down too;
     4. a limit at its upper bound that wants at least that much is attributed to the cap
        that set the bound (the demand-capacity cap counts as ``profit_optimum``);
-    5. ``pd_cutoff`` above the cut-off.
+    5. ``pd_cutoff`` above the cut-off;
+    6. a ``profit_optimum`` limit more than 1 % above the customer's bounded optimum without the
+       competition term (``problem.optimum_without_retention``) is ``relationship_value``: the
+       retention term, not this period's margin, set it.
     """
 
     limits: np.ndarray
@@ -106,6 +116,30 @@ class LimitResult:
         }, index=pd.Index(p.customer_ids, name="customer_id"))
 
 
+#: a limit counts as set by the retention term when it is this share above its optimum without it
+_RETENTION_MATERIAL = 0.01
+
+
+def _strategic_floors(problem: LimitProblem, limits: np.ndarray, pi: np.ndarray) -> pd.DataFrame:
+    """One constraint row per strategic customer, the floor's shadow price being its reduced cost."""
+    asked = problem.strategic_floor
+    rows = np.flatnonzero(~np.isnan(asked) & (asked > 0))
+    lo, hi = problem.lower[rows], problem.upper[rows]
+    tol = 1e-9 * np.maximum(1.0, hi)
+    in_force = (problem.lower_source[rows] == _CODE["strategic_floor"]) & (lo >= asked[rows] - tol)
+    at_floor = in_force & (limits[rows] <= lo + tol)
+    # Raising the floor by one unit forces one more unit of limit: it earns the exact marginal
+    # objective at the floor and uses the coupling rows, which the others give up at their prices.
+    marginal = (problem.margin_rate[rows] * demand_survival(lo, problem.mean_demand[rows], problem.demand_cv[rows])
+                - problem.risk_cost[rows])
+    priced = _core_of(problem).price(pi)[rows]
+    shadow = np.where(at_floor, np.maximum(priced - marginal, 0.0), 0.0)
+    return pd.DataFrame({
+        "kind": "strategic_floor", "budget": asked[rows], "used": limits[rows], "slack": limits[rows] - asked[rows],
+        "binding": at_floor, "shadow_price": shadow,
+    }, index=pd.Index([f"strategic_floor[{cid}]" for cid in problem.customer_ids[rows]], name="constraint"))
+
+
 def _decide(problem: LimitProblem, limits: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi, opt = problem.lower, problem.upper, problem.profit_optimum
     tol = 1e-9 * np.maximum(1.0, hi)
@@ -128,6 +162,10 @@ def _decide(problem: LimitProblem, limits: np.ndarray, pi: np.ndarray) -> tuple[
     code[on_floor] = problem.lower_source[on_floor]
     on_cap = (limits >= hi - tol) & (opt >= hi - tol)
     code[on_cap] = problem.upper_source[on_cap]
+    plain = problem.optimum_without_retention
+    retained = ((code == _CODE["profit_optimum"]) & (problem.retention_margin > 0)
+                & (limits > plain * (1.0 + _RETENTION_MATERIAL) + tol))
+    code[retained] = _CODE["relationship_value"]
     decided = np.array(_LABELS, dtype=object)[code]
     detailed = decided.copy()
     by_row = np.flatnonzero(wanted_more & ~on_floor & ~on_cap)
@@ -179,6 +217,9 @@ def _make_result(problem: LimitProblem, x: np.ndarray, pi: np.ndarray, solver: s
         "kind": [problem.row_kinds[r] for r in rows], "budget": rhs[rows], "used": used[rows], "slack": slack,
         "binding": binding, "shadow_price": pi[rows],
     }, index=pd.Index([problem.row_names[r] for r in rows], name="constraint"))
+    floors = _strategic_floors(problem, limits, pi)
+    if len(floors):
+        constraints = pd.concat([constraints, floors]) if len(constraints) else floors
     return LimitResult(limits=limits, objective=objective, decided_by=decided, decided_by_constraint=detailed,
                        constraints=constraints, prices=pi, dual_bound=dual_bound, solver=solver,
                        seconds=time.perf_counter() - t0,

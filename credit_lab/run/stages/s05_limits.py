@@ -11,7 +11,7 @@ import pandas as pd
 
 from credit_lab.core.config import LimitParams
 from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
-from credit_lab.limits.optimizer import efficient_frontier
+from credit_lab.limits.optimizer import competition_frontier, efficient_frontier, segment_tradeoff
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
 from credit_lab.limits.setting import (
     defaults_that_fit,
@@ -48,6 +48,10 @@ class LimitsResult:
     backtest: pd.DataFrame | None = None
     backtest_base_rate: float | None = None
     share_caps: dict[str, dict] = field(default_factory=dict)
+    #: with limits.competition on: per industry, sales / relationship value kept / EL with and without the term
+    competition_tradeoff: pd.DataFrame | None = None
+    #: with limits.competition on: the frontier solved with and without the term (CompetitionFrontier)
+    competition_frontier: Any = None
 
 
 def _monitoring_only(ctx: StageContext) -> LimitsResult:
@@ -64,6 +68,15 @@ def _monitoring_only(ctx: StageContext) -> LimitsResult:
     return result
 
 
+def _with_flag_column(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams) -> pd.DataFrame:
+    """The book with ``limits.strategic.flag_column`` joined from the customers table, where it is set."""
+    column = limit_params.strategic.flag_column
+    if column is None or column in book:
+        return book
+    source = ctx.read("book.parquet" if ctx.table_mode else "customers.parquet").set_index("customer_id")
+    return book.join(source[[column]]) if column in source else book  # absent: optimize_book names the key
+
+
 def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams) -> LimitsResult:
     """Limits that maximize expected profit under the budgets and caps, with the frontier."""
     p = ctx.params
@@ -78,8 +91,9 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams)
         invoices = ctx.read("invoices.parquet")
         purchases = purchase_statistics(invoices, read_as_of(ctx), p.features.lookback_months, book.index)
         model = load_pd_model(ctx)
-    table, solved, problem = optimize_book(book, purchases, limit_params, p.reserve.lgd, seed=p.seed,
-                                           model=model, features=features, master_scale=p.master_scale)
+    table, solved, problem = optimize_book(_with_flag_column(ctx, book, limit_params), purchases, limit_params,
+                                           p.reserve.lgd, seed=p.seed, model=model, features=features,
+                                           master_scale=p.master_scale)
     out = book[_KEEP].join(table)
     out["explanation"] = [reason_sentence(row) for row in out.to_dict(orient="records")]
     frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
@@ -90,6 +104,10 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams)
     by_industry = out.groupby("industry")[["current_limit", "proposed_limit"]].sum()
     result = LimitsResult(out, "optimize", constraints, frontier, by_industry, solved.seconds,
                           notes=list(table.attrs.get("notes", [])), share_caps=dict(table.attrs.get("share_caps", {})))
+    if "limit_without_competition" in table:
+        without = table["limit_without_competition"].reindex(problem.customer_ids).to_numpy()
+        result.competition_tradeoff = segment_tradeoff(problem, solved.limits, without)
+        result.competition_frontier = competition_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
     for note in result.notes:
         logger.warning(note)
     return result
@@ -141,8 +159,13 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     else:
         _review(ctx, result)
     ctx.write("limits.parquet", result.limits.reset_index())
-    ctx.write_json("limits_notes.json", {"method": result.method, "notes": result.notes,
-                                         "share_caps": result.share_caps})
+    notes_file = {"method": result.method, "notes": result.notes, "share_caps": result.share_caps}
+    if result.competition_tradeoff is not None:
+        # Small tables (one row per industry / budget), kept beside the notes rather than as new artifacts.
+        notes_file["competition"] = {
+            "tradeoff_by_industry": result.competition_tradeoff.reset_index().to_dict(orient="records"),
+            "frontier": result.competition_frontier.table.to_dict(orient="records")}
+    ctx.write_json("limits_notes.json", notes_file)
     # The decision table credit managers open in a spreadsheet.
     ctx.write_csv("limits.csv", result.limits.reset_index())
     # Letters tell the final limit; the open balance decides whether a reduction holds the next orders.

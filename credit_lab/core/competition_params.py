@@ -1,0 +1,65 @@
+"""Params of the competition term and the strategic floors of the limit optimizer (``limits.competition``,
+``limits.strategic``).
+
+Kept apart from :mod:`credit_lab.core.config` (which is long); ``config`` imports them into
+:class:`~credit_lab.core.config.LimitParams`. The formula they feed is in
+:mod:`credit_lab.limits.optimizer.competition`; ``params/default.yaml`` documents each key.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from credit_lab.core.params_base import StrictParams
+
+__all__ = ["CompetitionParams", "StrategicParams"]
+
+
+class CompetitionParams(StrictParams):
+    """How much a limit below a customer's need risks the whole relationship.
+
+    The probability of losing the relationship this review is ``intensity x expected share of the
+    need the limit leaves unmet``: 0 = captive (a shortfall costs this period's blocked orders and
+    nothing more), 1 = the relationship is lost in proportion to the share of need unmet. The shipped
+    intensity is 0 everywhere, so limits stay what they were until the user states a market view.
+    """
+
+    intensity_by_industry: dict[str, float] = Field(
+        default_factory=dict, description="competitive intensity per industry, in [0, 1]; unnamed: default_intensity")
+    default_intensity: float = Field(0.0, ge=0.0, le=1.0, description="intensity of an industry not named above")
+    relationship_years: float = Field(3.0, gt=0.0, le=30.0,
+                                      description="expected remaining years of a relationship, at today's margin")
+    discount_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly rate discounting future margin")
+    full_value_tenure_months: int = Field(
+        24, ge=1, le=600, description="tenure at which a relationship counts in full; younger ones in proportion")
+
+    @field_validator("intensity_by_industry")
+    @classmethod
+    def _intensities_are_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0.0 <= float(v) <= 1.0}
+        if bad:
+            raise ValueError(f"every intensity must lie in [0, 1] (0 = captive, 1 = a shortfall loses the relationship "
+                             f"in proportion); got {bad}")
+        return value
+
+
+class StrategicParams(StrictParams):
+    """Customers whose limit is held at least at a share of their expected need (a floor).
+
+    A customer is strategic when its id is listed, when ``flag_column`` is true for it, or when it is
+    among the ``top_by_margin`` customers by yearly margin. The floor yields to the hard caps
+    (PD cut-off, single-name, grade maximum, insurer, change band, new-customer caps): protecting a
+    customer never overrides the risk limits.
+    """
+
+    customers: list[str] = Field(default_factory=list, description="customer ids held at the floor")
+    flag_column: str | None = Field(None, min_length=1,
+                                    description="a true/false column of the customers table marking strategic ones")
+    top_by_margin: int = Field(0, ge=0, le=1_000_000, description="the N customers with the largest yearly margin")
+    protected_share_of_need: float = Field(
+        0.8, gt=0.0, le=2.0, description="floor = this share of the expected purchase need over the payment terms")
+
+    @property
+    def applies(self) -> bool:
+        """Whether any rule names a strategic customer."""
+        return bool(self.customers) or self.flag_column is not None or self.top_by_margin > 0
