@@ -182,3 +182,10 @@ def test_the_smoke_run_writes_as_many_letters_as_its_summary_counts(smoke_run):
     summary = letters_summary(run_dir)
     assert summary["letters"] == sum(summary["by_kind"].values())
     assert len(list((run_dir / "letters").glob("letter_*.html"))) == summary["letters"]
+
+
+def test_every_reason_the_optimizer_gives_has_customer_wording():
+    from credit_lab.limits.letters import CUSTOMER_WORDING
+    from credit_lab.limits.optimizer import DECIDED_BY
+
+    assert set(DECIDED_BY) <= set(CUSTOMER_WORDING), sorted(set(DECIDED_BY) - set(CUSTOMER_WORDING))

@@ -48,6 +48,8 @@ CUSTOMER_WORDING = {
     "pd_cutoff": "your current risk rating is below our threshold for open-account terms",
     "new_customer_cap": "we start new customers at a limited amount until we have a payment history with you",
     "requested_limit": "it is the limit you applied for",
+    "relationship_value": "we value our relationship with you: the limit covers more of your expected purchases",
+    "strategic_floor": "we keep your limit at a level that covers most of the purchases we expect from you",
     "no_demand_data": "we have no recent purchases, declared needs or financial statements to size a limit on",
 }
 
