@@ -8,6 +8,11 @@ is whether the customer defaults within the horizon after the snapshot.
 
 A customer's features depend only on its own records and its industry's
 outlook, so the functions can run on any partition of customers.
+
+The snapshots of a training set are built together: the payment features of all of them come
+from one compiled pass over the invoices (:mod:`credit_lab.features.payment`), the statements are
+sorted by customer once, and customers are matched to their records by row numbers rather than by
+hashing their ids again for every snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import FeatureParams
+from credit_lab.features.payment import customer_codes, payment_features
 
 __all__ = [
     "FeatureSpec",
@@ -195,106 +201,51 @@ def _days(a: np.ndarray, b: np.ndarray | np.datetime64) -> np.ndarray:
     return (a - b) / _DAY
 
 
-def _per_customer(values: pd.Series | np.ndarray, ids: np.ndarray, how: str, index: pd.Index) -> pd.Series:
-    s = pd.Series(np.asarray(values, dtype=float)).groupby(ids, sort=False).agg(how)
-    return s.reindex(index)
+@dataclass(frozen=True)
+class _Statements:
+    """Statements of known customers sorted by customer row and period end (ties in input order), once."""
+
+    table: pd.DataFrame  # RangeIndex, the sorted rows
+    customer_row: np.ndarray  # row of each statement's customer in the customer table
+    available: np.ndarray  # datetime64[ns]: when each became known
+    n_customers: int
 
 
-def _payment_features(inv: pd.DataFrame, customers: pd.DataFrame, snap: np.datetime64,
-                      params: FeatureParams) -> pd.DataFrame:
-    idx = pd.Index(customers["customer_id"], name="customer_id")
-    window_start = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=params.lookback_months), "ns")
-    recent_start = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=3), "ns")
-    inv_date = inv["invoice_date"].to_numpy()
-    due = inv["due_date"].to_numpy()
-    paid = inv["paid_date"].to_numpy()
-    cid = inv["customer_id"].to_numpy()
-    amount = inv["amount"].to_numpy(dtype=float)
-
-    issued = inv_date < snap
-    # A payment made on/after the snapshot is unknown at the snapshot: the invoice is open then.
-    settled = issued & ~np.isnat(paid) & (paid < snap)
-    open_ = issued & ~settled
-    dbt = np.maximum(_days(paid, due), 0.0)  # NaN where unpaid
-    overdue_days = np.maximum(_days(np.full(len(inv), snap), due), 0.0)
-
-    out = pd.DataFrame(index=idx)
-    in_window = issued & (inv_date >= window_start)
-    out["invoice_count"] = _per_customer(in_window, cid, "sum", idx).fillna(0.0)
-
-    settled_win = settled & (paid >= window_start)
-    out["days_beyond_terms_mean"] = _per_customer(dbt[settled_win], cid[settled_win], "mean", idx)
-    lateness = np.where(settled, dbt, np.where(open_, overdue_days, np.nan))
-    touched = (settled_win | (open_ & (due >= window_start))) | (open_ & (due < snap))
-    out["days_beyond_terms_max"] = _per_customer(lateness[touched], cid[touched], "max", idx)
-
-    due_win = issued & (due >= window_start) & (due < snap)
-    for k in (30, 60, 90):
-        late_k = np.where(settled, dbt > k, overdue_days > k)
-        out[f"share_late_{k}"] = _per_customer(late_k[due_win], cid[due_win], "mean", idx)
-
-    open_amount = np.where(open_, amount, 0.0)
-    overdue_open = open_ & (due < snap)
-    receivables = _per_customer(open_amount, cid, "sum", idx).fillna(0.0)
-    overdue_amount = _per_customer(np.where(overdue_open, amount, 0.0), cid, "sum", idx).fillna(0.0)
-    out["max_days_past_due_open"] = _per_customer(overdue_days[overdue_open], cid[overdue_open], "max", idx).fillna(0.0)
-    out["overdue_share_of_open"] = (overdue_amount / receivables).where(receivables > 0)
-    sales = _per_customer(np.where(in_window, amount, 0.0), cid, "sum", idx).fillna(0.0)
-    window_days = float(_days(np.datetime64(snap, "ns"), window_start))
-    out["dso_days"] = (receivables / sales * window_days).where(sales > 0)
-
-    recent = settled & (paid >= recent_start)
-    prior = settled_win & (paid < recent_start)
-    out["lateness_trend"] = (_per_customer(dbt[recent], cid[recent], "mean", idx)
-                             - _per_customer(dbt[prior], cid[prior], "mean", idx))
-    disputed = inv["disputed"].to_numpy(dtype=bool)
-    out["dispute_rate"] = _per_customer(disputed[in_window], cid[in_window], "mean", idx)
-
-    limit = customers.set_index("customer_id")["credit_limit"].reindex(idx).astype(float)
-    out["utilisation"] = (receivables / limit).where(limit > 0)
-    breaches = pd.Series(0.0, index=idx)
-    for m in range(params.lookback_months):
-        month_end = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=m), "ns")
-        open_then = (inv_date < month_end) & (np.isnat(paid) | (paid >= month_end))
-        bal = _per_customer(np.where(open_then, amount, 0.0), cid, "sum", idx).fillna(0.0)
-        breaches += ((bal > limit) & (limit > 0)).astype(float)
-    out["limit_breaches"] = breaches
-
-    onboard = customers.set_index("customer_id")["onboarding_date"].reindex(idx).to_numpy()
-    tenure_months = _days(np.full(len(idx), snap), onboard) / 30.4375
-    out["tenure_months"] = tenure_months
-    months_active = np.clip(np.minimum(tenure_months, params.lookback_months), 1.0, None)
-    out["orders_per_month"] = out["invoice_count"] / months_active
-    recent_issued = issued & (inv_date >= recent_start)
-    prior_issued = in_window & (inv_date < recent_start)
-    rate_recent = _per_customer(recent_issued, cid, "sum", idx).fillna(0.0) / 3.0
-    prior_months = params.lookback_months - 3
-    rate_prior = _per_customer(prior_issued, cid, "sum", idx).fillna(0.0) / max(prior_months, 1)
-    out["ordering_trend"] = (rate_recent / rate_prior).where((rate_prior > 0)
-                                                             & (tenure_months >= params.lookback_months))
-    out["has_payment_history"] = _per_customer(settled, cid, "sum", idx).fillna(0.0).gt(0).astype(float)
-    out["receivables_open"] = receivables
-    out["sales_in_window"] = sales
-    return out
+def _sorted_statements(fin: pd.DataFrame | None, customer_ids: pd.Series, lag_days: int) -> _Statements | None:
+    if fin is None or len(fin) == 0:
+        return None
+    avail = fin["available_date"] if "available_date" in fin else pd.Series(pd.NaT, index=fin.index)
+    avail = np.asarray(avail.fillna(fin["period_end"] + pd.Timedelta(days=lag_days)), dtype="datetime64[ns]")
+    rows = customer_codes(fin["customer_id"], customer_ids)
+    keep = np.flatnonzero(rows >= 0)
+    order = keep[np.lexsort((np.asarray(fin["period_end"], dtype="datetime64[ns]")[keep], rows[keep]))]
+    table = fin.drop(columns=["customer_id"]).iloc[order].reset_index(drop=True)  # ids: the rows say whose
+    return _Statements(table, rows[order], avail[order], len(customer_ids))
 
 
-def _financial_features(fin: pd.DataFrame | None, idx: pd.Index, snap: np.datetime64, lag_days: int) -> pd.DataFrame:
+def _financial_features(statements: _Statements | None, idx: pd.Index, take: np.ndarray,
+                        snap: np.datetime64) -> pd.DataFrame:
+    """Ratios of the latest statement known before ``snap`` of the customers at rows ``take`` (index ``idx``)."""
     cols = ["current_ratio", "quick_ratio", "liabilities_to_assets", "ebitda_margin", "interest_coverage",
             "return_on_assets", "altman_z2", "financials_age_months", "has_financials", "revenue_growth",
             "log_revenue", "revenue_latest"]
     out = pd.DataFrame(np.nan, index=idx, columns=cols)
     out["has_financials"] = 0.0
-    if fin is None or len(fin) == 0:
+    if statements is None:
         return out
-    avail = fin["available_date"] if "available_date" in fin else pd.Series(pd.NaT, index=fin.index)
-    avail = avail.fillna(fin["period_end"] + pd.Timedelta(days=lag_days))
-    known = fin.loc[(avail < snap).to_numpy() & fin["customer_id"].isin(idx).to_numpy()]
+    known = np.flatnonzero(statements.available < snap)
     if len(known) == 0:
         return out
-    known = known.sort_values(["customer_id", "period_end"])
-    latest = known.groupby("customer_id", sort=False).tail(1).set_index("customer_id")
-    previous = known.groupby("customer_id", sort=False).nth(-2).set_index("customer_id")
-    f = latest.reindex(idx)
+    row = statements.customer_row[known]
+    is_latest = np.r_[row[1:] != row[:-1], True]
+    is_previous = np.r_[(row[1:] == row[:-1]) & is_latest[1:], False]
+    latest_at = np.full(statements.n_customers, -1)
+    latest_at[row[is_latest]] = known[is_latest]
+    previous_at = np.full(statements.n_customers, -1)
+    previous_at[row[is_previous]] = known[is_previous]
+    # position -1: no statement, a row of NaN; computed on positions, labelled with idx at the end (cheaper)
+    f = statements.table.reindex(latest_at[take]).reset_index(drop=True)
+    out = out.reset_index(drop=True)
 
     def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
         return (num / den).where(den > 0)
@@ -318,15 +269,16 @@ def _financial_features(fin: pd.DataFrame | None, idx: pd.Index, snap: np.dateti
         out["altman_z2"] = 6.56 * x1 + 3.26 * x2 + 6.72 * x3 + 1.05 * x4
         out["financials_age_months"] = _days(np.full(len(idx), snap), f["period_end"].to_numpy()) / 30.4375
         out["has_financials"] = f["total_assets"].notna().astype(float)
-        prev_rev = previous["revenue"].reindex(idx)
+        prev_rev = statements.table["revenue"].reindex(previous_at[take]).reset_index(drop=True)
         out["revenue_growth"] = ratio(f["revenue"], prev_rev) - 1.0
         out["log_revenue"] = np.log(f["revenue"].where(f["revenue"] > 0))
         out["revenue_latest"] = f["revenue"]
-    return out
+    return out.set_axis(idx)
 
 
-def _outlook_features(outlook: pd.DataFrame | None, customers: pd.DataFrame, snap: np.datetime64) -> pd.DataFrame:
-    idx = pd.Index(customers["customer_id"], name="customer_id")
+def _outlook_features(outlook: pd.DataFrame | None, industry_code: np.ndarray, industries: pd.Index, idx: pd.Index,
+                      snap: np.datetime64) -> pd.DataFrame:
+    """Latest outlook of each customer's industry (``industries[industry_code]``, -1: none) and its 3-month change."""
     out = pd.DataFrame(np.nan, index=idx, columns=["industry_outlook", "industry_outlook_change"])
     if outlook is None or len(outlook) == 0:
         return out
@@ -336,10 +288,13 @@ def _outlook_features(outlook: pd.DataFrame | None, customers: pd.DataFrame, sna
     latest = known.groupby("industry").tail(1).set_index("industry")["outlook_score"]
     three_back = np.datetime64(pd.Timestamp(snap) - pd.DateOffset(months=3), "ns")
     older = known.loc[known["as_of_date"] < three_back].groupby("industry").tail(1).set_index("industry")
-    industry = customers["industry"].to_numpy()
-    out["industry_outlook"] = latest.reindex(industry).to_numpy()
-    out["industry_outlook_change"] = (out["industry_outlook"].to_numpy()
-                                      - older["outlook_score"].reindex(industry).to_numpy())
+
+    def per_customer(score: pd.Series) -> np.ndarray:
+        # one value per industry, then per customer by code; code -1 picks the NaN appended last
+        return np.append(score.reindex(industries).to_numpy(dtype=float), np.nan)[industry_code]
+
+    out["industry_outlook"] = per_customer(latest)
+    out["industry_outlook_change"] = out["industry_outlook"].to_numpy() - per_customer(older["outlook_score"])
     return out
 
 
@@ -362,27 +317,52 @@ def build_features(tables: dict[str, pd.DataFrame], snapshot: pd.Timestamp | str
     columns (``snapshot_date``, ``industry``, ``region``, ``is_new_customer``,
     ``receivables_open``, ``sales_in_window``, ``revenue_latest``, ``credit_limit``).
     """
-    snap = np.datetime64(pd.Timestamp(snapshot), "ns")
-    customers = tables["customers"]
-    population = customers.loc[(customers["onboarding_date"] < snap).to_numpy()]
-    defaults = tables.get("defaults")
+    return _build_snapshots(tables, [pd.Timestamp(snapshot)], params, financials_publication_lag_days)[0]
+
+
+def _first_default(customers: pd.DataFrame, defaults: pd.DataFrame | None) -> np.ndarray:
+    """Each customer's first default date (NaT: none), by row of ``customers``."""
+    first_default = np.full(len(customers), np.datetime64("NaT"), dtype="datetime64[ns]")
     if defaults is not None and len(defaults):
-        in_default = defaults.loc[defaults["default_date"] < snap, "customer_id"].unique()
-        population = population.loc[~population["customer_id"].isin(in_default)]
-    population = population.reset_index(drop=True)
-    inv = tables["invoices"]
-    inv = inv.loc[inv["customer_id"].isin(population["customer_id"]).to_numpy()]
-    pay = _payment_features(inv, population, snap, params)
-    fin = _financial_features(tables.get("financials"), pay.index, snap, financials_publication_lag_days)
-    outl = _outlook_features(tables.get("industry_outlook"), population, snap)
-    feats = pd.concat([pay, fin, outl], axis=1)
-    meta = population.set_index("customer_id")[["industry", "region", "credit_limit"]]
-    feats = feats.join(meta)
-    feats["snapshot_date"] = pd.Timestamp(snapshot)
-    feats["is_new_customer"] = ((feats["tenure_months"] < params.new_customer_months)
-                                | (feats["has_payment_history"] == 0))
-    ordered = feature_names() + [c for c in feats.columns if c not in FEATURE_DICTIONARY]
-    return feats[ordered]
+        codes = customer_codes(defaults["customer_id"], customers["customer_id"])
+        dates = np.asarray(defaults["default_date"], dtype="datetime64[ns]")
+        known = (codes >= 0) & ~np.isnat(dates)
+        first = pd.Series(dates[known]).groupby(codes[known]).min()
+        first_default[first.index.to_numpy()] = first.to_numpy()
+    return first_default
+
+
+def _population(customers: pd.DataFrame, first_default: np.ndarray, snapshot: pd.Timestamp) -> np.ndarray:
+    """Rows of the customers onboarded before the snapshot and not in default before it."""
+    snap = np.datetime64(pd.Timestamp(snapshot), "ns")
+    onboard = np.asarray(customers["onboarding_date"], dtype="datetime64[ns]")
+    return np.flatnonzero((onboard < snap) & ~(first_default < snap))  # NaT compares False: never defaulted
+
+
+def _build_snapshots(tables: dict[str, pd.DataFrame], snapshots: list[pd.Timestamp], params: FeatureParams,
+                     financials_publication_lag_days: int) -> list[pd.DataFrame]:
+    """:func:`build_features` of every snapshot, the payment features of all of them in one pass."""
+    customers = tables["customers"]
+    first_default = _first_default(customers, tables.get("defaults"))
+    rows = [_population(customers, first_default, snapshot) for snapshot in snapshots]
+    payments = payment_features(tables["invoices"], customers, snapshots, rows, params)
+    statements = _sorted_statements(tables.get("financials"), customers["customer_id"],
+                                    financials_publication_lag_days)
+    industry_code, industries = pd.factorize(customers["industry"])
+    frames = []
+    for snapshot, take, pay in zip(snapshots, rows, payments):
+        snap = np.datetime64(snapshot, "ns")
+        fin = _financial_features(statements, pay.index, take, snap)
+        outl = _outlook_features(tables.get("industry_outlook"), industry_code[take], industries, pay.index, snap)
+        feats = pd.concat([pay, fin, outl], axis=1)
+        for col in ("industry", "region", "credit_limit"):  # rows in the same order: no join needed
+            feats[col] = customers[col].array.take(take)
+        feats["snapshot_date"] = pd.Timestamp(snapshot)
+        feats["is_new_customer"] = ((feats["tenure_months"] < params.new_customer_months)
+                                    | (feats["has_payment_history"] == 0))
+        ordered = feature_names() + [c for c in feats.columns if c not in FEATURE_DICTIONARY]
+        frames.append(feats[ordered])
+    return frames
 
 
 def build_labels(defaults: pd.DataFrame | None, customer_ids: pd.Index, snapshot: pd.Timestamp,
@@ -403,10 +383,14 @@ def build_labels(defaults: pd.DataFrame | None, customer_ids: pd.Index, snapshot
 def build_training_set(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, params: FeatureParams,
                        financials_publication_lag_days: int = 90) -> pd.DataFrame:
     """Stacked features and labels of every training snapshot (column ``default_in_horizon``)."""
-    frames = []
-    for snap in training_snapshots(as_of, params):
-        feats = build_features(tables, snap, params, financials_publication_lag_days)
-        feats["default_in_horizon"] = build_labels(tables.get("defaults"), feats.index, snap,
-                                                   params.label_horizon_months)
-        frames.append(feats)
+    snaps = training_snapshots(as_of, params)
+    frames = _build_snapshots(tables, snaps, params, financials_publication_lag_days)
+    first_default = _first_default(tables["customers"], tables.get("defaults"))
+    for snap, feats in zip(snaps, frames):
+        # as build_labels: nobody in the population defaulted before the snapshot, so a default in
+        # [snapshot, snapshot + horizon) is a first default before the horizon's end
+        end = np.datetime64(pd.Timestamp(snap) + pd.DateOffset(months=params.label_horizon_months), "ns")
+        defaulted = first_default[_population(tables["customers"], first_default, snap)] < end
+        feats["default_in_horizon"] = pd.Series(defaulted.astype("int8"), index=feats.index,
+                                                name="default_in_horizon")
     return pd.concat(frames)

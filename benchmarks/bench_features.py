@@ -1,0 +1,197 @@
+"""Benchmark: the point-in-time training set at 5,000, 20,000 and 50,000 customers, old vs new vs a group-by.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_features.py                     # 5k, 20k, 50k customers (~4 min)
+    .venv/bin/python benchmarks/bench_features.py --sizes 5000 20000  # fewer sizes
+    .venv/bin/python benchmarks/bench_features.py --skip-old          # only the new path and the baseline
+
+Each size runs in its own subprocess on the embedded generator's ledger
+(``generate_ledger(n_customers, n_months=36, seed)``, validated; about 100 invoices per customer)
+with the default ``FeatureParams`` (5 training snapshots 3 months apart, 12-month lookback):
+
+* ``new``: ``credit_lab.features.point_in_time.build_training_set`` (one compiled pass over the
+  invoices for all snapshots), median of 3 after a warm-up on a small ledger (numba compilation or
+  cache load);
+* ``old``: the same function as it was before the one-pass rewrite (commit ``0f4e331``, taken from
+  git): per snapshot a pandas group-by per feature and one per month-end; one run (it is slow).
+  The child checks that old and new agree to 1e-12 (NaN where NaN) and stops if not;
+* ``baseline``: a plain pandas group-by of the same invoices, ``invoices.groupby("customer_id")
+  ["amount"].sum()`` (sum of amounts per customer), median of 3, measured in the same process; and
+  the same in DuckDB when it is installed (it is not a dependency).
+
+Peak memory: VmHWM over the step, reset just before it through ``/proc/self/clear_refs`` (``peak_mb``),
+and the same minus the resident size before it (``peak_extra_mb``; the ledger and whatever the
+allocator kept from earlier steps are in the resident size, so a step that reuses freed memory shows
+little extra). Writes ``benchmarks/results_features.json`` and prints a
+markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OLD_COMMIT = "0f4e331a873e11b6a10c6483c27c78a81ea6768c"
+
+
+def _rss_mb(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _ledger(n_customers: int, seed: int):
+    from credit_lab.data.contract import validate_ledger
+    from credit_lab.data.synthetic import generate_ledger
+
+    ledger = generate_ledger(n_customers=n_customers, n_months=36, seed=seed)
+    raw = {t: getattr(ledger, t) for t in ("customers", "invoices", "financials", "defaults", "industry_outlook")}
+    return validate_ledger(raw).tables
+
+
+def _old_module() -> types.ModuleType:
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_COMMIT}:credit_lab/features/point_in_time.py"],
+                            capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("point_in_time_before_one_pass")
+    sys.modules[module.__name__] = module  # its dataclass looks itself up there
+    exec(compile(source, "point_in_time@0f4e331", "exec"), module.__dict__)  # noqa: S102 - our own code from git
+    return module
+
+
+def _measure(fn, repeats: int) -> tuple[dict, object]:
+    base = _rss_mb("VmRSS")
+    reset = _reset_peak()
+    times, result = [], None
+    for _ in range(repeats):
+        del result
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    peak = _rss_mb("VmHWM")
+    return {"seconds": statistics.median(times), "times": times, "peak_mb": peak if reset else None,
+            "peak_extra_mb": (peak - base) if reset else None}, result
+
+
+def _assert_same(new, old) -> float:
+    """Largest relative difference of any float feature; raises when rows, columns or NaNs differ."""
+    assert new.index.equals(old.index) and list(new.columns) == list(old.columns)
+    worst = 0.0
+    for col in old.columns:
+        if old[col].dtype.kind == "f":
+            a, b = new[col].to_numpy(), old[col].to_numpy()
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=col)
+            both = ~np.isnan(b)
+            if both.any():
+                worst = max(worst, float(np.max(np.abs(a[both] - b[both]) / np.maximum(np.abs(b[both]), 1.0))))
+        else:
+            assert new[col].equals(old[col]), col
+    return worst
+
+
+def child(n_customers: int, seed: int, repeats: int, skip_old: bool) -> dict:
+    from credit_lab.core.config import FeatureParams
+    from credit_lab.features.point_in_time import build_features, build_training_set, data_cut_date
+
+    params = FeatureParams()
+    small = _ledger(200, seed + 1)
+    build_training_set(small, data_cut_date(small), params)  # compile or load the numba cache
+    t = time.perf_counter()
+    tables = _ledger(n_customers, seed)
+    out = {"customers": n_customers, "invoices": len(tables["invoices"]), "ledger_s": time.perf_counter() - t}
+    invoices = tables["invoices"]
+    as_of = data_cut_date(tables)
+
+    # the new path first, so its peak is not hidden in memory the allocator kept from other steps
+    out["new"], new = _measure(lambda: build_training_set(tables, as_of, params), repeats)
+    out["new_one_snapshot"], _ = _measure(lambda: build_features(tables, as_of, params), repeats)
+    out["baseline"], _ = _measure(lambda: invoices.groupby("customer_id", sort=False)["amount"].sum(), repeats)
+    try:
+        import duckdb  # optional: only to compare with the issue's DuckDB figure
+    except ImportError:
+        out["baseline_duckdb"] = None
+    else:
+        frame = invoices[["customer_id", "amount"]]
+        out["baseline_duckdb"], _ = _measure(
+            lambda: duckdb.query_df(frame, "inv", "SELECT customer_id, sum(amount) FROM inv GROUP BY 1").df(), repeats)
+    out["rows"] = len(new)
+    if not skip_old:
+        old_module = _old_module()
+        out["old"], old = _measure(lambda: old_module.build_training_set(tables, as_of, params), 1)
+        out["max_rel_diff_old_new"] = _assert_same(new, old)
+    return out
+
+
+def _run(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                         check=False)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-3:] or ["failed"]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[5_000, 20_000, 50_000], help="customers")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-old", action="store_true")
+    ap.add_argument("--child", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results_features.json")
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.sizes[0], args.seed, args.repeats, args.skip_old)))
+        return 0
+
+    load_before = os.getloadavg()
+    runs = [_run(["--child", "--sizes", str(n), "--seed", str(args.seed), "--repeats", str(args.repeats)]
+                 + (["--skip-old"] if args.skip_old else [])) for n in args.sizes]
+    results = {"python": platform.python_version(), "cpus": os.cpu_count(), "loadavg_before": load_before,
+               "loadavg_after": os.getloadavg(), "old_commit": OLD_COMMIT, "runs": runs}
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+    print("| customers | invoices | old [s] | new [s] | group-by [s] | new / group-by | old / new "
+          "| new s per M invoices | new peak extra [MB] | old peak extra [MB] | max rel. diff |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        if "error" in r:
+            print(f"| error | {r['error']} |")
+            continue
+        new_s, base_s = r["new"]["seconds"], r["baseline"]["seconds"]
+        old = r.get("old")
+        print(f"| {r['customers']:,} | {r['invoices']:,} | {old['seconds'] if old else float('nan'):.1f} "
+              f"| {new_s:.2f} | {base_s:.2f} | {new_s / base_s:.1f} "
+              f"| {old['seconds'] / new_s if old else float('nan'):.0f} | {new_s / r['invoices'] * 1e6:.2f} "
+              f"| {r['new']['peak_extra_mb']:.0f} | {old['peak_extra_mb'] if old else float('nan'):.0f} "
+              f"| {r.get('max_rel_diff_old_new', float('nan')):.1e} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
