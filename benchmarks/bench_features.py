@@ -50,21 +50,7 @@ if str(ROOT) not in sys.path:
 OLD_COMMIT = "0f4e331a873e11b6a10c6483c27c78a81ea6768c"
 
 
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def _ledger(n_customers: int, seed: int):
@@ -86,15 +72,15 @@ def _old_module() -> types.ModuleType:
 
 
 def _measure(fn, repeats: int) -> tuple[dict, object]:
-    base = _rss_mb("VmRSS")
-    reset = _reset_peak()
+    base = rss_mb("VmRSS")
+    reset = reset_peak()
     times, result = [], None
     for _ in range(repeats):
         del result
         t = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t)
-    peak = _rss_mb("VmHWM")
+    peak = rss_mb("VmHWM")
     return {"seconds": statistics.median(times), "times": times, "peak_mb": peak if reset else None,
             "peak_extra_mb": (peak - base) if reset else None}, result
 

@@ -26,25 +26,7 @@ import subprocess
 import sys
 import time
 
-
-def _rss_mb(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def child(solver: str, size: int, seed: int, repeats: int) -> dict:
@@ -69,10 +51,10 @@ def child(solver: str, size: int, seed: int, repeats: int) -> dict:
     gc.collect()
     if solver == "fast":
         optimize_limits(build_problem(*synthetic_limit_inputs(2000, seed=seed)))  # imports and first-call costs
-    rss_before = _rss_mb("VmRSS")
+    rss_before = rss_mb("VmRSS")
     # ru_maxrss shares the kernel's high-water mark with VmHWM: read it before resetting.
     build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    reset = _reset_peak()
+    reset = reset_peak()
     times = []
     runs = repeats if solver == "fast" else 1
     for _ in range(runs):
@@ -82,7 +64,7 @@ def child(solver: str, size: int, seed: int, repeats: int) -> dict:
         else:
             res = solve_with_highs(problem, method=solver)
         times.append(time.perf_counter() - t)
-    peak = _rss_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = rss_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     process_peak = max(build_peak, peak)
     viol = constraint_violations(problem, res.limits)
     return {

@@ -47,21 +47,7 @@ N_DAYS = 1096  # 36 months
 N_REVIEWS = 24
 
 
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def make_arrays(n_invoices: int, seed: int = 5) -> dict[str, np.ndarray]:
@@ -109,8 +95,8 @@ def child_walk(size: int, repeats: int) -> dict:
     build_s = time.perf_counter() - t
     out = {"size": size, "customers": int(arrays["limit"].shape[0]), "build_s": build_s}
     for name, fn in (("reference", _reference), ("walk", _walk)):
-        base = _rss_mb("VmRSS")
-        reset = _reset_peak()
+        base = rss_mb("VmRSS")
+        reset = reset_peak()
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
@@ -118,7 +104,7 @@ def child_walk(size: int, repeats: int) -> dict:
             times.append(time.perf_counter() - t)
             del result
         out[name] = {"seconds": statistics.median(times), "times": times,
-                     "peak_extra_mb": (_rss_mb("VmHWM") - base) if reset else None}
+                     "peak_extra_mb": (rss_mb("VmHWM") - base) if reset else None}
     res = _walk(arrays)
     out["blocked_share"] = float(res["blocked_amount"].sum() / arrays["amount"][arrays["day"] >= arrays["bounds"][0]]
                                  .sum())
