@@ -100,6 +100,11 @@ def test_relative_bands_and_categories():
     assert pts["outlook"].tolist() == [0, 0, 100, 100]  # median edge 2.5, learnt on the book
     assert pts["sector"].iloc[:3].tolist() == [20, 90, 20] and np.isnan(pts["sector"].iloc[3])  # unknown: missing
     assert m.edges_["outlook"] == pytest.approx([2.5])
+    # a relative criterion with no value in the book has no bands: the policy table says so, not "below nan"
+    empty = ExpertScorecard(policy).fit(book.assign(outlook=np.nan))
+    table = empty.points_table().set_index("criterion")
+    assert "no value in this book" in table.loc["outlook", "band"] and "nan" not in table.to_string().replace(
+        "NaN", "")
 
 
 @pytest.mark.unit

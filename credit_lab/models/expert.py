@@ -350,6 +350,12 @@ class ExpertScorecard(PDClassifierMixin, BaseEstimator):
                 rows += [{**common, "band": f"= {k}", "points": v} for k, v in c.categories.items()]
                 continue
             edges = self.edges_[name]
+            if c.relative and not np.isfinite(np.asarray(edges, dtype=float)).any():
+                # quantiles of a column with no value in this book: no band exists, no customer is scored on it
+                rows.append({**common, "band": "no value in this book: no quantile bands, the criterion scores "
+                                               "no customer (its weight goes to the criteria each one has)",
+                             "points": np.nan})
+                continue
             lows = [None, *edges]
             for (low, high), (_, pts) in zip(zip(lows, [*edges, None], strict=True), c.bands, strict=True):
                 rows.append({**common, "band": _band_label(low, high, c.relative), "points": pts})
