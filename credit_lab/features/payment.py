@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from credit_lab.core.config import FeatureParams
 
-__all__ = ["PAYMENT_COLUMNS", "customer_codes", "payment_features"]
+__all__ = ["PAYMENT_COLUMNS", "customer_codes", "group_by_customer", "payment_features"]
 
 PAYMENT_COLUMNS = [
     "invoice_count", "days_beyond_terms_mean", "days_beyond_terms_max", "share_late_30", "share_late_60",
@@ -78,8 +78,11 @@ def _nan_max(current, value):
 
 
 @numba.njit(cache=True)
-def _group_by_customer(codes, n_customers):
-    """Stable counting sort of the invoice rows by customer row (-1 dropped): (positions, segment starts)."""
+def group_by_customer(codes, n_customers):
+    """Stable counting sort of rows by customer code (-1 dropped): (positions, segment starts).
+
+    Customer ``c``'s rows, in input order, are ``positions[starts[c]:starts[c + 1]]`` (also used by the replay).
+    """
     starts = np.zeros(n_customers + 1, dtype=np.int64)
     for i in range(codes.shape[0]):
         if codes[i] >= 0:
@@ -258,7 +261,7 @@ def payment_features(invoices: pd.DataFrame, customers: pd.DataFrame, snapshots:
     counts = np.zeros((n_customers, n_snap, _N_COUNTS), dtype=np.int32)
     maxima = np.zeros((n_customers, n_snap, 2))
     balance = np.zeros((n_customers, len(month_ends)))
-    positions, starts = _group_by_customer(codes, n_customers)
+    positions, starts = group_by_customer(codes, n_customers)
     del codes
     first = 0
     while first < n_customers:  # blocks of customers with about _BLOCK_INVOICES invoices: bounded copies

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.exceptions import CreditLabError
+from credit_lab.features.payment import group_by_customer
 
 __all__ = ["ReplayInputError", "WalkResult", "walk_arrays", "walk_orders"]
 
@@ -52,22 +53,6 @@ _DAY_NS = 86_400_000_000_000
 
 class ReplayInputError(CreditLabError, ValueError):
     """Input of a limit policy replay that cannot be walked (missing column, unsorted reviews, bad LGD)."""
-
-
-@numba.njit(cache=True)
-def _group_by_customer(codes: np.ndarray, n_customers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort of row positions by customer code: (positions, segment starts)."""
-    counts = np.zeros(n_customers + 1, dtype=np.int64)
-    for i in range(codes.shape[0]):
-        counts[codes[i] + 1] += 1
-    starts = np.cumsum(counts)
-    fill = starts[:-1].copy()
-    positions = np.empty(codes.shape[0], dtype=np.int64)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        positions[fill[c]] = i
-        fill[c] += 1
-    return positions, starts
 
 
 @numba.njit(parallel=True, cache=True)
@@ -261,7 +246,7 @@ def walk_arrays(customer_code: np.ndarray, invoice_day: np.ndarray, paid_day: np
     """
     n_customers, n_periods = limit.shape
     codes = np.ascontiguousarray(customer_code, dtype=np.int64)
-    positions, starts = _group_by_customer(codes, n_customers)
+    positions, starts = group_by_customer(codes, n_customers)
     inv_day = np.ascontiguousarray(invoice_day, dtype=np.int64)
     _sort_segments_by_day(positions, starts, inv_day)
     served = np.zeros(len(codes))
