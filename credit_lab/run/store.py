@@ -146,14 +146,19 @@ def verify_run(run_dir: str | Path, public_key=None) -> list[str]:
     (an Ed25519 public key), the manifest must also carry that key's valid signature
     (:mod:`credit_lab.run.signing`): that also holds against a forger who rewrote all of the above.
     """
-    run_dir = Path(run_dir)
+    return verification(run_dir, public_key).problems
+
+
+def _integrity_problems(run_dir: Path) -> tuple[list[str], bool]:
+    """The problems hashes and the run log show, and whether the check got as far as the run log's entry
+    (a folder without a readable manifest or a run log stops it early, before any signature is looked at)."""
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
-        return [f"missing: {MANIFEST} (not a run folder, or the manifest was deleted)"]
+        return [f"missing: {MANIFEST} (not a run folder, or the manifest was deleted)"], False
     try:
         manifest = io.read_json(manifest_path)
     except ValueError as err:
-        return [f"changed: {MANIFEST} is not valid JSON ({err})"]
+        return [f"changed: {MANIFEST} is not valid JSON ({err})"], False
     recorded: dict[str, str] = manifest.get("outputs", {})
     actual = hash_tree(run_dir)
     problems = [f"changed: {name}" for name in sorted(recorded) if name in actual and actual[name] != recorded[name]]
@@ -163,7 +168,7 @@ def verify_run(run_dir: str | Path, public_key=None) -> list[str]:
     found = _find_run_log(run_dir)
     if found is None:
         problems.append(f"unverifiable: no {RUNS_LOG} next to the run folder to check the manifest against")
-        return problems
+        return problems, False
     log_path, folder = found
     lines = log_path.read_bytes().splitlines()
     entries = []
@@ -184,10 +189,7 @@ def verify_run(run_dir: str | Path, public_key=None) -> list[str]:
         problems.append(f"changed: {MANIFEST} (its SHA-256 differs from the one logged in {RUNS_LOG})")
     if manifest.get("status") != "succeeded":
         problems.append(f"status: the run {manifest.get('status', 'has no status')}")
-    signature = check_signature(run_dir, public_key)
-    if signature.problem:
-        problems.append(signature.problem)
-    return problems
+    return problems, True
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,13 @@ class Verification:
 
 
 def verification(run_dir: str | Path, public_key=None) -> Verification:
-    """:func:`verify_run` with the signature's state, for ``credit-lab verify``."""
-    problems = verify_run(run_dir, public_key)
-    return Verification(problems, check_signature(run_dir, public_key))
+    """:func:`verify_run`'s problems with the signature's state (checked once), for ``credit-lab verify``."""
+    run_dir = Path(run_dir)
+    problems, complete = _integrity_problems(run_dir)
+    signature = check_signature(run_dir, public_key)
+    if complete and signature.problem:
+        problems.append(signature.problem)
+    return Verification(problems, signature)
 
 
 #: manifest entries that record when a run ran and how long each stage took
