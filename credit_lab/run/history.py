@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.ticker import FuncFormatter
 
-from credit_lab.core.formatting import money
+from credit_lab.core.formatting import money, percent
 from credit_lab.data import io
 from credit_lab.report.figures import fig_to_data_uri
 from credit_lab.report.style import apply_figure_style
@@ -174,17 +174,13 @@ def _psi(v: float) -> str:
     return f"{v:.4f}"
 
 
-def _pct(v: float) -> str:
-    return f"{v:.2%}"
-
-
 def _whole(v: float) -> str:
     return f"{v:,.0f}"
 
 
 #: (summary key, column heading, format) of the figures in the run table
 FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
-    ("auc", "AUC out of time", _ratio), ("psi_pd", "PSI of the PD", _psi), ("mean_pd", "mean PD", _pct),
+    ("auc", "AUC out of time", _ratio), ("psi_pd", "PSI of the PD", _psi), ("mean_pd", "mean PD", percent),
     ("customers", "customers", _whole), ("limits_final", "total limits (final)", money), ("el", "EL", money),
     ("provision", "provision", money), ("reserve_recommended", "recommended reserve", money),
     ("watchlist", "watchlist", _whole))
@@ -192,7 +188,7 @@ FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
 CHARTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], Callable[[float], str]], ...] = (
     ("Out-of-time AUC", ("auc",), ("AUC",), _ratio),
     ("PSI of the PD, today against development", ("psi_pd",), ("PSI",), _psi),
-    ("Mean PD today", ("mean_pd",), ("mean PD",), _pct),
+    ("Mean PD today", ("mean_pd",), ("mean PD",), percent),
     ("Defaults in the out-of-time sample, observed and expected", ("defaults_observed", "defaults_expected"),
      ("observed", "expected (sum of PDs)"), lambda v: f"{v:,.1f}"),
     ("Total limits, today and final", ("limits_current", "limits_final"), ("today", "final"), money),
@@ -236,7 +232,7 @@ def text_row(row: dict, book_width: int = 40) -> tuple[str, ...]:
     book = book if len(book) <= book_width else book[:book_width - 3] + "..."
     status = str(row["status"]) + ("" if row["in_folder"] else " (replaced)")
     return (str(row["run_id"]), started_text(row["started_at"]), book, status, duration_text(row["seconds"]),
-            fmt(s.get("auc"), _ratio), fmt(s.get("mean_pd"), _pct), fmt(s.get("limits_final"), money),
+            fmt(s.get("auc"), _ratio), fmt(s.get("mean_pd"), percent), fmt(s.get("limits_final"), money),
             fmt(s.get("el"), money), fmt(s.get("reserve_recommended"), money), fmt(s.get("watchlist"), _whole))
 
 
