@@ -24,6 +24,9 @@ pytestmark = pytest.mark.e2e  # every test here runs the CLI
 def test_cli_reports_each_stage_and_its_time(smoke_run):
     _, proc = smoke_run
     for stage in STAGES:
+        if stage == "07_replay":  # off unless replay.enabled (tests/test_replay_stage.py runs it)
+            assert re.search(rf"{stage}\s+skipped \(the reason is in its report\)", proc.stdout), proc.stdout
+            continue
         assert re.search(rf"{stage}\s+done in\s+[\d.]+ s", proc.stdout), proc.stdout
     assert "index.html" in proc.stdout
 
@@ -55,7 +58,10 @@ def test_run_folder_layout_and_manifest(smoke_run):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
     assert list(manifest["stages"]) == list(STAGES)
-    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in manifest["stages"].values())
+    ran = {k: v for k, v in manifest["stages"].items() if k != "07_replay"}
+    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in ran.values())
+    assert manifest["stages"]["07_replay"]["status"] == "skipped"
+    assert "replay.enabled is false" in manifest["stages"]["07_replay"]["reason"]
     assert manifest["params"]["run_id"] == "smoke" and manifest["params"]["seed"] == 7
     # a book with enough defaults is scored by the statistical models, and the manifest says why
     assert manifest["scoring_method"]["method"] == "statistical"
@@ -63,9 +69,10 @@ def test_run_folder_layout_and_manifest(smoke_run):
     assert {"pandas", "scikit-learn", "shap", "papermill", "python"} <= set(manifest["versions"])
     assert "commit" in manifest["git"] and "dirty" in manifest["git"]
     assert any(k.startswith("params:") for k in manifest["inputs"])
-    for stage in STAGES:
+    for stage in ran:
         assert (run_dir / "notebooks" / f"{stage}.ipynb").is_file()
         assert (run_dir / "reports" / f"{stage}.html").is_file()
+    assert (run_dir / "reports" / "07_replay.html").is_file()  # the skipped page, with the reason
     for name in ("scores", "shap_values", "limits", "expected_loss", "features_current", "quarantine"):
         assert (run_dir / "data" / f"{name}.parquet").is_file()
     # every hash in the manifest matches its file, and every file is in the manifest
@@ -80,6 +87,8 @@ def test_reports_are_code_free_with_figures_and_index_links_them(smoke_run):
     index = (run_dir / "index.html").read_text()
     for stage in STAGES:
         assert f'href="reports/{stage}.html"' in index
+        if stage == "07_replay":  # skipped: a page saying why (tests/test_replay_stage.py)
+            continue
         html = (run_dir / "reports" / f"{stage}.html").read_text()
         assert "stages.open_stage" not in html and "import warnings" not in html, stage
         assert "data:image/png;base64" in html, f"{stage} has no figure"
@@ -216,7 +225,8 @@ def test_json_summary_is_one_line_a_scheduler_can_read(own_files_run, tmp_path):
     _, proc = own_files_run  # run with --json
     summary = json.loads(proc.stdout)
     assert summary["status"] == "succeeded" and summary["exit_code"] == 0
-    assert summary["run_dir"].endswith("mine") and set(summary["stages"]) == set(STAGES)
+    assert summary["run_dir"].endswith("mine") and set(summary["stages"]) | set(summary["skipped"]) == set(STAGES)
+    assert "replay.enabled is false" in summary["skipped"]["07_replay"]  # stages not run, each with the reason
     assert summary["scoring_method"]["method"] in ("statistical", "expert")
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  learning_rate: 5\n")

@@ -165,6 +165,10 @@ def test_template_runs_every_stage_and_accounts_for_every_row(tmp_path):
     run = tmp_path / "run"
     results = {}
     for stage, (_, func, _) in stages.STAGES.items():
+        if stage == "07_replay":  # a customer table has no invoices to replay: skipped
+            with pytest.raises(stages.StageSkipped, match="table mode"):
+                stages.open_stage(stage, run, TEMPLATE, build_missing_upstream=False)
+            continue
         ctx = stages.open_stage(stage, run, TEMPLATE, build_missing_upstream=False)
         results[stage] = func(ctx)
     dq = results["01_data_quality"]

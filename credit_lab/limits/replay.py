@@ -30,6 +30,7 @@ import pandas as pd
 
 from credit_lab.core.replay_params import ReplayParams
 from credit_lab.features.point_in_time import data_cut_date
+from credit_lab.limits.replay_costs import net_of_mitigation
 from credit_lab.limits.replay_walk import ReplayInputError, walk_orders
 
 __all__ = [
@@ -263,7 +264,7 @@ def _limit_changes(limits: pd.DataFrame) -> pd.Series:
     return pd.Series(changed.sum(axis=1), index=wide.index, name="limit_changes")
 
 
-_BOOTSTRAPPED = ("bad_debt", "lost_margin", "profit")
+_BOOTSTRAPPED = ("bad_debt", "net_bad_debt", "lost_margin", "profit")
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,8 +276,11 @@ class ReplayResult:
     summary : DataFrame
         One row per policy: ``bad_debt``, ``blocked_sales``, ``orders_blocked``, ``lost_margin``,
         ``served_sales``, ``average_exposure`` (time-weighted over the window), ``limit_changes``,
-        ``profit`` (margin on served sales - bad debt - cost of funds on the average exposure), and
-        ``<metric>_low`` / ``<metric>_high`` bootstrap intervals for bad debt, lost margin and profit.
+        ``mitigated`` (the part of the bad debt collateral, insurance and guarantees covered),
+        ``net_bad_debt`` (bad debt - mitigated), ``profit`` (margin on served sales - net bad debt -
+        cost of funds on the average exposure), with :func:`replay_from_params` ``average_capital``
+        (:func:`credit_lab.limits.replay_costs.average_capital`), and ``<metric>_low`` /
+        ``<metric>_high`` bootstrap intervals for bad debt, net bad debt, lost margin and profit.
     by_customer : DataFrame
         One row per policy and customer with the same totals.
     walks : dict of DataFrame
@@ -314,12 +318,13 @@ class ReplayResult:
         return self.summary.round(0)
 
 
-def _customer_totals(walk: pd.DataFrame, changes: pd.Series, settings: ReplayParams, window_days: float
-                     ) -> pd.DataFrame:
-    walk = walk.assign(exposure_days=walk["average_exposure"] * walk["period_days"])
+def _customer_totals(walk: pd.DataFrame, changes: pd.Series, settings: ReplayParams, window_days: float,
+                     mitigants: pd.DataFrame | None, insurer_max_liability: float | None) -> pd.DataFrame:
+    net, mitigated = net_of_mitigation(walk, mitigants, insurer_max_liability)
+    walk = walk.assign(exposure_days=walk["average_exposure"] * walk["period_days"], net_loss=net, mitigated=mitigated)
     totals = walk.groupby("customer_id", sort=True)[
         ["orders_served", "served_amount", "orders_blocked", "blocked_amount", "blocked_margin", "exposure_days",
-         "exposure_at_default", "loss"]].sum()
+         "exposure_at_default", "loss", "mitigated", "net_loss"]].sum()
     out = pd.DataFrame({
         "served_sales": totals["served_amount"],
         "orders_blocked": totals["orders_blocked"],
@@ -328,9 +333,11 @@ def _customer_totals(walk: pd.DataFrame, changes: pd.Series, settings: ReplayPar
         "average_exposure": totals["exposure_days"] / window_days,
         "exposure_at_default": totals["exposure_at_default"],
         "bad_debt": totals["loss"],
+        "mitigated": totals["mitigated"],
+        "net_bad_debt": totals["net_loss"],
     })
     out["limit_changes"] = changes.reindex(out.index).fillna(0).astype(np.int64)
-    out["profit"] = (settings.gross_margin * out["served_sales"] - out["bad_debt"]
+    out["profit"] = (settings.gross_margin * out["served_sales"] - out["net_bad_debt"]
                      - settings.cost_of_funds_rate * totals["exposure_days"] / _DAYS_PER_YEAR)
     return out
 
@@ -355,7 +362,8 @@ def _bootstrap(per_customer: dict[str, pd.DataFrame], settings: ReplayParams) ->
 
 
 def replay(tables: Mapping[str, pd.DataFrame], policies: Mapping[str, Policy], settings: ReplayParams | None = None,
-           *, end_date=None, financials_publication_lag_days: int = 90) -> ReplayResult:
+           *, end_date=None, financials_publication_lag_days: int = 90, mitigants: pd.DataFrame | None = None,
+           insurer_max_liability: float | None = None) -> ReplayResult:
     """Run every policy over the same monthly reviews and compare them (see the module docstring).
 
     Parameters
@@ -369,6 +377,12 @@ def replay(tables: Mapping[str, pd.DataFrame], policies: Mapping[str, Policy], s
         Defaults when omitted.
     end_date : date, optional
         End of the replay window (exclusive); default the month start after the latest record.
+    mitigants : DataFrame, optional
+        Collateral, insurance and guarantees per customer
+        (:func:`credit_lab.limits.replay_costs.mitigants_from_customers`); None: bad debt is not
+        mitigated (``net_bad_debt`` = ``bad_debt``).
+    insurer_max_liability : float, optional
+        The credit insurer's yearly aggregate limit.
 
     Returns
     -------
@@ -398,7 +412,8 @@ def replay(tables: Mapping[str, pd.DataFrame], policies: Mapping[str, Policy], s
                            partial=settings.partial_service, lgd=settings.lgd, end_date=end,
                            default_limit=settings.new_customer_limit, gross_margin=settings.gross_margin).table
         walks[name], limits[name] = walk, limit_table
-        per_customer[name] = _customer_totals(walk, _limit_changes(limit_table), settings, window_days)
+        per_customer[name] = _customer_totals(walk, _limit_changes(limit_table), settings, window_days, mitigants,
+                                              insurer_max_liability)
         logger.info("replayed policy %r over %d reviews", name, len(reviews))
     intervals = _bootstrap(per_customer, settings)
     rows = []

@@ -53,6 +53,7 @@ from credit_lab.limits.replay import (
     review_dates,
     user_rule,
 )
+from credit_lab.limits.replay_costs import average_capital, mitigants_from_customers
 from credit_lab.limits.replay_walk import ReplayInputError
 from credit_lab.limits.setting import defaults_that_fit, optimize_book, purchase_statistics
 from credit_lab.models import development as dv
@@ -288,13 +289,30 @@ def replay_from_params(tables: Mapping[str, pd.DataFrame], params: RunParams, *,
     reviews = review_dates(end, settings)
     policies, budgets, source = policies_from_params(tables, params, reviews[0])
     lag = params.data.financials_publication_lag_days
-    result = replay(tables, policies, settings, end_date=end, financials_publication_lag_days=lag)
+    r = params.reserve
+    mitigants = mitigants_from_customers(tables["customers"], r.collateral_haircut, r.insurance_deductible)
+    result = replay(tables, policies, settings, end_date=end, financials_publication_lag_days=lag,
+                    mitigants=mitigants, insurer_max_liability=r.insurer_max_liability)
     if source is None:
         source = ReviewPD(params, settings.model, reviews[0], tables)
     missing = [r for r in reviews if r not in source._scored]
     for review in missing:
         source.scored(known_at(tables, review, lag))
+    pd_table = source.pd_table()
     current = next((s.name for s in settings.policies if isinstance(s, AsTheyWereSpec)), None)
-    return replace(result, pd_by_review=source.pd_table(), models=source.models_table(), budgets=budgets,
-                   current_policy=current)
+    return _with_capital(replace(result, pd_by_review=pd_table, models=source.models_table(), budgets=budgets,
+                                 current_policy=current), settings.lgd if settings.lgd is not None else r.lgd)
+
+
+def _with_capital(result: ReplayResult, lgd: float) -> ReplayResult:
+    """``average_capital`` per policy and customer (IRB capital on the walked exposure at the reviews' PDs)."""
+    window_days = float((result.end_date - result.reviews[0]).days)
+    by_customer = result.by_customer.copy()
+    summary = result.summary.copy()
+    for name, walk in result.walks.items():
+        capital = average_capital(walk, result.pd_by_review, lgd, window_days)
+        rows = by_customer["policy"] == name
+        by_customer.loc[rows, "average_capital"] = by_customer.loc[rows, "customer_id"].map(capital).fillna(0.0)
+        summary.loc[name, "average_capital"] = float(capital.sum())
+    return replace(result, summary=summary, by_customer=by_customer)
 

@@ -49,7 +49,10 @@ def split_development(train: pd.DataFrame, oot_snapshots: int, calibration_share
     dev = train.loc[~is_oot]
     customers = np.sort(dev.index.unique().to_numpy())
     rng = np.random.default_rng(seed)
-    cal_ids = rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
+    # every snapshot out of time (a short history): empty fit and calibration samples, which the
+    # method choice counts as too few defaults
+    cal_ids = (rng.choice(customers, size=max(1, int(round(calibration_share * len(customers)))), replace=False)
+               if len(customers) else customers)
     is_cal = dev.index.isin(cal_ids)
     return dev.loc[~is_cal], dev.loc[is_cal], train.loc[is_oot]
 

@@ -56,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p_run = sub.add_parser("run", help="validate params, run every stage notebook, write reports and a manifest",
-                           description="Validate PARAMS, execute the six stage notebooks with papermill into "
+                           description="Validate PARAMS, execute the stage notebooks with papermill into "
                                        "OUTPUT_DIR/RUN_ID (published only when every stage succeeded), export "
                                        "code-free HTML reports, index.html and manifest.json.")
     p_run.add_argument("params", type=Path, help="YAML params file, e.g. params/default.yaml")
@@ -113,7 +113,7 @@ def _print_stage(stage: str, event: str, seconds: float | None) -> None:
     if event == "start":
         print(f"  {stage:<22} running ...", flush=True)
     elif event == "skipped":
-        print(f"  {stage:<22} skipped: the data does not allow it (reason in its report)", flush=True)
+        print(f"  {stage:<22} skipped (the reason is in its report)", flush=True)
     else:
         print(f"  {stage:<22} {event} in {seconds:6.1f} s", flush=True)
 
@@ -208,6 +208,8 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({"status": "succeeded", "exit_code": 0, "run_dir": str(result.run_dir),
                           "index": str(result.run_dir / "index.html"), "seconds": round(total, 1),
                           "stages": {k: round(v, 1) for k, v in result.stage_seconds.items()},
+                          "skipped": {k: v["reason"] for k, v in result.manifest["stages"].items()
+                                      if v.get("status") == "skipped"},
                           "scoring_method": result.manifest.get("scoring_method")}), flush=True)
     elif talk:
         print(f"succeeded in {total:.1f} s: open {result.run_dir / 'index.html'}")

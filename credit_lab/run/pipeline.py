@@ -232,8 +232,8 @@ def _skipped_page(target: Path, title: str, reason: str) -> None:
     import html
 
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"</head><body><h1>{html.escape(title)}: skipped</h1><p>This stage did not run because the data does "
-            f"not allow it: {html.escape(reason)}.</p></body></html>\n")
+            f"</head><body><h1>{html.escape(title)}: skipped</h1><p>This stage did not run: {html.escape(reason)}."
+            f"</p></body></html>\n")
     io.atomic_write_bytes(target, page.encode("utf-8"))
 
 
@@ -430,7 +430,8 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
                 executed = staging / "notebooks" / f"{stage}.ipynb"
                 skipped = StageContext(staging, params).skipped().get(stage)
                 if skipped:
-                    # The data does not allow this stage (decided by stages 01-02): say so, don't fail.
+                    # The data does not allow this stage, or the params did not ask for it (decided by
+                    # stages 01-02): say so, don't fail.
                     _skipped_page(staging / "reports" / f"{stage}.html", title, skipped)
                     manifest["stages"][stage] = {"status": "skipped", "reason": skipped}
                     notify(stage, "skipped", None)

@@ -1,4 +1,4 @@
-"""The six report stages as plain functions over a run folder.
+"""The seven report stages as plain functions over a run folder.
 
 Each ``stage_*`` function reads what earlier stages wrote into the run folder (its inputs in
 :mod:`~credit_lab.run.stages.catalog`), calls the domain modules, writes its own outputs and
@@ -9,7 +9,7 @@ notebook runs on its own.
 
 Modules: ``context`` (the run folder a stage sees), ``catalog`` (every artifact, and what each
 stage reads and writes), ``registry`` (the stages in order, :func:`open_stage`) and one module
-per stage, ``s01_data_quality`` to ``s06_risk_reserve``.
+per stage, ``s01_data_quality`` to ``s07_replay``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from credit_lab.run.stages.s03_model import ModelResult, stage_model
 from credit_lab.run.stages.s04_scoring import ScoringResult, stage_scoring
 from credit_lab.run.stages.s05_limits import LimitsResult, stage_limits
 from credit_lab.run.stages.s06_risk_reserve import ReserveResult, stage_reserve
+from credit_lab.run.stages.s07_replay import ReplayStageResult, stage_replay
 
 __all__ = [
     "STAGES",
@@ -30,6 +31,7 @@ __all__ = [
     "FeaturesResult",
     "LimitsResult",
     "ModelResult",
+    "ReplayStageResult",
     "ReserveResult",
     "ScoringResult",
     "StageContext",
@@ -42,6 +44,7 @@ __all__ = [
     "stage_features",
     "stage_limits",
     "stage_model",
+    "stage_replay",
     "stage_reserve",
     "stage_scoring",
 ]

@@ -95,6 +95,19 @@ ARTIFACTS: dict[str, str] = {
     "data/el_by_industry.parquet": "expected loss per industry",
     "data/reserve_waterfall.parquet": "how the reserve moved since reserve.previous_run",
     "data/cap_utilization.parquet": "use of every concentration cap by the final limits",
+    # 07 policy replay
+    "data/replay_summary.parquet": "per replayed policy: bad debt gross and net, blocked sales, lost margin, "
+                                   "exposure, capital, limit changes, profit, with bootstrap intervals",
+    "data/replay_summary.csv": "the replay summary for spreadsheets",
+    "data/replay_by_customer.parquet": "the replay's totals per policy and customer",
+    "data/replay_walk.parquet": "the walk per policy, customer and review period: orders served and blocked, "
+                                "exposure, exposure at default, loss",
+    "data/replay_limits.parquet": "the limit each policy set at each review",
+    "data/replay_pd.parquet": "the PD each review gave each customer (models fitted on what was known then)",
+    "data/replay_models.parquet": "the PD models the replay fitted: when, on how many rows, which method",
+    "data/replay_calibration.parquet": "per policy and review: the model's expected loss and the replayed loss",
+    "data/replay_frontier.parquet": "bad debt against blocked margin for the optimizer's EL budgets",
+    "data/replay.json": "the replay's reviews, end, settings (window fitted to the ledger) and notes",
 }
 
 
@@ -174,6 +187,14 @@ CATALOG: dict[str, StageIO] = {
                  "data/expected_loss.parquet", "data/el_by_grade.parquet", "data/el_by_industry.parquet",
                  "data/reserve_waterfall.parquet", "data/cap_utilization.parquet"),
         marker=("data/reserve_summary.json",)),
+    "07_replay": StageIO(
+        "Policy replay",
+        inputs=(*_TABLES, "data/skipped.json", "data/data_quality.json"),
+        outputs=("data/replay_summary.parquet", "data/replay_summary.csv", "data/replay_by_customer.parquet",
+                 "data/replay_walk.parquet", "data/replay_limits.parquet", "data/replay_pd.parquet",
+                 "data/replay_models.parquet", "data/replay_calibration.parquet", "data/replay_frontier.parquet",
+                 "data/replay.json"),
+        marker=("data/replay.json",)),
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from credit_lab.core.exceptions import StageError
-from credit_lab.run.stages.catalog import CATALOG
+from credit_lab.run.stages.catalog import CATALOG, producers
 from credit_lab.run.stages.context import StageContext, load_any_params, require
 from credit_lab.run.stages.s01_data_quality import stage_data_quality
 from credit_lab.run.stages.s02_features import stage_features
@@ -21,8 +21,9 @@ from credit_lab.run.stages.s03_model import stage_model
 from credit_lab.run.stages.s04_scoring import stage_scoring
 from credit_lab.run.stages.s05_limits import stage_limits
 from credit_lab.run.stages.s06_risk_reserve import stage_reserve
+from credit_lab.run.stages.s07_replay import stage_replay
 
-__all__ = ["STAGES", "open_stage"]
+__all__ = ["STAGES", "open_stage", "upstream_stages"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ _FUNCTIONS: dict[str, Callable[[StageContext], Any]] = {
     "04_scoring_explain": stage_scoring,
     "05_limits": stage_limits,
     "06_risk_reserve": stage_reserve,
+    "07_replay": stage_replay,
 }
 
 
@@ -46,6 +48,19 @@ def _marker(stage: str) -> str | tuple[str, ...]:
 STAGES: dict[str, tuple[str, Callable[[StageContext], Any], str | tuple[str, ...]]] = {
     stage: (CATALOG[stage].title, func, _marker(stage)) for stage, func in _FUNCTIONS.items()
 }
+
+
+def upstream_stages(stage: str) -> set[str]:
+    """The earlier stages ``stage`` needs: the producers of its inputs in the catalog, and theirs."""
+    needed: set[str] = set()
+    todo = [stage]
+    while todo:
+        for artifact in CATALOG[todo.pop()].inputs:
+            for producer in producers(artifact):
+                if producer not in needed and list(STAGES).index(producer) < list(STAGES).index(stage):
+                    needed.add(producer)
+                    todo.append(producer)
+    return needed
 
 
 def open_stage(stage: str, run_dir: str | Path, params_file: str | Path,
@@ -64,10 +79,13 @@ def open_stage(stage: str, run_dir: str | Path, params_file: str | Path,
         raise StageError(f"unknown stage {stage!r}; expected one of {list(STAGES)}")
     ctx = StageContext(Path(run_dir).resolve(), load_any_params(params_file))
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    needed = upstream_stages(stage)
     for name, (_, func, marker) in STAGES.items():
         if name == stage:
             require(ctx, stage)
             break
+        if name not in needed:
+            continue
         markers = (marker,) if isinstance(marker, str) else marker
         if any(ctx.path(m).is_file() for m in markers) or name in ctx.skipped():
             continue

@@ -19,6 +19,7 @@ from credit_lab.features.point_in_time import data_cut_date
 from credit_lab.run.assumptions import DecisionSetting, decision_settings
 from credit_lab.run.params import book_label
 from credit_lab.run.stages.context import TABLES, StageContext
+from credit_lab.run.stages.s07_replay import replay_skip_reason
 
 __all__ = ["DataQualityResult", "stage_data_quality"]
 
@@ -79,6 +80,7 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
     if rule_report.credit_notes is not None:
         ctx.write("credit_notes.parquet", rule_report.credit_notes.astype("string"))
     ctx.write_json("skipped.json", {})
+    _skip_replay_unless_enabled(ctx)
     outcomes = _outcomes(ctx.params, tables.get("defaults"))
     summary = _row_summary(validation, rule_report)
     rules_frame = rule_report.frame()
@@ -92,6 +94,13 @@ def stage_data_quality(ctx: StageContext) -> DataQualityResult:
         "decision_assumptions": [s.as_record() for s in settings],
     })
     return DataQualityResult(validation, as_of, summary, source, rules_frame, ctx.skipped(), settings)
+
+
+def _skip_replay_unless_enabled(ctx: StageContext) -> None:
+    """Stage 07 runs only when the params ask for it (replay.enabled) and the data has invoices."""
+    reason = replay_skip_reason(ctx.params)
+    if reason:
+        ctx.skip("07_replay", reason)
 
 
 def _outcomes(params: RunParams, defaults: pd.DataFrame | None) -> dict[str, object]:
@@ -136,6 +145,7 @@ def _table_data_quality(ctx: StageContext) -> DataQualityResult:
     ctx.write("customers.parquet", customers)
     ctx.write("quarantine.parquet", table.quarantine)
     ctx.write_json("skipped.json", {})
+    _skip_replay_unless_enabled(ctx)
     labelled = table.outcome.dropna()
     outcomes = ({"available": False, "defaults": 0, "source": (
         "none: no outcome column (data.table.outcome), so every customer is scored by the expert scorecard on "
