@@ -12,7 +12,29 @@ from pydantic import Field, field_validator
 
 from credit_lab.core.params_base import StrictParams
 
-__all__ = ["CompetitionParams", "StrategicParams"]
+__all__ = ["CompetitionParams", "LedgerEstimateParams", "StrategicParams"]
+
+
+class LedgerEstimateParams(StrictParams):
+    """How the ledger's limit cuts estimate an industry's intensity (:mod:`credit_lab.limits.competition_evidence`).
+
+    A customer whose limit was cut is compared with uncut customers of the same industry and size
+    band at the same month: the share of each group with no order in the ``follow_up_months`` after
+    a ``lag_months`` lag; their difference over the mean shortfall share is the intensity.
+    """
+
+    lookback_months: int = Field(12, ge=1, le=60,
+                                 description="months of purchases before a cut that size the customer's need")
+    lag_months: int = Field(1, ge=0, le=24, description="months after the cut's month before a missing order counts")
+    follow_up_months: int = Field(6, ge=1, le=60, description="months without any order that count as lost")
+    min_cut_share: float = Field(0.05, ge=0.0, lt=1.0,
+                                 description="a drop of the limit by at least this share of it counts as a cut")
+    min_cut_customers: int = Field(
+        30, ge=1, le=1_000_000, description="fewer cut customers with an outcome in an industry: not enough evidence")
+    size_bands: int = Field(4, ge=1, le=20, description="controls are matched on this many bands of trailing purchases")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="level of the interval around the estimate")
+    bootstrap_draws: int = Field(2000, ge=100, le=100_000,
+                                 description="draws behind the interval (seeded by the run's seed)")
 
 
 class CompetitionParams(StrictParams):
@@ -32,6 +54,11 @@ class CompetitionParams(StrictParams):
     discount_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly rate discounting future margin")
     full_value_tenure_months: int = Field(
         24, ge=1, le=600, description="tenure at which a relationship counts in full; younger ones in proportion")
+    use_ledger_estimate: bool = Field(
+        False, description="true: an industry's intensity estimated from the ledger's limit cuts replaces the one "
+                           "above where the evidence suffices (the limits report says which)")
+    ledger_estimate: LedgerEstimateParams = Field(default_factory=LedgerEstimateParams,
+                                                  description="how the ledger's limit cuts are read")
 
     @field_validator("intensity_by_industry")
     @classmethod

@@ -51,7 +51,7 @@ __all__ = [
     "TABLE_NAMES",
 ]
 
-TABLE_NAMES = ("customers", "invoices", "financials", "defaults", "industry_outlook")
+TABLE_NAMES = ("customers", "invoices", "financials", "defaults", "industry_outlook", "limit_history")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: the output folder's own entries beside the run folders (the run log, the link to the latest run, the
 #: index page); a run id that is one of them, or starts like one, would replace or shadow it
@@ -70,6 +70,10 @@ class SyntheticDataParams(_Strict):
                                         "on that day (paid_date set, paid_amount 0); null: never written off")
     recovery_rate: float | None = Field(0.55, ge=0.0, lt=1.0, description="expected share of what a defaulted customer "
                                         "owes at its default paid later, = 1 - its LGD; null or 0: no recovery model")
+    limit_cut_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of eligible customers whose limit the generator cuts at each 6-monthly "
+                                         "review, some of them lost to competitors in response (a limit_history "
+                                         "table is added); 0: no cuts, the ledger as without")
 
 
 class TableSource(_Strict):

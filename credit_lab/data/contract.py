@@ -288,11 +288,24 @@ SCHEMAS: dict[str, TableSchema] = {
         ),
         required_table=False,
     ),
+    # The limits as they stood over time: what the replay of past limits (credit_lab.limits.replay)
+    # and the estimate of competitive intensity from cuts (credit_lab.limits.competition_evidence) read.
+    "limit_history": TableSchema(
+        name="limit_history",
+        key=("customer_id", "valid_from"),
+        columns=(
+            Column("customer_id", "str", "customer identifier"),
+            Column("valid_from", "date", "first day the limit applied (it holds until the customer's next row)"),
+            Column("limit", "float", f"credit limit granted from valid_from on, {_money}", min_value=0),
+        ),
+        references=(Reference("customer_id", "customers", "customer_id"),),
+        required_table=False,
+    ),
 }
 
 # Validation order: referenced tables first, so rows of a quarantined customer
 # are reported as orphans rather than silently kept.
-_ORDER = ("customers", "industry_outlook", "invoices", "financials", "defaults")
+_ORDER = ("customers", "industry_outlook", "invoices", "financials", "defaults", "limit_history")
 
 
 def _key_labels(df: pd.DataFrame, key: tuple[str, ...], mask: np.ndarray) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ __all__ = [
     "constraints_table",
     "frontier_figure",
     "competition_tradeoff",
+    "competition_evidence",
     "exposure_by_industry",
     "largest_reductions",
     "limits_table",
@@ -141,6 +142,35 @@ def competition_tradeoff(result: Any) -> list | Markdown:
     shown[money_cols] = shown[money_cols].round(0)
     frontier = result.competition_frontier
     return [shown, frontier.plot().figure] if frontier is not None else [shown]
+
+
+#: the columns of the competition evidence the report shows, with their headers
+_EVIDENCE_SHOWN = {"n_cut": "cut customers", "n_control": "controls", "lost_share_cut": "lost: cut",
+                   "lost_share_control": "lost: controls", "mean_shortfall": "mean shortfall",
+                   "intensity": "estimate", "low": "low", "high": "high", "params_intensity": "params",
+                   "verdict": "verdict"}
+
+
+def competition_evidence(result: Any) -> list | Markdown:
+    """Where the intensities come from: per industry, the intensity the ledger's limit cuts imply with its interval,
+    beside the params' intensity, and whether the optimizer used the estimate (without a limit history: one line)."""
+    evidence = getattr(result, "competition_evidence", None)
+    if evidence is None:
+        return Markdown("The ledger has no `limit_history` table, so the intensities are the params' "
+                        "(`limits.competition.intensity_by_industry`, `default_intensity`) as stated. With one "
+                        "(`data.files.limit_history`: customer_id, valid_from, limit) this section estimates them from "
+                        "what customers did after their limit was cut.")
+    used = [n for n in getattr(result, "competition_evidence_notes", []) if n.startswith("Competition:")]
+    usage = (" ".join(used) if used else "The optimizer uses the params' intensities "
+             "(`limits.competition.use_ledger_estimate: false`); the estimate is shown for comparison.")
+    shown = evidence.set_index("industry")[list(_EVIDENCE_SHOWN)].rename(columns=_EVIDENCE_SHOWN)
+    shown = shown.round({c: 2 for c in ("lost: cut", "lost: controls", "mean shortfall", "estimate", "low", "high",
+                                        "params")})
+    notes = [f"- {n}" for n in evidence.attrs.get("notes", [])]
+    parts: list = [Markdown(f"**Method.** {evidence.attrs.get('method', '')}\n\n**Used:** {usage}"), shown]
+    if notes:
+        parts.append(Markdown("\n".join(notes)))
+    return parts
 
 
 def exposure_by_industry(result: Any) -> list:

@@ -25,7 +25,8 @@ the values used by :func:`generate_ledger` unless a custom instance is passed.
 
 The generator is a package by concern: ``params`` (knobs and industry economics),
 ``customers``, ``cycle`` (industry factors and outlook), ``defaults``, ``invoices``
-(payment behaviour), ``financials``, ``days`` (day arithmetic) and ``ledger``
+(payment behaviour), ``financials``, ``limit_cuts`` (the opt-in limit history and the customers a
+cut loses to competitors), ``days`` (day arithmetic) and ``ledger``
 (:func:`generate_ledger`, which fixes the order of the random draws). Every public name is
 re-exported here, so ``from credit_lab.data.synthetic import generate_ledger`` works as
 before the split.

@@ -3,7 +3,8 @@
 The order of the random draws (customers, cycle, defaults, then the customer, invoice,
 financial, default and outlook tables, all from one generator) is what makes a seed
 reproduce the same ledger; keep it when changing a building block. Recoveries in default
-draw from a second generator of their own, so switching them on changes nothing else.
+draw from a second generator of their own, so switching them on changes nothing else; so do the
+opt-in limit cuts and the customers they lose (``SynthParams.limit_cut_share``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from credit_lab.data.synthetic.days import _month_bounds
 from credit_lab.data.synthetic.defaults import _default_table, _simulate_defaults
 from credit_lab.data.synthetic.financials import _financial_table
 from credit_lab.data.synthetic.invoices import _invoice_table
+from credit_lab.data.synthetic.limit_cuts import _limit_cuts
 from credit_lab.data.synthetic.params import DEFAULT_PARAMS, INDUSTRY_NAMES, REGION_NAMES, SynthParams, _names
 
 #: Spawn key of the recoveries' random stream (``SeedSequence([seed, _RECOVERY_STREAM])``).
 _RECOVERY_STREAM = 1
+#: Spawn key of the limit cuts' random stream (``SeedSequence([seed, _LIMIT_CUT_STREAM])``).
+_LIMIT_CUT_STREAM = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +56,9 @@ class Ledger:
         ``industry``, ``as_of_date``, ``outlook_score``.
     start_date, end_date : pandas.Timestamp
         The observation window ``[start_date, end_date)``.
+    limit_history : pandas.DataFrame or None
+        With ``SynthParams.limit_cut_share > 0``: ``customer_id``, ``valid_from``, ``limit`` (the
+        limit at onboarding, then each cut at a review); None otherwise.
     """
 
     customers: pd.DataFrame
@@ -61,6 +68,7 @@ class Ledger:
     industry_outlook: pd.DataFrame
     start_date: pd.Timestamp
     end_date: pd.Timestamp
+    limit_history: pd.DataFrame | None = None
 
 
 def generate_ledger(
@@ -178,6 +186,11 @@ def generate_ledger(
     defaults = _default_table(rng, p, cust, default_month, n_months, customers["customer_id"])
     outlook = _outlook_table(rng, p, factor, industries, bounds, n_months)
 
+    history = None
+    if p.limit_cut_share > 0:
+        cut_rng = np.random.default_rng(np.random.SeedSequence([seed, _LIMIT_CUT_STREAM]))
+        customers, invoices, defaults, history = _limit_cuts(cut_rng, p, cust, customers, invoices, defaults,
+                                                             bounds, n_months, industries)
     # Customer ids are assigned in onboarding order; sort by id for stable output.
     order = np.argsort(customers["customer_id"].to_numpy(), kind="stable")
     customers = customers.iloc[order].reset_index(drop=True)
@@ -189,4 +202,5 @@ def generate_ledger(
         industry_outlook=outlook,
         start_date=start,
         end_date=pd.Timestamp(end),
+        limit_history=history,
     )

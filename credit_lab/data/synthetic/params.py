@@ -175,6 +175,24 @@ class SynthParams:
     outlook_scale, outlook_noise_sd : float
         Scale of the signal and standard deviation of the noise of the
         outlook score.
+    limit_cut_share : float
+        Opt-in churn response (:mod:`~credit_lab.data.synthetic.limit_cuts`): the share of the
+        eligible customers whose limit is cut at each limit review. 0 (default): no cuts, no
+        ``limit_history`` table, and every other table as without the setting.
+    limit_first_review_month, limit_review_months : int
+        Month (from ``start_date``) of the first limit review, and the months between reviews.
+    limit_cut_min_tenure_months : int
+        A customer is cut only once it has been onboarded this long (its need is on record).
+    limit_cut_to_share_of_need : tuple of float
+        Range (uniform) of the new limit as a share of the customer's true purchase need over its
+        payment terms (yearly purchases / 12 x terms in months); the limit never rises by a cut.
+    limit_cut_loss_lag_months : int
+        A customer lost after a cut orders until this many months after the review's month start.
+    true_competition_intensity_by_industry : tuple of (str, float)
+        The generating competitive intensity ``c`` per industry: a cut customer is lost with
+        probability ``c x s``, ``s = max(0, 1 - new limit / need)`` the share of its need the new limit
+        leaves unmet (the formula of :mod:`credit_lab.limits.optimizer.competition`); lost = no
+        invoice from the lag on. Industries not named take ``true_competition_default_intensity``.
     """
 
     asset_correlation: float = 0.12
@@ -227,6 +245,23 @@ class SynthParams:
     outlook_lead_months: int = 6
     outlook_scale: float = 1.2
     outlook_noise_sd: float = 0.5
+    limit_cut_share: float = 0.0
+    limit_first_review_month: int = 12
+    limit_review_months: int = 6
+    limit_cut_min_tenure_months: int = 12
+    limit_cut_to_share_of_need: tuple[float, float] = (0.2, 0.9)
+    limit_cut_loss_lag_months: int = 1
+    true_competition_intensity_by_industry: tuple[tuple[str, float], ...] = (
+        ("Construction", 0.3), ("Retail", 0.7), ("Wholesale", 0.8), ("Manufacturing", 0.4), ("Transport", 0.5),
+        ("Hospitality", 0.6), ("Healthcare", 0.1), ("IT Services", 0.5), ("Agriculture", 0.2), ("Energy", 0.1),
+        ("Chemicals", 0.3), ("Media", 0.6),
+    )
+    true_competition_default_intensity: float = 0.3
+
+    def true_competition_intensity(self, industry: str) -> float:
+        """The generating competitive intensity of ``industry`` (see ``true_competition_intensity_by_industry``)."""
+        return float(dict(self.true_competition_intensity_by_industry).get(industry,
+                                                                           self.true_competition_default_intensity))
 
 
 #: Parameters used by :func:`generate_ledger` when none are given.

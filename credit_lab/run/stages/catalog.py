@@ -16,7 +16,7 @@ from dataclasses import dataclass
 __all__ = ["ARTIFACTS", "CATALOG", "LEDGER_TABLES", "StageIO", "producers"]
 
 #: The ledger's input tables, validated and written by stage 01 (the optional ones only when present).
-LEDGER_TABLES = ("customers", "invoices", "financials", "defaults", "industry_outlook")
+LEDGER_TABLES = ("customers", "invoices", "financials", "defaults", "industry_outlook", "limit_history")
 
 #: Every artifact a stage writes, by its path in the run folder, with what it holds.
 ARTIFACTS: dict[str, str] = {
@@ -75,6 +75,8 @@ ARTIFACTS: dict[str, str] = {
     "data/limits.parquet": "proposed and final limit per customer with what decided it",
     "data/limits.csv": "the limit decision table, for a spreadsheet",
     "data/limits_notes.json": "the limit stage's notes (caps switched off, bands lifted) and the share caps applied",
+    "data/competition_evidence.parquet": "with a limit history: per industry, the competitive intensity the "
+                                         "ledger's limit cuts imply, its interval and the params' intensity",
     "letters/": "one limit letter per customer (HTML)",
     "data/letters_summary.json": "limit letters written, by kind (increase, reduction, withdrawn, first limit)",
     # 06 risk reserve
@@ -171,7 +173,7 @@ CATALOG: dict[str, StageIO] = {
                  "data/limit_constraints.parquet", "data/efficient_frontier.parquet", "data/decision_log.parquet",
                  "data/decision_log.csv", "data/review_calendar.parquet", "data/signal_backtest.parquet",
                  "data/limits.parquet", "data/limits.csv", "data/limits_notes.json", "letters/",
-                 "data/letters_summary.json"),
+                 "data/letters_summary.json", "data/competition_evidence.parquet"),
         marker=("data/limits.parquet", "data/monitoring.json")),
     "06_risk_reserve": StageIO(
         "Risk reserve",

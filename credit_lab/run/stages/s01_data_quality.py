@@ -4,7 +4,7 @@ validated tables and the quarantine, and record which later stages the data allo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -12,7 +12,7 @@ from credit_lab.core.config import RunParams
 from credit_lab.data import io
 from credit_lab.data.contract import LedgerValidation, validate_ledger
 from credit_lab.data.exports import apply_input_rules, complete_customers, derive_defaults
-from credit_lab.data.synthetic import generate_ledger
+from credit_lab.data.synthetic import DEFAULT_PARAMS, generate_ledger
 from credit_lab.data.table_book import table_as_of, table_book, table_customers
 from credit_lab.data.table_mode import load_customer_table
 from credit_lab.features.point_in_time import data_cut_date
@@ -44,8 +44,9 @@ def _raw_tables(params: RunParams) -> tuple[dict[str, pd.DataFrame], str]:
         s = params.data.synthetic
         ledger = generate_ledger(n_customers=s.n_customers, n_months=s.n_months, start_date=str(s.start_date),
                                  seed=params.seed, annual_default_rate=s.annual_default_rate,
-                                 write_off_days_past_due=s.write_off_days_past_due, recovery_rate=s.recovery_rate)
-        tables = {t: getattr(ledger, t) for t in TABLES}
+                                 write_off_days_past_due=s.write_off_days_past_due, recovery_rate=s.recovery_rate,
+                                 params=replace(DEFAULT_PARAMS, limit_cut_share=s.limit_cut_share))
+        tables = {t: getattr(ledger, t) for t in TABLES if getattr(ledger, t) is not None}  # limit_history: opt-in
         return tables, book_label(params)
     return io.read_input_tables(params.data), book_label(params)
 

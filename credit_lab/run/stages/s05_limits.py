@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
+from credit_lab.limits.competition_evidence import apply_ledger_estimate, competition_evidence
 from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
 from credit_lab.limits.optimizer import competition_frontier, efficient_frontier, segment_tradeoff
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
@@ -52,6 +53,12 @@ class LimitsResult:
     competition_tradeoff: pd.DataFrame | None = None
     #: with limits.competition on: the frontier solved with and without the term (CompetitionFrontier)
     competition_frontier: Any = None
+    #: with a limit_history table: per industry, the intensity the ledger's limit cuts imply
+    #: (credit_lab.limits.competition_evidence); None without one
+    competition_evidence: pd.DataFrame | None = None
+    #: the estimate's notes (cuts not used, clipping) and, with limits.competition.use_ledger_estimate, which
+    #: industries took it (those lines, starting 'Competition:', are also in notes)
+    competition_evidence_notes: list[str] = field(default_factory=list)
 
 
 def _monitoring_only(ctx: StageContext) -> LimitsResult:
@@ -113,6 +120,25 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams)
     return result
 
 
+def _competition_evidence(ctx: StageContext, limit_params: LimitParams
+                          ) -> tuple[LimitParams, pd.DataFrame | None, list[str]]:
+    """The intensities the ledger's limit cuts imply (written when the ledger has a limit history), and the
+    limit params with them where ``limits.competition.use_ledger_estimate`` asks and the evidence suffices."""
+    history = None if ctx.table_mode else ctx.table("limit_history")
+    evidence = None
+    if history is not None:
+        tables = {"customers": ctx.table("customers"), "invoices": ctx.read("invoices.parquet"),
+                  "limit_history": history}
+        if (defaults := ctx.table("defaults")) is not None:
+            tables["defaults"] = defaults
+        evidence = competition_evidence(tables, limit_params.competition, as_of=read_as_of(ctx), seed=ctx.params.seed)
+        ctx.write("competition_evidence.parquet", evidence)
+    competition, notes = apply_ledger_estimate(limit_params.competition, evidence)
+    if evidence is not None:
+        notes = [*evidence.attrs.get("notes", []), *notes]
+    return limit_params.model_copy(update={"competition": competition}), evidence, notes
+
+
 def _review(ctx: StageContext, result: LimitsResult) -> None:
     """The review cycle on the proposals: final limits, signals, decision log, calendar, backtest."""
     outcome = review_cycle(result.limits, ctx.tables(), ctx.read("customers.parquet").set_index("customer_id"),
@@ -143,11 +169,15 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     p = ctx.params
     book = scored_book(ctx)
     limit_params, fit_notes = defaults_that_fit(p.limits, book)
+    limit_params, evidence, evidence_notes = _competition_evidence(ctx, limit_params)
     if p.limits.method == "rules":
         result = LimitsResult(book[_KEEP].join(set_limits(book, limit_params, p.features.lookback_months)), "rules")
     else:
         result = _optimized(ctx, book, limit_params)
     result.notes[:0] = fit_notes
+    result.competition_evidence, result.competition_evidence_notes = evidence, evidence_notes
+    used = [n for n in evidence_notes if n.startswith("Competition:")]  # the params changed: say so with the others
+    result.notes.extend(used)
     if ctx.table_mode:
         log = proposals_as_final(result.limits, read_as_of(ctx), p)
         ctx.write("decision_log.parquet", log.reset_index(drop=True))
