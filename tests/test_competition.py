@@ -314,3 +314,21 @@ def test_replace_keeps_the_competition_arrays():
     plain = problem.without_competition()
     assert not plain.retention_margin.any() and np.array_equal(plain.profit_optimum, problem.optimum_without_retention)
     assert replace(plain).relationship_value.sum() == 0.0
+
+
+def test_supplier_concentration_gives_the_documented_default_intensity_unless_one_is_stated():
+    from credit_lab.core.competition_params import CompetitionParams, intensity_from_supplier_hhi
+
+    assert [intensity_from_supplier_hhi(h) for h in (0, 2_000, 10_000)] == [1.0, 0.8, 0.0]
+    comp = CompetitionParams(supplier_hhi_by_industry={"Retail": 2000, "Mining": 2600},
+                             intensity_by_industry={"Mining": 0.5})
+    assert comp.intensities() == {"Retail": 0.8, "Mining": 0.5}  # a stated intensity wins over the rule of thumb
+    with pytest.raises(ValueError, match="lies in \\[0, 10000\\]"):
+        CompetitionParams(supplier_hhi_by_industry={"Retail": 12_000})
+    book, purchases = _book()
+    table, _, _ = optimize_book(book, purchases, LimitParams(**NO_BUDGETS, competition={
+        "supplier_hhi_by_industry": {"Retail": 2000}}), lgd=0.45)
+    retail = book["industry"] == "Retail"
+    assert (table.loc[retail, "competitive_intensity"] == 0.8).all()
+    assert (table.loc[~retail, "competitive_intensity"] == 0).all()
+    assert any("Retail HHI 2,000 -> 0.80" in n for n in table.attrs["notes"])

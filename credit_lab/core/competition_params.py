@@ -12,7 +12,23 @@ from pydantic import Field, field_validator
 
 from credit_lab.core.params_base import StrictParams
 
-__all__ = ["CompetitionParams", "LedgerEstimateParams", "StrategicParams"]
+__all__ = ["CompetitionParams", "LedgerEstimateParams", "StrategicParams",
+           "intensity_from_supplier_hhi"]
+
+def intensity_from_supplier_hhi(hhi: float) -> float:
+    """The documented default intensity for an industry's supplier side: ``1 - HHI / 10,000``.
+
+    The Herfindahl-Hirschman index (0-10,000: the sum of the suppliers' squared market shares in
+    percent) says how many real alternatives a customer cut short has: one supplier (10,000) leaves
+    it captive (0); five equal ones (2,000) give 0.8; a fragmented market close to 1. A rule of
+    thumb, to be replaced by a market view or the ledger's estimate.
+
+    >>> [round(intensity_from_supplier_hhi(h), 4) for h in (10_000, 2_000, 500)]
+    [0.0, 0.8, 0.95]
+    """
+    if not 0.0 <= float(hhi) <= 10_000.0:
+        raise ValueError(f"a Herfindahl-Hirschman index lies in [0, 10000]; got {hhi!r}")
+    return 1.0 - float(hhi) / 10_000.0
 
 
 class LedgerEstimateParams(StrictParams):
@@ -47,7 +63,12 @@ class CompetitionParams(StrictParams):
     """
 
     intensity_by_industry: dict[str, float] = Field(
-        default_factory=dict, description="competitive intensity per industry, in [0, 1]; unnamed: default_intensity")
+        default_factory=dict, description="competitive intensity per industry, in [0, 1]; unnamed: "
+                                          "supplier_hhi_by_industry, else default_intensity")
+    supplier_hhi_by_industry: dict[str, float] = Field(
+        default_factory=dict, description="how concentrated each industry's supplier side is (HHI, 0-10,000): an "
+                                          "industry not in intensity_by_industry takes the documented default "
+                                          "1 - HHI / 10,000")
     default_intensity: float = Field(0.0, ge=0.0, le=1.0, description="intensity of an industry not named above")
     relationship_years: float = Field(3.0, gt=0.0, le=30.0,
                                       description="expected remaining years of a relationship, at today's margin")
@@ -59,6 +80,20 @@ class CompetitionParams(StrictParams):
                            "above where the evidence suffices (the limits report says which)")
     ledger_estimate: LedgerEstimateParams = Field(default_factory=LedgerEstimateParams,
                                                   description="how the ledger's limit cuts are read")
+
+    @field_validator("supplier_hhi_by_industry")
+    @classmethod
+    def _hhi_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0.0 <= float(v) <= 10_000.0}
+        if bad:
+            raise ValueError(f"a Herfindahl-Hirschman index lies in [0, 10000] (the sum of squared market shares in "
+                             f"percent); got {bad}")
+        return value
+
+    def intensities(self) -> dict[str, float]:
+        """Intensity per named industry: ``intensity_by_industry``, else the supplier HHI's documented default."""
+        from_hhi = {str(k): intensity_from_supplier_hhi(v) for k, v in self.supplier_hhi_by_industry.items()}
+        return {**from_hhi, **{str(k): float(v) for k, v in self.intensity_by_industry.items()}}
 
     @field_validator("intensity_by_industry")
     @classmethod

@@ -237,7 +237,7 @@ def _draws(lost: np.ndarray, shortfall: np.ndarray, cell: np.ndarray, cell_n: np
 
 
 def _params_intensity(competition: CompetitionParams, industry: str) -> float:
-    return float(competition.intensity_by_industry.get(industry, competition.default_intensity))
+    return float(competition.intensities().get(industry, competition.default_intensity))
 
 
 def competition_evidence(tables: Mapping[str, pd.DataFrame], competition: CompetitionParams | None = None, *,
@@ -358,7 +358,7 @@ def apply_ledger_estimate(competition: CompetitionParams, evidence: pd.DataFrame
         return competition, ["Competition: limits.competition.use_ledger_estimate is true, but no industry has "
                              "enough limit cuts with an outcome to estimate its intensity; the params' intensities "
                              "are used."]
-    intensities = {**competition.intensity_by_industry,
+    intensities = {**competition.intensities(),
                    **{str(k): round(float(v), 4) for k, v in zip(enough["industry"], enough["intensity"])}}
     kept = sorted(set(evidence["industry"]) - set(enough["industry"]))
     replaced = ", ".join(f"{k} {_params_intensity(competition, k):.2f} -> {v:.2f}"

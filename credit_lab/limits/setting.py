@@ -390,13 +390,19 @@ def competition_columns(book: pd.DataFrame, purchases: pd.DataFrame, inputs: pd.
     monthly = purchases["monthly_purchases_mean"].reindex(book.index).astype(float)
     yearly_margin = pd.Series(np.maximum(margin, 0.0) * (monthly * 12.0).where(history, 0.0).fillna(0.0),
                               index=book.index)
-    intensities = {str(k): float(v) for k, v in comp.intensity_by_industry.items()}
+    intensities = comp.intensities()
     if intensities or comp.default_intensity > 0:
         industry = book["industry"].astype(str)
         unknown = sorted(set(intensities) - set(industry))
         if unknown:
-            notes.append(f"limits.competition.intensity_by_industry names {unknown}, not found in this book's "
-                         f"industries ({sorted(set(industry))}): those intensities are not used.")
+            notes.append(f"limits.competition.intensity_by_industry / supplier_hhi_by_industry name {unknown}, not "
+                         f"found in this book's industries ({sorted(set(industry))}): those intensities are not used.")
+        from_hhi = sorted(set(comp.supplier_hhi_by_industry) - set(comp.intensity_by_industry) - set(unknown))
+        if from_hhi:
+            notes.append("Competitive intensity from the supplier side's concentration (1 - HHI / 10,000, "
+                         "limits.competition.supplier_hhi_by_industry): " + ", ".join(
+                             f"{k} HHI {comp.supplier_hhi_by_industry[k]:,.0f} -> {intensities[k]:.2f}"
+                             for k in from_hhi) + ".")
         out["competitive_intensity"] = industry.map(intensities).fillna(comp.default_intensity).astype(float)
         if "tenure_months" in book:
             tenure = book["tenure_months"].astype(float)

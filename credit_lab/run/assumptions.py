@@ -240,11 +240,12 @@ def _limits(params: RunParams) -> list[DecisionSetting]:
 
 def _competition(params: RunParams) -> DecisionSetting:
     comp = params.limits.competition
-    also = tuple(f"limits.competition.{k}" for k in ("intensity_by_industry", "relationship_years", "discount_rate",
-                                                     "full_value_tenure_months"))
-    named = "; ".join(f"{k} {v:.4g}" for k, v in comp.intensity_by_industry.items())
+    also = tuple(f"limits.competition.{k}" for k in ("intensity_by_industry", "supplier_hhi_by_industry",
+                                                     "relationship_years", "discount_rate", "full_value_tenure_months"))
+    intensities = comp.intensities()
+    named = "; ".join(f"{k} {v:.4g}" for k, v in intensities.items())
     value = f"{named}; other industries {comp.default_intensity:.4g}" if named else f"{comp.default_intensity:.4g}"
-    if not comp.intensity_by_industry and comp.default_intensity == 0:
+    if not intensities and comp.default_intensity == 0:
         effect = ("no competition term: a limit below a customer's need costs this period's blocked orders only "
                   "(every customer counts as captive)")
     else:
