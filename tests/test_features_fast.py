@@ -16,7 +16,9 @@ from credit_lab.data.contract import validate_ledger
 from credit_lab.features import payment
 from credit_lab.features.point_in_time import (
     FEATURE_DICTIONARY,
+    build_current_and_training_set,
     build_features,
+    build_features_at,
     build_labels,
     build_training_set,
     data_cut_date,
@@ -315,3 +317,25 @@ def test_tiny_ledger_with_statements_equals():
             assert_same_features(build_features(tables, snap, FeatureParams(), lag),
                                  _reference_features(tables, snap, FeatureParams(), lag))
     assert set(feature_names()) <= set(FEATURE_DICTIONARY)
+
+
+def test_today_and_the_training_set_from_one_pass_equal_their_own_builders(demo_tables):
+    """Stage 02 builds both from one grouping of the invoices; each frame is exactly what its builder gives."""
+    as_of = data_cut_date(demo_tables)
+    params = FeatureParams()
+    current, train = build_current_and_training_set(demo_tables, as_of, params, 60)
+    pd.testing.assert_frame_equal(current, build_features(demo_tables, as_of, params, 60), check_exact=True)
+    pd.testing.assert_frame_equal(train, build_training_set(demo_tables, as_of, params, 60), check_exact=True)
+    alone, none = build_current_and_training_set(demo_tables, as_of, params, 60, training=False)
+    assert none is None
+    pd.testing.assert_frame_equal(alone, current, check_exact=True)
+
+
+def test_features_at_many_dates_equal_one_date_at_a_time(demo_tables):
+    """Any order, a repeated date, a mid-month date: each frame as if built alone."""
+    dates = [pd.Timestamp("2024-05-01"), pd.Timestamp("2023-11-17"), pd.Timestamp("2024-05-01"),
+             pd.Timestamp("2024-04-01")]
+    frames = build_features_at(demo_tables, dates, FeatureParams())
+    assert len(frames) == len(dates)
+    for date, frame in zip(dates, frames):
+        pd.testing.assert_frame_equal(frame, build_features(demo_tables, date, FeatureParams()), check_exact=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import FeatureParams
-from credit_lab.features.point_in_time import build_features, data_cut_date
+from credit_lab.features.point_in_time import build_features_at, data_cut_date
 from credit_lab.limits.review._checks import (
     _DAY,
     _DEFAULT_FEATURE_PARAMS,
@@ -158,7 +158,13 @@ def backtest_signals(tables: dict[str, pd.DataFrame], settings: SignalSettings =
     Point-in-time: the signals at snapshot ``t`` come from features built from records
     strictly before ``t`` and before ``t - comparison_months``; defaults are used only as
     outcomes. The population of a snapshot is every customer onboarded and not in default
-    before it (as in :func:`build_features`). Each distinct date's features are built once.
+    before it (as in :func:`build_features`).
+
+    The features of every distinct date (the snapshots and their comparison dates) come from
+    one pass over the invoices (:func:`credit_lab.features.point_in_time.build_features_at`), and
+    the signals of all customer-snapshots are evaluated together on the stacked frames: the
+    invoices are hashed, grouped by customer and gathered once, not once per date. The result
+    equals firing :func:`credit_lab.limits.review.signals_as_of` at each snapshot in turn.
     """
     inv = tables["invoices"]
     if start is None:
@@ -166,35 +172,42 @@ def backtest_signals(tables: dict[str, pd.DataFrame], settings: SignalSettings =
     if end is None:
         end = data_cut_date(tables)
     snaps = backtest_snapshots(pd.Timestamp(start), pd.Timestamp(end), backtest)
-    cache: dict[pd.Timestamp, pd.DataFrame] = {}
-
-    def feats(t: pd.Timestamp) -> pd.DataFrame:
-        if t not in cache:
-            cache[t] = _graded(build_features(tables, t, feature_params, financials_publication_lag_days), grader)
-        return cache[t]
+    previous_of = {t: t - pd.DateOffset(months=backtest.comparison_months) for t in snaps}
+    dates = sorted({*snaps, *previous_of.values()})
+    built = build_features_at(tables, dates, feature_params, financials_publication_lag_days)
+    # Only what the rules read is kept (the grader sees whole frames first): the stacked copies stay small.
+    read = [*_FEATURE_COLUMNS, "grade"]
+    feats = {}
+    for t in dates:
+        graded = _graded(built.pop(0), grader)  # popped: each whole frame is freed once trimmed
+        feats[t] = graded[[c for c in read if c in graded.columns]]
+    del built
 
     defaults = tables.get("defaults")
     if defaults is None:
         defaults = pd.DataFrame({"customer_id": pd.Series(dtype=object),
                                  "default_date": pd.Series(dtype="datetime64[ns]")})
-    frames = []
+    current, previous, first_defaults = [], [], []
     for t in snaps:
-        prev_t = t - pd.DateOffset(months=backtest.comparison_months)
-        cur = feats(t)
+        cur = feats[t]
         _require_columns(cur, _FEATURE_COLUMNS, f"features at {t.date()}", "Check build_features.")
-        flags, _, _ = _evaluate(cur, feats(prev_t), settings)
-        severity = _severity(flags, settings.weights)
+        current.append(cur)
+        previous.append(feats[previous_of[t]].reindex(cur.index))  # customers new since then: NaN
         h_end = t + pd.DateOffset(months=backtest.horizon_months)
         d = defaults.loc[(defaults["default_date"] >= t) & (defaults["default_date"] < h_end)]
-        first_default = d.groupby("customer_id")["default_date"].min().reindex(cur.index)
-        frame = flags.reset_index()
-        frame.insert(0, "snapshot_date", t)
-        frame["severity"] = severity
-        frame["on_watchlist"] = severity >= settings.watchlist_min_severity
-        frame["default_date"] = first_default.to_numpy()
-        frame["default_in_horizon"] = first_default.notna().to_numpy().astype("int8")
-        frames.append(frame)
-    panel = pd.concat(frames, ignore_index=True)
+        first_defaults.append(d.groupby("customer_id")["default_date"].min().reindex(cur.index).to_numpy())
+    sizes = [len(c) for c in current]
+    # One evaluation over every customer-snapshot: the rules are row-wise, the rows line up by position.
+    flags, _, _ = _evaluate(pd.concat(current, ignore_index=True), pd.concat(previous, ignore_index=True), settings)
+    severity = _severity(flags, settings.weights)
+    panel = flags  # the signal columns, then the keys before them and the outcome after
+    panel.insert(0, "customer_id", current[0].index.append([c.index for c in current[1:]]))
+    panel.insert(0, "snapshot_date", pd.DatetimeIndex(snaps).repeat(sizes))
+    panel["severity"] = severity
+    panel["on_watchlist"] = severity >= settings.watchlist_min_severity
+    default_date = np.concatenate(first_defaults)
+    panel["default_date"] = default_date
+    panel["default_in_horizon"] = (~pd.isna(default_date)).astype("int8")
     base = float(panel["default_in_horizon"].mean()) if len(panel) else float("nan")
     return BacktestResult(summary=backtest_summary(panel), panel=panel, base_default_rate=base,
                           snapshots=tuple(snaps))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from credit_lab.core.config import FeatureParams
-from credit_lab.features.point_in_time import build_features
+from credit_lab.features.point_in_time import build_features_at
 from credit_lab.limits.review._checks import (
     _DEFAULT_FEATURE_PARAMS,
     DEFAULT_GRADE_ORDER,
@@ -454,8 +454,8 @@ def signals_as_of(tables: dict[str, pd.DataFrame], snapshot: pd.Timestamp | str,
         raise ReviewInputError(
             f"previous_snapshot {prev.date()} is not before snapshot {snap.date()}; pass an earlier previous date."
         )
-    cur_f = _graded(build_features(tables, snap, feature_params, financials_publication_lag_days), grader)
-    prev_f = _graded(build_features(tables, prev, feature_params, financials_publication_lag_days), grader)
+    cur_f, prev_f = (_graded(f, grader) for f in
+                     build_features_at(tables, [snap, prev], feature_params, financials_publication_lag_days))
     return compute_signals(cur_f, prev_f, settings)
 
 

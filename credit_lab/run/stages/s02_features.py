@@ -10,8 +10,7 @@ import pandas as pd
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.data.table_mode import read_feature_dictionary, split_table
 from credit_lab.features.point_in_time import (
-    build_features,
-    build_training_set,
+    build_current_and_training_set,
     feature_dictionary_frame,
     feature_names,
 )
@@ -41,12 +40,14 @@ def stage_features(ctx: StageContext) -> FeaturesResult:
     tables = ctx.tables()
     as_of = read_as_of(ctx)
     lag = ctx.params.data.financials_publication_lag_days
-    current = build_features(tables, as_of, ctx.params.features, lag)
+    # Without outcomes there is nothing to label. Today and the training snapshots come from one
+    # pass over the invoices (one grouping by customer), each frame as its own builder returns it.
+    labelled = ctx.read_json("data_quality.json")["outcomes"]["available"]
+    current, train = build_current_and_training_set(tables, as_of, ctx.params.features, lag, training=labelled)
     current = _with_external_score(ctx, current)
     ctx.write("features_current.parquet", current.reset_index())
-    train = None
-    if ctx.read_json("data_quality.json")["outcomes"]["available"]:  # without outcomes there is nothing to label
-        train = _with_external_score(ctx, build_training_set(tables, as_of, ctx.params.features, lag))
+    if train is not None:
+        train = _with_external_score(ctx, train)
         ctx.write("features_train.parquet", train.reset_index())
     return FeaturesResult(train, current, as_of, feature_dictionary_frame(), ctx.skipped(), feature_names())
 
