@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -189,3 +190,48 @@ def test_every_reason_the_optimizer_gives_has_customer_wording():
     from credit_lab.limits.optimizer import DECIDED_BY
 
     assert set(DECIDED_BY) <= set(CUSTOMER_WORDING), sorted(set(DECIDED_BY) - set(CUSTOMER_WORDING))
+
+
+def _number_through_pandas(value):
+    """``letters._number`` before its fast path for numbers (the reference)."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return float(number) if pd.notna(number) else float("nan")
+
+
+_ODD_VALUES = [0, -3, 2**40, 2**70, 1.5, -0.0, float("nan"), float("inf"), -float("inf"), None, pd.NA, pd.NaT,
+               np.nan, np.float32(0.1), np.float64(1e300), np.int64(-7), np.uint64(2**63 + 5), np.int8(3), True,
+               np.bool_(False), "12.5", " 7", "1e3", "1,000", "abc", "", "inf", "nan"]
+
+
+@pytest.mark.parametrize("value", _ODD_VALUES, ids=[repr(v) for v in _ODD_VALUES])
+def test_number_equals_the_pandas_parser(value):
+    from credit_lab.limits.letters import _number
+
+    np.testing.assert_equal(_number(value), _number_through_pandas(value))
+    assert type(_number(value)) is float
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**80, 2**80)))
+@settings(max_examples=300, deadline=None)
+def test_number_equals_the_pandas_parser_on_any_number(value):
+    from credit_lab.limits.letters import _number
+
+    np.testing.assert_equal(_number(value), _number_through_pandas(value))
+
+
+def test_letters_are_unchanged_by_the_fast_number_path(monkeypatch):
+    """A book of every kind of letter (balances, hints, missing values): the same pages as through pandas."""
+    from credit_lab.limits import letters
+
+    rng = np.random.default_rng(4)
+    n = 400
+    current = rng.choice([0.0, 5_000.0, 20_000.0, 100_000.0, np.nan], n)
+    frame = changes(current, np.round(current * rng.uniform(0.0, 2.0, n) + rng.choice([0.0, 15_000.0], n), -2),
+                    rng.choice([0.0, 30_000.0, 90_000.0, np.nan], n))
+    frame = frame.assign(customer_name=[f"Firm {i} & Sons" for i in range(n)], reason_1="went over its credit limit",
+                         hint=rng.choice(["", "paying within terms"], n),
+                         hint_limit=rng.choice([np.nan, 50_000.0, 250_000.0], n))
+    pages = letters_for(frame, AS_OF, LetterSettings(currency="EUR"))
+    assert sum(name.startswith("letter_") for name in pages) > 100
+    monkeypatch.setattr(letters, "_number", _number_through_pandas)
+    assert letters_for(frame, AS_OF, LetterSettings(currency="EUR")) == pages

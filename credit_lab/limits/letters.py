@@ -99,6 +99,12 @@ def _text(value: object) -> str:
 
 def _number(value: object) -> float:
     """A data value as a float; missing or not a number is NaN."""
+    # Numbers (what a limits table holds) directly: a one-element Series per value cost ~0.1 ms, four
+    # values a letter, 14 s of stage 05 for a 50,000-customer book. Anything else (text, flags,
+    # missing markers) goes through pandas' parser, whose result the fast path equals for numbers.
+    if isinstance(value, (float, np.floating)) or (isinstance(value, (int, np.integer))
+                                                    and not isinstance(value, (bool, np.bool_))):
+        return float(value)
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     return float(number) if pd.notna(number) else float("nan")
 
