@@ -57,7 +57,8 @@ def test_export_messes_each_handled_or_quarantined_and_every_row_counted(tmp_pat
     reasons = result.validation.quarantine.groupby("reasons").size().to_dict()
     # a reused invoice number (other content): both copies; a settlement before the invoice date
     assert reasons == {"invoice_id:unique": 2, "paid_date+invoice_date:paid_not_before_invoice": 1}
-    assert result.skipped == {}  # no stage is skipped for want of outcomes: the expert scorecard scores
+    assert list(result.skipped) == ["07_replay"]  # only the replay (off in the params); no stage is skipped for
+    # want of outcomes: the expert scorecard scores
     outcomes = json.loads((run / "data" / "data_quality.json").read_text())["outcomes"]
     assert outcomes["available"] is False and "derive_defaults_days_past_due" in outcomes["source"]
 
@@ -139,7 +140,7 @@ def test_no_outcome_export_gives_every_customer_a_score_pd_limit_and_reasons(tmp
     path.write_text(yaml.safe_dump(params.model_dump(mode="json")))
     result = pipeline.run(path)
     st = result.manifest["stages"]
-    assert {k: v["status"] for k, v in st.items()} == dict.fromkeys(st, "succeeded")
+    assert {k: v["status"] for k, v in st.items()} == {**dict.fromkeys(st, "succeeded"), "07_replay": "skipped"}
     assert result.manifest["scoring_method"]["method"] == "expert"
     assert "no outcome data" in result.manifest["scoring_method"]["reason"]
     run = result.run_dir
@@ -189,7 +190,7 @@ def test_derived_outcome_lets_the_model_stages_run(tmp_path):
     assert len(defaults) > 0 and (defaults["default_type"] == "derived_45dpd").all()
     assert any("defaults derived from the invoices" in a for a in dq.validation.assumptions)
     feats = stages.stage_features(stages.open_stage("02_features", run, path))
-    assert feats.skipped == {} and feats.train is not None
+    assert list(feats.skipped) == ["07_replay"] and feats.train is not None
     # a handful of defaults: the expert scorecard with the most prudent PD per class, and the run says so
     model = stages.stage_model(stages.open_stage("03_model", run, path))
     assert model.method == "expert" and "fewer than model.min_fit_defaults" in model.method_reason
