@@ -145,6 +145,7 @@ def _run_folder(tmp_path: Path) -> Path:
             "The budgets need larger cuts than the +-30% change band allows, so the band's lower edge was lifted",
             "<script>alert('note')</script>"]},
         "data/reserve_notes.json": {"notes": ["bucket 90+ floored at PD x LGD"]},
+        "data/replay.json": {"notes": ["replay.n_reviews shortened from its default 24 to 11"]},
     }
     for name, obj in files.items():
         (run / name).write_text(json.dumps(obj))
@@ -164,6 +165,7 @@ def test_run_decisions_come_from_the_files_the_stages_wrote(tmp_path):
         "limits.industry_cap_share = 0.25 is not applied: the book has one industry ('all')",
         "The budgets need larger cuts than the +-30% change band allows, so the band's lower edge was lifted"]
     assert ("06_risk_reserve", "", "bucket 90+ floored at PD x LGD") in decided
+    assert ("07_replay", "", "replay.n_reviews shortened from its default 24 to 11") in decided
     assert run_decisions(tmp_path / "nothing here") == []
 
 

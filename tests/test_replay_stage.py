@@ -224,3 +224,16 @@ def test_two_policies_replay_on_the_public_export_with_params_only(tmp_path):
     assert (result.result.summary["served_sales"] > 0).all()
     walk = pd.read_parquet(tmp_path / "run" / "data" / "replay_walk.parquet")
     assert walk["customer_id"].nunique() == len(pd.read_parquet(tmp_path / "run" / "data" / "customers.parquet"))
+
+
+@pytest.mark.e2e
+def test_the_index_page_heads_with_today_s_policy_and_the_most_profitable_one(replay_run):
+    from credit_lab.run.index_page import _replay_headline
+
+    _, run = replay_run
+    summary = _data(run, "replay_summary.parquet").set_index("policy")
+    lines = dict(_replay_headline(run / "data"))
+    today = lines["Policy replay (6 monthly reviews from 2024-07-01): as they were"]
+    assert f"bad debt {summary.loc['as they were', 'bad_debt']:,.0f}" in today
+    assert lines["Policy replay: highest profit"].startswith(f"{summary['profit'].idxmax()}: ")
+    assert _replay_headline(run / "nothing") == []

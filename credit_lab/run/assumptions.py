@@ -423,4 +423,5 @@ def run_decisions(run_dir: str | Path) -> list[RunDecision]:
     for name in ("limits_notes.json", "monitoring.json"):
         out += [RunDecision("05_limits", n) for n in (_json(data / name) or {}).get("notes", [])]
     out += [RunDecision("06_risk_reserve", n) for n in (_json(data / "reserve_notes.json") or {}).get("notes", [])]
+    out += [RunDecision("07_replay", n) for n in (_json(data / "replay.json") or {}).get("notes", [])]
     return out

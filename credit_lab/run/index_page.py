@@ -105,6 +105,26 @@ def _letters_line(run_dir: Path) -> str:
             f"limit. {quiet:,} smaller limit changes get no letter (the <code>letters</code> thresholds).</p>")
 
 
+def _replay_headline(data: Path) -> list[tuple[str, str]]:
+    """With stage 07: today's policy's replayed bad debt and lost margin, and the policy of highest profit."""
+    if not (data / "replay_summary.parquet").is_file():
+        return []
+    meta = read_json(data / "replay.json")
+    summary = pd.read_parquet(data / "replay_summary.parquet").set_index("policy")
+    window = f"{len(meta['reviews'])} monthly reviews from {meta['reviews'][0]}"
+    out = []
+    current = meta.get("current_policy")
+    if current in summary.index:
+        row = summary.loc[current]
+        out.append((f"Policy replay ({window}): {current}",
+                    f"bad debt {money(row['bad_debt'])} (net of mitigation {money(row['net_bad_debt'])}), margin "
+                    f"on blocked orders {money(row['lost_margin'])}"))
+    best = summary["profit"].idxmax()
+    out.append(("Policy replay: highest profit", f"{best}: {money(summary.loc[best, 'profit'])} "
+                                                 f"({len(summary)} policies compared)"))
+    return out
+
+
 def index_page(run_dir: Path, params: RunParams) -> str:
     """The run's front page: headline figures and links to every report."""
     data = Path(run_dir) / "data"
@@ -157,6 +177,7 @@ def index_page(run_dir: Path, params: RunParams) -> str:
             (f"Recommended risk reserve (EL + UL at {reserve.get('reserve_confidence', float('nan')):.1%})",
              money(reserve.get("reserve_recommended"))),
         ]
+    headline += _replay_headline(data)
     headline.append(("Quarantined rows", f"{sum(r['rows_quarantined'] for r in dq['rows']):,}"))
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in headline)
     links = "\n".join(
