@@ -237,3 +237,22 @@ def test_the_index_page_heads_with_today_s_policy_and_the_most_profitable_one(re
     assert f"bad debt {summary.loc['as they were', 'bad_debt']:,.0f}" in today
     assert lines["Policy replay: highest profit"].startswith(f"{summary['profit'].idxmax()}: ")
     assert _replay_headline(run / "nothing") == []
+
+
+@pytest.mark.e2e
+def test_a_second_replay_of_the_same_params_writes_the_same_bytes(replay_run, tmp_path):
+    """Reruns must match file for file (credit-lab verify --against): no fit times or other clocks in the files."""
+    import hashlib
+    import shutil
+
+    _, run = replay_run
+    again = tmp_path / "again"
+    shutil.copytree(run, again)
+    for f in (again / "data").glob("replay*"):
+        f.unlink()
+    stages.stage_replay(stages.open_stage("07_replay", again, REPLAY_SMOKE, build_missing_upstream=False))
+
+    def digests(folder):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "data").glob("replay*"))}
+
+    assert len(digests(run)) == 10 and digests(again) == digests(run)

@@ -148,7 +148,7 @@ def models_table(stage: Any) -> pd.DataFrame | Markdown:
     models = stage.result.models
     if models is None or not len(models):
         return Markdown("No PD model was fitted.")
-    return models
+    return models.drop(columns="seconds", errors="ignore")  # times are in the run's log: reruns stay identical
 
 
 def customers_table(stage: Any) -> Any:

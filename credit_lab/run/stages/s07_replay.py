@@ -131,7 +131,11 @@ def stage_replay(ctx: StageContext) -> ReplayStageResult:
     ctx.write("replay_walk.parquet", pd.concat(result.walks, names=["policy", None]).reset_index(level=0))
     ctx.write("replay_limits.parquet", pd.concat(result.limits, names=["policy", None]).reset_index(level=0))
     ctx.write("replay_pd.parquet", result.pd_by_review)
-    ctx.write("replay_models.parquet", result.models)
+    # fit times go to the log, not the files: a rerun must write the same bytes (credit-lab verify --against)
+    for row in result.models.itertuples():
+        logger.info("replay PD model as of %s: %s (%s), fitted in %.1f s", pd.Timestamp(row.fitted_as_of).date(),
+                    row.method, row.champion, row.seconds)
+    ctx.write("replay_models.parquet", result.models.drop(columns="seconds"))
     ctx.write("replay_calibration.parquet", calibration)
     if frontier is not None:
         ctx.write("replay_frontier.parquet", frontier)
