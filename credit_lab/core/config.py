@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from credit_lab.core.competition_params import CompetitionParams, StrategicParams
+from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.exceptions import ParamsError
 from credit_lab.core.expert_params import ExpertCriterion, ExpertParams, RiskClass
 from credit_lab.core.params_base import StrictParams as _Strict
@@ -604,6 +605,7 @@ class RunParams(_Strict):
     letters: LetterParams = LetterParams()
     reserve: ReserveParams = ReserveParams()
     replay: ReplayParams = ReplayParams()
+    compute: ComputeParams = ComputeParams()
     report: ReportParams = ReportParams()
     audit: AuditParams = AuditParams()
 

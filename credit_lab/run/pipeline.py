@@ -38,6 +38,7 @@ from credit_lab.core.exceptions import (
     StageError,
 )
 from credit_lab.data import io
+from credit_lab.run.compute import ENV_SCHEDULER, dask_client
 from credit_lab.run.history import write_history, write_run_summary
 from credit_lab.run.index_page import index_page
 from credit_lab.run.params import book_label
@@ -105,6 +106,21 @@ def _own_kernel() -> Iterator[None]:
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = old
+
+
+@contextlib.contextmanager
+def _run_cluster(compute) -> Iterator[None]:
+    """With ``compute.engine: dask`` and no scheduler named: a LocalCluster for the whole run, its address handed to
+    the stage kernels through ``$CREDIT_LAB_DASK_SCHEDULER`` (one cluster, not one per stage)."""
+    if compute.engine != "dask" or compute.scheduler_address or os.environ.get(ENV_SCHEDULER):
+        yield
+        return
+    with dask_client(compute) as client:
+        os.environ[ENV_SCHEDULER] = client.scheduler.address
+        try:
+            yield
+        finally:
+            os.environ.pop(ENV_SCHEDULER, None)
 
 
 @contextlib.contextmanager
@@ -424,7 +440,7 @@ def _run_locked(params: RunParams, params_path: Path, out_root: Path,
             on_stage(stage, event, seconds)
 
     try:
-        with _own_kernel():
+        with _own_kernel(), _run_cluster(params.compute):
             for stage, (title, _, _) in STAGES.items():
                 t0 = time.perf_counter()
                 executed = staging / "notebooks" / f"{stage}.ipynb"

@@ -14,6 +14,7 @@ from credit_lab.features.point_in_time import (
     feature_dictionary_frame,
     feature_names,
 )
+from credit_lab.run.compute import in_local_order, map_partitions, partition_tables
 from credit_lab.run.stages.context import StageContext, read_as_of
 
 __all__ = ["FeaturesResult", "stage_features"]
@@ -43,13 +44,32 @@ def stage_features(ctx: StageContext) -> FeaturesResult:
     # Without outcomes there is nothing to label. Today and the training snapshots come from one
     # pass over the invoices (one grouping by customer), each frame as its own builder returns it.
     labelled = ctx.read_json("data_quality.json")["outcomes"]["available"]
-    current, train = build_current_and_training_set(tables, as_of, ctx.params.features, lag, training=labelled)
+    current, train = _current_and_training_set(ctx, tables, as_of, lag, labelled)
     current = _with_external_score(ctx, current)
     ctx.write("features_current.parquet", current.reset_index())
     if train is not None:
         train = _with_external_score(ctx, train)
         ctx.write("features_train.parquet", train.reset_index())
     return FeaturesResult(train, current, as_of, feature_dictionary_frame(), ctx.skipped(), feature_names())
+
+
+def _features_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, params, lag: int, training: bool):
+    """Today's features and the training set of ``tables`` (the whole ledger, or one partition of its customers)."""
+    return build_current_and_training_set(tables, as_of, params, lag, training=training)
+
+
+def _current_and_training_set(ctx: StageContext, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, lag: int,
+                              training: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The features on the run's compute engine (``compute``): whole here, or per partition of customers on Dask
+    and put back in the local order (the same frames: a customer's features depend only on its own records)."""
+    results = map_partitions(ctx.params.compute, _features_of, lambda n: partition_tables(tables, n), tables, as_of,
+                             ctx.params.features, lag, training)
+    if len(results) == 1:
+        return results[0]
+    order = pd.Index(tables["customers"]["customer_id"])
+    current = in_local_order(pd.concat([r[0] for r in results]), order)
+    train = in_local_order(pd.concat([r[1] for r in results]), order, "snapshot_date") if training else None
+    return current, train
 
 
 def _table_features(ctx: StageContext) -> FeaturesResult:

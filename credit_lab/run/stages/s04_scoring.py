@@ -13,8 +13,9 @@ import pandas as pd
 
 from credit_lab.models import reasons as rs
 from credit_lab.models.development import RunSettings
-from credit_lab.models.explain import Explanation, explain, grouped_reason_codes
+from credit_lab.models.explain import Explanation, check_additivity, explain, grouped_reason_codes
 from credit_lab.models.grading import assign_grades, score_points
+from credit_lab.run.compute import map_partitions, split_rows
 from credit_lab.run.stages.context import StageContext, load_pd_model, require
 
 __all__ = ["ScoringResult", "stage_scoring"]
@@ -49,6 +50,29 @@ def _scorecard_points(ctx: StageContext, current: pd.DataFrame, champion) -> tup
     return rs.scorecard_points(card, current), name
 
 
+def _score_part(current: pd.DataFrame, model, tolerance: float) -> tuple[np.ndarray, Explanation]:
+    """PDs and exact explanations of some customers (all of them, or one partition on a Dask worker)."""
+    return model.predict_pd(current), explain(model, current, tolerance)[0]
+
+
+def _scores_and_explanations(ctx: StageContext, model, current: pd.DataFrame
+                             ) -> tuple[np.ndarray, Explanation, float]:
+    """PDs and explanations on the run's compute engine: a customer's PD and explanation depend only on its own
+    features, so blocks of rows on Dask workers, stacked in order, give the local arrays."""
+    tol = ctx.params.explain.additivity_tolerance
+    parts = map_partitions(ctx.params.compute, _score_part, lambda n: split_rows(current, n), current, model, tol)
+    if len(parts) == 1:
+        pd_, expl = parts[0]
+    else:
+        bases = [e.base_value for _, e in parts]
+        same = all(np.ndim(b) == 0 for b in bases) and len({float(b) for b in bases}) == 1
+        expl = Explanation(np.vstack([e.values for _, e in parts]),
+                           bases[0] if same else np.concatenate([e.base_values() for _, e in parts]),
+                           pd.concat([e.data for _, e in parts]), np.concatenate([e.output for _, e in parts]))
+        pd_ = np.concatenate([np.asarray(x, dtype=float) for x, _ in parts])
+    return pd_, expl, check_additivity(expl.values, expl.base_value, expl.output, tol)
+
+
 def stage_scoring(ctx: StageContext) -> ScoringResult:
     """Score every current customer; exact explanations, additivity check, reason codes, their
     stability under refitting with another seed, and the scorecard's points per customer."""
@@ -56,8 +80,7 @@ def stage_scoring(ctx: StageContext) -> ScoringResult:
     p = ctx.params
     model = load_pd_model(ctx)
     current = ctx.read("features_current.parquet").set_index("customer_id")
-    pd_ = model.predict_pd(current)
-    expl, err = explain(model, current, p.explain.additivity_tolerance)
+    pd_, expl, err = _scores_and_explanations(ctx, model, current)
     unseen = rs.unseen_values(model, current)
     phrases, groups = rs.reason_wording(
         ctx.read("feature_dictionary.parquet").set_index("feature") if ctx.table_mode else None)

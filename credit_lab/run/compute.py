@@ -1,0 +1,130 @@
+"""The compute engine of the per-customer stages: this process (``local``) or a Dask cluster (``dask``).
+
+A customer's point-in-time features depend only on its own records and its industry's outlook
+(:mod:`credit_lab.features.point_in_time`), and its PD and exact explanation only on its own
+features. So the same functions run on any partition of the customers, and the partitions'
+results put back in the local order are the local result, value for value:
+
+* :func:`partition_tables` splits the ledger by customer (round robin in the customers table's
+  order), each partition with its own invoices, statements, defaults and limit history, and the
+  whole industry outlook;
+* :func:`map_partitions` runs a function on every partition, on the cluster (``engine: dask``) or,
+  locally, once on the whole input;
+* :func:`in_local_order` puts the stacked rows back in the order the local engine returns them.
+
+``compute.scheduler_address`` (or ``$CREDIT_LAB_DASK_SCHEDULER``, which a pipeline run sets for its
+stages) points at a running cluster; without one :func:`dask_client` starts a ``LocalCluster`` of
+``compute.n_workers`` processes and stops it when done. The Dask dependency is imported only here,
+and only when the engine is ``dask``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_lab.core.compute_params import ComputeParams
+from credit_lab.core.exceptions import CreditLabError
+
+__all__ = ["ENV_SCHEDULER", "dask_client", "in_local_order", "map_partitions", "partition_tables", "split_rows"]
+
+logger = logging.getLogger(__name__)
+
+#: environment variable a pipeline run sets to its cluster's scheduler address for the stage kernels
+ENV_SCHEDULER = "CREDIT_LAB_DASK_SCHEDULER"
+
+
+def _n_partitions(compute: ComputeParams, workers: int | None = None) -> int:
+    return compute.partitions or 2 * (workers or compute.n_workers)
+
+
+def partition_tables(tables: Mapping[str, pd.DataFrame], n: int) -> list[dict[str, pd.DataFrame]]:
+    """The ledger split into ``n`` partitions of customers (round robin in the customers table's order).
+
+    Every table with a ``customer_id`` column keeps, in each partition, its rows of that partition's
+    customers in their order; a table without one (the industry outlook) goes whole to every partition.
+    """
+    if n < 1:
+        raise CreditLabError(f"compute.partitions = {n!r} must be >= 1")
+    customers = tables["customers"]
+    ids = pd.Index(customers["customer_id"])
+    part_of_customer = np.arange(len(customers)) % n
+    codes: dict[str, np.ndarray] = {}
+    for name, frame in tables.items():
+        if frame is not None and "customer_id" in frame.columns:
+            pos = ids.get_indexer(frame["customer_id"])
+            codes[name] = np.where(pos >= 0, part_of_customer[pos], -1)
+    return [{name: (frame.loc[codes[name] == k] if name in codes else frame) for name, frame in tables.items()
+             if frame is not None} for k in range(n)]
+
+
+def split_rows(frame: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """``frame`` in ``n`` contiguous blocks of rows (the last ones may be empty when rows are few)."""
+    bounds = np.linspace(0, len(frame), n + 1).round().astype(int)
+    return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def in_local_order(frame: pd.DataFrame, customer_order: pd.Index, snapshot_column: str | None = None) -> pd.DataFrame:
+    """Rows stacked from partitions, back in the local engine's order: by snapshot (when given), then by
+    each customer's position in ``customer_order`` (the customers table's ids)."""
+    pos = customer_order.get_indexer(frame.index)
+    if (pos < 0).any():
+        raise CreditLabError(f"{int((pos < 0).sum())} row(s) of a partition's result name a customer not in the "
+                             "customers table")
+    keys = [pos] if snapshot_column is None else [pos, frame[snapshot_column].to_numpy()]
+    return frame.iloc[np.lexsort(keys)]
+
+
+def _scheduler(compute: ComputeParams) -> str | None:
+    return compute.scheduler_address or os.environ.get(ENV_SCHEDULER) or None
+
+
+@contextlib.contextmanager
+def dask_client(compute: ComputeParams) -> Iterator[Any]:
+    """A Dask client on ``compute``'s cluster, or on a ``LocalCluster`` started here and stopped on exit."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - a dependency of the package
+        raise CreditLabError("compute.engine = dask needs the 'distributed' package: pip install 'dask[distributed]'"
+                             ) from err
+    address = _scheduler(compute)
+    if address:
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as err:
+            raise CreditLabError(f"compute.scheduler_address = {address!r}: no Dask scheduler answers there ({err}). "
+                                 "Start one (dask scheduler; dask worker ADDRESS) or leave the address empty for a "
+                                 "LocalCluster") from err
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with LocalCluster(n_workers=compute.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        logger.info("started a LocalCluster of %d workers at %s", compute.n_workers, cluster.scheduler_address)
+        yield client
+
+
+def map_partitions(compute: ComputeParams, func: Callable[..., Any], parts: Callable[[int], Sequence[Any]],
+                   whole: Any, *args: Any) -> list[Any]:
+    """``func(part, *args)`` for every part: locally once on ``whole``; on Dask, on ``parts(n)`` in parallel.
+
+    ``parts(n)`` splits the input into ``n`` parts (e.g. ``lambda n: partition_tables(tables, n)``);
+    it is called only on the Dask engine, with n = ``compute.partitions`` (default two per worker).
+    Results come back in the parts' order.
+    """
+    if compute.engine == "local":
+        return [func(whole, *args)]
+    with dask_client(compute) as client:
+        workers = len(client.scheduler_info().get("workers", {})) or None
+        pieces = parts(_n_partitions(compute, workers))
+        futures = [client.submit(func, piece, *args, pure=False) for piece in pieces]
+        logger.info("%s on %d partitions", getattr(func, "__name__", "task"), len(pieces))
+        return client.gather(futures)
