@@ -110,8 +110,11 @@ def test_stages_02_and_04_on_the_cluster_write_the_local_files(tmp_path, cluster
 
 def test_a_run_without_a_scheduler_starts_its_own_cluster_and_stops_it():
     assert ENV_SCHEDULER not in os.environ
+    before = dict(os.environ)
     with _run_cluster(ComputeParams(engine="dask", n_workers=1)):
         address = os.environ[ENV_SCHEDULER]
+        # the stage kernels inherit this environment: no thread limits meant for the workers
+        assert {k: v for k, v in os.environ.items() if k != ENV_SCHEDULER} == before
         with dask_client(ComputeParams(engine="dask")) as client:  # what a stage kernel does
             assert client.scheduler.address == address
             assert client.submit(sum, [1, 2]).result() == 3

@@ -106,8 +106,15 @@ def dask_client(compute: ComputeParams) -> Iterator[Any]:
         finally:
             client.close()
         return
-    with LocalCluster(n_workers=compute.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+    # Starting worker processes sets OMP_NUM_THREADS=1 and friends (distributed.nanny.pre-spawn-environ) in
+    # this process too; the stage kernels a run starts later would inherit it and run single-threaded (and
+    # record one thread in the fitted models). The workers keep theirs; this process gets its own back.
+    saved = dict(os.environ)
+    cluster = LocalCluster(n_workers=compute.n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.WARNING)
+    os.environ.clear()
+    os.environ.update(saved)
+    with cluster, Client(cluster) as client:
         logger.info("started a LocalCluster of %d workers at %s", compute.n_workers, cluster.scheduler_address)
         yield client
 
