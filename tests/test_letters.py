@@ -235,3 +235,21 @@ def test_letters_are_unchanged_by_the_fast_number_path(monkeypatch):
     assert sum(name.startswith("letter_") for name in pages) > 100
     monkeypatch.setattr(letters, "_number", _number_through_pandas)
     assert letters_for(frame, AS_OF, LetterSettings(currency="EUR")) == pages
+
+
+def test_a_large_book_gets_its_letters_in_parts_no_page_holding_all(monkeypatch):
+    from credit_lab.limits import letters as lt
+
+    monkeypatch.setattr(lt, "LETTERS_PER_FILE", 3)
+    n = 7
+    frame = changes([10_000.0] * n, [5_000.0] * n)  # every one a 50% reduction: all told
+    pages = letters_for(frame, AS_OF, LetterSettings())
+    assert "letters_all.html" not in pages
+    parts = sorted(p for p in pages if p.startswith("letters_all_"))
+    assert parts == ["letters_all_0001.html", "letters_all_0002.html", "letters_all_0003.html"]
+    assert [pages[p].count('<article class="letter"') for p in parts] == [3, 3, 1]
+    assert sum(p.startswith("letter_") for p in pages) == n
+    assert pages["index_0003.html"].count("<li>") == 1 and '<ol start="7">' in pages["index_0003.html"]
+    index = pages["index.html"]
+    assert "7 limit letters" in index and index.count("<li>") == 3 and 'href="index_0002.html"' in index
+    assert "letters 4 to 6</a> (C3 to C5)" in index

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["CUSTOMER_WORDING", "KINDS", "SUMMARY_FILE", "LetterSettings", "letter_counts", "letter_html",
-           "letter_kinds", "letters_for", "letters_summary"]
+__all__ = ["CUSTOMER_WORDING", "KINDS", "LETTERS_PER_FILE", "SUMMARY_FILE", "LetterSettings", "letter_counts",
+           "letter_html", "letter_kinds", "letters_for", "letters_summary"]
 
 #: The kinds of letter, in the order they are counted and shown.
 KINDS = ("increase", "reduction", "withdrawn", "first_limit")
@@ -239,6 +239,9 @@ def letter_html(row: pd.Series | dict, customer_id: str, as_of: pd.Timestamp, se
     )
 
 
+#: letters per printable file and per list page: a book with more letters gets them in parts
+LETTERS_PER_FILE = 1000
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:780px;margin:2em auto}}
@@ -253,25 +256,48 @@ def letters_for(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSetti
 
     Returns ``{file name: HTML page}``: one page per customer (``letter_00001.html`` ...,
     numbered, since ids may hold any characters), ``letters_all.html`` with every letter,
-    and ``index.html`` listing them with their kind.
+    and ``index.html`` listing them with their kind. Beyond :data:`LETTERS_PER_FILE` letters the
+    printable file and the list come in parts (``letters_all_0001.html``, ``index_0001.html`` ...)
+    and ``index.html`` lists the parts.
     """
     kinds = letter_kinds(limits, settings)
     chosen = limits.assign(letter_kind=kinds).loc[kinds != ""].sort_index()
     pages: dict[str, str] = {}
-    bodies, links = [], []
+    bodies, links, names = [], [], []
+    width = max(5, len(str(len(chosen))))  # file names sort in letter order however many there are
     for n, (customer_id, row) in enumerate(zip(chosen.index, chosen.to_dict(orient="records"), strict=True),
                                             start=1):
         body = letter_html(row, str(customer_id), as_of, settings, kind=row["letter_kind"])
-        fname = f"letter_{n:05d}.html"
+        fname = f"letter_{n:0{width}d}.html"
         name = _text(row.get("customer_name")) or customer_id
         pages[fname] = _PAGE.format(title=_e(f"Credit limit: {name}"), body=body)
         bodies.append(body)
+        names.append(str(name))
         links.append(f'<li><a href="{fname}">{_e(name)}</a> ({_e(customer_id)}): '
                      f"{_e(_KIND_TITLE[row['letter_kind']])}</li>")
     counts = kinds[kinds != ""].value_counts()
     by_kind = ", ".join(f"{int(counts.get(k, 0)):,} {_KIND_TITLE[k]}" for k in KINDS)
-    pages["letters_all.html"] = _PAGE.format(title="All limit letters", body="".join(bodies))
-    pages["index.html"] = _PAGE.format(title="Limit letters",
-                                      body=f"<h1>{len(links)} limit letters</h1><p>{_e(by_kind)}</p>"
-                                           f"<ol>{''.join(links)}</ol>")
+    head = f"<h1>{len(links):,} limit letters</h1><p>{_e(by_kind)}</p>"
+    if len(bodies) <= LETTERS_PER_FILE:
+        pages["letters_all.html"] = _PAGE.format(title="All limit letters", body="".join(bodies))
+        pages["index.html"] = _PAGE.format(title="Limit letters", body=f"{head}<ol>{''.join(links)}</ol>")
+        return pages
+    # A large book: the printable file and the list come in parts of LETTERS_PER_FILE letters, so that
+    # no page holds a whole book's letters (a browser would not open it)
+    batches = []
+    for k, start in enumerate(range(0, len(bodies), LETTERS_PER_FILE), start=1):
+        end = min(start + LETTERS_PER_FILE, len(bodies))
+        printable, listing = f"letters_all_{k:04d}.html", f"index_{k:04d}.html"
+        span = f"{start + 1:,} to {end:,}"
+        pages[printable] = _PAGE.format(title=f"Limit letters {span}", body="".join(bodies[start:end]))
+        pages[listing] = _PAGE.format(
+            title=f"Limit letters {span}",
+            body=f'<h1>Limit letters {span}</h1><p><a href="index.html">all parts</a> · all of these in one file '
+                 f'for printing: <a href="{printable}">{printable}</a></p><ol start="{start + 1}">'
+                 f"{''.join(links[start:end])}</ol>")
+        batches.append(f'<li><a href="{listing}">letters {span}</a> ({_e(names[start])} to {_e(names[end - 1])}); '
+                       f'printable: <a href="{printable}">{printable}</a></li>')
+    pages["index.html"] = _PAGE.format(
+        title="Limit letters", body=f"{head}<p>In parts of {LETTERS_PER_FILE:,} letters, by customer id:</p>"
+                                    f"<ol>{''.join(batches)}</ol>")
     return pages

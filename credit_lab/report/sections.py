@@ -253,10 +253,11 @@ def calendar_tables(calendar: pd.DataFrame, n: int = 10) -> list:
 def letter_samples(result: Any, n: int = 2) -> list:
     """How many letters were written, and the body of the first ``n``."""
     samples = [name for name in sorted(result.letters) if name.startswith("letter_")][:n]
-    # Not letters: the combined letters_all.html and its index.
+    # Not letters: the printable letters_all*.html and the index pages.
     by_kind = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
                         getattr(result, "letters_summary", {}).get("by_kind", {}).items())
-    shown: list = [Markdown(f"**{len(result.letters) - 2} letters** written" + (f" ({by_kind})." if by_kind else "."))]
+    written = sum(name.startswith("letter_") for name in result.letters)
+    shown: list = [Markdown(f"**{written:,} letters** written" + (f" ({by_kind})." if by_kind else "."))]
     return shown + [HTML(result.letters[name].split("<body>")[1].split("</body>")[0]) for name in samples]
 
 

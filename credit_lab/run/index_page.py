@@ -94,8 +94,10 @@ _LETTER_KINDS = {"reduction": "reductions", "withdrawn": "limits withdrawn", "in
 def _letters_line(run_dir: Path) -> str:
     """The letters the run wrote, counted by kind, with links."""
     counts = letters_summary(run_dir)
-    links = ('<a href="letters/index.html">letters/</a> (all in one file: '
-             '<a href="letters/letters_all.html">letters_all.html</a>)')
+    links = ('<a href="letters/index.html">letters/</a> ' + (
+        '(all in one file: <a href="letters/letters_all.html">letters_all.html</a>)'
+        if (run_dir / "letters" / "letters_all.html").is_file() else
+        "(printable in parts of 1,000: letters_all_0001.html and on, listed in its index)"))
     if not counts:
         return f"<p>Letters to customers whose limit changes: {links}.</p>"
     kinds = ", ".join(f"{counts['by_kind'].get(k, 0):,} {label}" for k, label in _LETTER_KINDS.items())
