@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,25 +40,8 @@ if str(ROOT) not in sys.path:
 
 OLD_COMMIT = "1e3d730"
 
-from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
-
-
-def _ledger(n_customers: int, seed: int):
-    from credit_lab.data.contract import validate_ledger
-    from credit_lab.data.synthetic import generate_ledger
-
-    ledger = generate_ledger(n_customers=n_customers, n_months=36, seed=seed)
-    raw = {t: getattr(ledger, t) for t in ("customers", "invoices", "financials", "defaults", "industry_outlook")}
-    return validate_ledger(raw).tables
-
-
-def _old_backtest() -> types.ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_COMMIT}:credit_lab/limits/review/backtest.py"],
-                            capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType("backtest_before_one_pass")
-    sys.modules[module.__name__] = module  # its dataclasses look themselves up there
-    exec(compile(source, f"backtest@{OLD_COMMIT}", "exec"), module.__dict__)  # noqa: S102 - our own code from git
-    return module
+from history import module_at, validated_ledger  # noqa: E402 - benchmarks/ is the script's folder
+from proc_memory import reset_peak, rss_mb  # noqa: E402
 
 
 def _measure(fn, repeats: int) -> tuple[dict, object]:
@@ -89,16 +71,16 @@ def child(n_customers: int, seed: int, repeats: int) -> dict:
     from credit_lab.limits.review import backtest_signals
 
     params = FeatureParams()
-    small = _ledger(200, seed + 1)
+    small = validated_ledger(200, seed + 1)
     backtest_signals(small)
     build_current_and_training_set(small, data_cut_date(small), params)
-    tables = _ledger(n_customers, seed)
+    tables = validated_ledger(n_customers, seed)
     as_of = data_cut_date(tables)
     out = {"customers": n_customers, "invoices": len(tables["invoices"])}
 
     out["backtest_new"], new = _measure(lambda: backtest_signals(tables), repeats)
     out["panel_rows"] = len(new.panel)
-    old_module = _old_backtest()
+    old_module = module_at(OLD_COMMIT, "credit_lab/limits/review/backtest.py", "backtest_before_one_pass")
     out["backtest_old"], old = _measure(lambda: old_module.backtest_signals(tables), 1)
     pd.testing.assert_frame_equal(new.panel, old.panel, check_exact=True)
     pd.testing.assert_frame_equal(new.summary, old.summary, check_exact=True)

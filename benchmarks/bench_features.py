@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -50,25 +49,8 @@ if str(ROOT) not in sys.path:
 OLD_COMMIT = "0f4e331a873e11b6a10c6483c27c78a81ea6768c"
 
 
-from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
-
-
-def _ledger(n_customers: int, seed: int):
-    from credit_lab.data.contract import validate_ledger
-    from credit_lab.data.synthetic import generate_ledger
-
-    ledger = generate_ledger(n_customers=n_customers, n_months=36, seed=seed)
-    raw = {t: getattr(ledger, t) for t in ("customers", "invoices", "financials", "defaults", "industry_outlook")}
-    return validate_ledger(raw).tables
-
-
-def _old_module() -> types.ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_COMMIT}:credit_lab/features/point_in_time.py"],
-                            capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType("point_in_time_before_one_pass")
-    sys.modules[module.__name__] = module  # its dataclass looks itself up there
-    exec(compile(source, "point_in_time@0f4e331", "exec"), module.__dict__)  # noqa: S102 - our own code from git
-    return module
+from history import module_at, validated_ledger  # noqa: E402 - benchmarks/ is the script's folder
+from proc_memory import reset_peak, rss_mb  # noqa: E402
 
 
 def _measure(fn, repeats: int) -> tuple[dict, object]:
@@ -106,10 +88,10 @@ def child(n_customers: int, seed: int, repeats: int, skip_old: bool) -> dict:
     from credit_lab.features.point_in_time import build_features, build_training_set, data_cut_date
 
     params = FeatureParams()
-    small = _ledger(200, seed + 1)
+    small = validated_ledger(200, seed + 1)
     build_training_set(small, data_cut_date(small), params)  # compile or load the numba cache
     t = time.perf_counter()
-    tables = _ledger(n_customers, seed)
+    tables = validated_ledger(n_customers, seed)
     out = {"customers": n_customers, "invoices": len(tables["invoices"]), "ledger_s": time.perf_counter() - t}
     invoices = tables["invoices"]
     as_of = data_cut_date(tables)
@@ -128,7 +110,7 @@ def child(n_customers: int, seed: int, repeats: int, skip_old: bool) -> dict:
             lambda: duckdb.query_df(frame, "inv", "SELECT customer_id, sum(amount) FROM inv GROUP BY 1").df(), repeats)
     out["rows"] = len(new)
     if not skip_old:
-        old_module = _old_module()
+        old_module = module_at(OLD_COMMIT, "credit_lab/features/point_in_time.py", "point_in_time_before_one_pass")
         out["old"], old = _measure(lambda: old_module.build_training_set(tables, as_of, params), 1)
         out["max_rel_diff_old_new"] = _assert_same(new, old)
     return out
