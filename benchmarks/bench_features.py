@@ -18,7 +18,12 @@ with the default ``FeatureParams`` (5 training snapshots 3 months apart, 12-mont
   The child checks that old and new agree to 1e-12 (NaN where NaN) and stops if not;
 * ``baseline``: a plain pandas group-by of the same invoices, ``invoices.groupby("customer_id")
   ["amount"].sum()`` (sum of amounts per customer), median of 3, measured in the same process; and
-  the same in DuckDB when it is installed (it is not a dependency).
+  the same in DuckDB when it is installed (``pip install -e ".[bench]"``);
+* ``baseline_duckdb_same_aggregates``: one snapshot's payment-history aggregates (invoice count, days
+  beyond terms mean/max/trend, shares 30/60/90 days late, oldest overdue open invoice, overdue share,
+  DSO, dispute rate, ordering trend) in one DuckDB GROUP BY, against ``new_one_snapshot``
+  (``build_features`` for today). The same kind of aggregates, not the same values (no population
+  filter, no month-end balances, no statements): a lower bound of the features' work.
 
 Peak memory: VmHWM over the step, reset just before it through ``/proc/self/clear_refs`` (``peak_mb``),
 and the same minus the resident size before it (``peak_extra_mb``; the ledger and whatever the
@@ -51,6 +56,40 @@ OLD_COMMIT = "0f4e331a873e11b6a10c6483c27c78a81ea6768c"
 
 from history import module_at, validated_ledger  # noqa: E402 - benchmarks/ is the script's folder
 from proc_memory import reset_peak, rss_mb  # noqa: E402
+
+
+def _same_aggregates_sql(as_of) -> str:
+    """One snapshot's payment-history aggregates in one SQL GROUP BY: invoice count, days beyond terms (mean,
+    max, trend), shares 30/60/90 days late, oldest overdue open invoice, overdue share of open receivables,
+    DSO, dispute rate, ordering trend. It leaves out what needs month-end balances (limit breaches) and the
+    statements, so it is a lower bound of what the features compute."""
+    import pandas as pd
+
+    s = pd.Timestamp(as_of)
+    w, r = s - pd.DateOffset(months=12), s - pd.DateOffset(months=3)
+    S, W, R = (f"TIMESTAMP '{t:%Y-%m-%d}'" for t in (s, w, r))
+    late = f"date_diff('day', due_date, least(coalesce(paid_date, {S}), {S}))"
+    dbt = "date_diff('day', due_date, paid_date)"
+    issued, due = (f"invoice_date >= {W} AND invoice_date < {S}", f"due_date >= {W} AND due_date < {S}")
+    open_ = f"invoice_date < {S} AND (paid_date IS NULL OR paid_date >= {S})"
+    return f"""
+    SELECT customer_id,
+      count(*) FILTER (WHERE {issued}) AS invoice_count,
+      avg({dbt}) FILTER (WHERE paid_date >= {W} AND paid_date < {S}) AS days_beyond_terms_mean,
+      max({late}) FILTER (WHERE {due}) AS days_beyond_terms_max,
+      avg(({late} > 30)::INT) FILTER (WHERE {due}) AS share_late_30,
+      avg(({late} > 60)::INT) FILTER (WHERE {due}) AS share_late_60,
+      avg(({late} > 90)::INT) FILTER (WHERE {due}) AS share_late_90,
+      max(date_diff('day', due_date, {S})) FILTER (WHERE {open_} AND due_date < {S}) AS max_days_past_due_open,
+      sum(amount) FILTER (WHERE {open_} AND due_date < {S}) / nullif(sum(amount) FILTER (WHERE {open_}), 0)
+        AS overdue_share_of_open,
+      365.0 * sum(amount) FILTER (WHERE {open_}) / nullif(sum(amount) FILTER (WHERE {issued}), 0) AS dso_days,
+      avg({dbt}) FILTER (WHERE paid_date >= {R} AND paid_date < {S})
+        - avg({dbt}) FILTER (WHERE paid_date >= {W} AND paid_date < {R}) AS lateness_trend,
+      avg(disputed::INT) FILTER (WHERE {issued}) AS dispute_rate,
+      (count(*) FILTER (WHERE invoice_date >= {R} AND invoice_date < {S}) / 3.0)
+        / nullif(count(*) FILTER (WHERE invoice_date >= {W} AND invoice_date < {R}) / 9.0, 0) AS ordering_trend
+    FROM inv GROUP BY customer_id"""
 
 
 def _measure(fn, repeats: int) -> tuple[dict, object]:
@@ -108,6 +147,9 @@ def child(n_customers: int, seed: int, repeats: int, skip_old: bool) -> dict:
         frame = invoices[["customer_id", "amount"]]
         out["baseline_duckdb"], _ = _measure(
             lambda: duckdb.query_df(frame, "inv", "SELECT customer_id, sum(amount) FROM inv GROUP BY 1").df(), repeats)
+        cols = invoices[["customer_id", "invoice_date", "due_date", "paid_date", "amount", "disputed"]]
+        sql = _same_aggregates_sql(as_of)
+        out["baseline_duckdb_same_aggregates"], _ = _measure(lambda: duckdb.query_df(cols, "inv", sql).df(), repeats)
     out["rows"] = len(new)
     if not skip_old:
         old_module = module_at(OLD_COMMIT, "credit_lab/features/point_in_time.py", "point_in_time_before_one_pass")
@@ -145,19 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
     print("| customers | invoices | old [s] | new [s] | group-by [s] | new / group-by | old / new "
-          "| new s per M invoices | new peak extra [MB] | old peak extra [MB] | max rel. diff |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| new s per M invoices | new peak extra [MB] | old peak extra [MB] | max rel. diff "
+          "| today's features [s] | DuckDB, same aggregates [s] | today's / DuckDB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         if "error" in r:
             print(f"| error | {r['error']} |")
             continue
         new_s, base_s = r["new"]["seconds"], r["baseline"]["seconds"]
         old = r.get("old")
+        one = r["new_one_snapshot"]["seconds"]
+        duck = (r.get("baseline_duckdb_same_aggregates") or {}).get("seconds", float("nan"))
         print(f"| {r['customers']:,} | {r['invoices']:,} | {old['seconds'] if old else float('nan'):.1f} "
               f"| {new_s:.2f} | {base_s:.2f} | {new_s / base_s:.1f} "
               f"| {old['seconds'] / new_s if old else float('nan'):.0f} | {new_s / r['invoices'] * 1e6:.2f} "
               f"| {r['new']['peak_extra_mb']:.0f} | {old['peak_extra_mb'] if old else float('nan'):.0f} "
-              f"| {r.get('max_rel_diff_old_new', float('nan')):.1e} |")
+              f"| {r.get('max_rel_diff_old_new', float('nan')):.1e} | {one:.2f} | {duck:.2f} | {one / duck:.1f} |")
     return 0
 
 
