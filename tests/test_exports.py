@@ -224,3 +224,23 @@ def test_overpayment_settles_the_invoice_in_full_and_counts_the_excess():
     kept = validate_ledger(out, "quarantine")
     assert kept.quarantine["reasons"].tolist() == ["paid_amount+amount:paid_amount_within_amount"]
     assert kept.tables["invoices"]["invoice_id"].tolist() == ["2", "3"]
+
+
+def test_settling_overpayments_replaces_only_the_paid_amounts():
+    """The settled table is the old whole-table copy with the overpaid rows settled; the input is not
+    changed and the invoice ids are shared, not copied (a ledger's ids are most of its memory)."""
+    inv = pd.DataFrame({"invoice_id": pd.array(["1", "2", "3"], dtype="string[pyarrow]"),
+                        "customer_id": pd.array(["A"] * 3, dtype="string[pyarrow]"),
+                        "invoice_date": pd.to_datetime(["2024-01-01"] * 3),
+                        "due_date": pd.to_datetime(["2024-01-31"] * 3), "amount": [100.0, 1000.0, 50.0],
+                        "paid_date": pd.to_datetime(["2024-01-20", "2024-02-10", None]),
+                        "paid_amount": [120.5, 1000.0, np.nan]})
+    before = inv.copy()
+    data = params_from_dict({"data": {"source": "files", "files": {"invoices": {"path": "i.csv"},
+                                                                   "customers": {"path": "c.csv"}}}}).data
+    out, _ = apply_input_rules({"invoices": inv}, data)
+    expected = inv.copy()
+    expected.loc[[0], "paid_amount"] = 100.0
+    pd.testing.assert_frame_equal(out["invoices"], expected, check_exact=True)
+    pd.testing.assert_frame_equal(inv, before, check_exact=True)
+    assert out["invoices"]["invoice_id"].array._pa_array is inv["invoice_id"].array._pa_array

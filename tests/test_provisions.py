@@ -35,6 +35,7 @@ from credit_lab.risk.provisions import (
     provision_matrix,
     reconcile,
 )
+from credit_lab.risk.provisions.ledger import _NEVER, _ledger, _lookup_by_id
 from tests.conftest import invoice_rows as ledger
 
 BUCKETS = ["current", "1-30", "31-60", "61-90", ">90"]
@@ -619,3 +620,25 @@ def test_months_at_risk_of_long_overdue_receivables_stay_within_twelve_months():
                           "outstanding": [0.1, 0.2, 0.4]})
     months = months_at_risk(items, "2024-06-01", 5.0, default_days_past_due=720)
     assert months["C"] == 12.0
+
+
+@pytest.mark.parametrize("id_dtype", ["string[pyarrow]", "str", object, "int64"])
+def test_the_lookup_by_id_matches_a_map_of_objects(id_dtype):
+    """Arrow's lookup of string ids (no Python string per invoice) gives what ``Series.map`` on objects
+    gives, missing ids included; other id types take the map itself."""
+    raw = ["7", "3", "9", "3", "1", "7"] if id_dtype != "int64" else [7, 3, 9, 3, 1, 7]
+    ids = pd.Series(raw, dtype=id_dtype)
+    keys = pd.Index(raw[:2] + raw[4:5], dtype=id_dtype)  # 7, 3, 1: 9 has no value
+    values = pd.Series(np.array([100, 200, 300], dtype=np.int64), index=keys)
+    expected = ids.astype(object).map(values.astype(object)).fillna(_NEVER).to_numpy(dtype=np.int64)
+    out = _lookup_by_id(ids, values, _NEVER)
+    assert out.dtype == np.int64 and out.tolist() == expected.tolist() == [100, 200, _NEVER, 200, 300, 100]
+    assert _lookup_by_id(ids, values.iloc[:0], _NEVER).tolist() == [_NEVER] * len(ids)
+
+
+def test_the_ledger_is_not_copied_when_every_invoice_is_before_as_of():
+    inv = ledger([("I1", "C1", "2024-01-05", "2024-02-04", None, 100.0, None),
+                        ("I2", "C2", "2024-03-05", "2024-04-04", "2024-04-01", 50.0, 50.0)])
+    assert _ledger(inv, pd.Timestamp("2024-06-01")).frame is inv
+    cut = _ledger(inv, pd.Timestamp("2024-02-01"))
+    assert cut.frame["invoice_id"].tolist() == ["I1"] and cut.issued.size == 1

@@ -205,3 +205,18 @@ def test_the_run_without_a_policy_says_so():
     note = next(n for n in notes if n.startswith("Write-offs"))
     assert "no write-off policy" in note and "however long past due" in note
     assert np.isclose(rr.write_off_totals(res)["provision_written_off_by_policy"], 0.0)
+
+
+def test_the_policy_replaces_only_the_settled_columns():
+    """The ledger under the policy is the old whole-frame copy with the written-off rows settled, and
+    shares the id columns with the input instead of copying every invoice's strings."""
+    book = BOOK.astype({"invoice_id": "string[pyarrow]", "customer_id": "string[pyarrow]"})
+    before = book.copy()
+    out = apply_write_off_policy(book, AS_OF, 360)
+    expected = book.copy()
+    hit = expected["invoice_id"].eq("OLD").to_numpy()
+    expected.loc[hit, "paid_date"] = pd.Timestamp("2024-04-25")
+    expected.loc[hit, "paid_amount"] = 0.0
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
+    pd.testing.assert_frame_equal(book, before, check_exact=True)  # the input is not changed
+    assert out["customer_id"].array._pa_array is book["customer_id"].array._pa_array

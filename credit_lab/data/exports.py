@@ -144,8 +144,10 @@ def _settle_overpayments(inv: pd.DataFrame, report: RuleReport) -> pd.DataFrame:
     over = over.fillna(False).to_numpy(dtype=bool)
     excess = float((paid - amount)[over].sum())
     if over.any():
-        inv = inv.copy()
-        inv.loc[over, "paid_amount"] = inv.loc[over, "amount"]
+        # A new paid_amount column, not a copy of the whole table (every invoice's ids and dates)
+        settled = inv["paid_amount"].copy()
+        settled.loc[over] = inv.loc[over, "amount"]
+        inv = inv.assign(paid_amount=settled)
     report.effects.append(RuleEffect(
         "overpayments: settle_in_full", "invoices", int(over.sum()),
         f"paid_amount above the invoice amount: settled in full; the excess ({excess:,.2f} in total) is a credit on "

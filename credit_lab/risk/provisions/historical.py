@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_lab.risk.provisions.ledger import _NEVER, _as_date, _bucket_of, _day, _days, _Ledger, _ledger
+from credit_lab.risk.provisions.ledger import _NEVER, _as_date, _bucket_of, _day, _days, _Ledger, _ledger, _lookup_by_id
 from credit_lab.risk.provisions.settings import ProvisionInputError, ProvisionSettings
 from credit_lab.risk.provisions.write_off import apply_write_off_policy
 
@@ -69,8 +69,7 @@ def _defaulted_since(defaults: pd.DataFrame | None, led: _Ledger, as_of: pd.Time
     d = defaults.loc[defaults["default_date"] < as_of]
     first = d.groupby("customer_id")["default_date"].min()
     day = pd.Series(_days(first), index=first.index)
-    # object dtype: an Arrow-backed id column would map to Arrow integers that cannot hold _NEVER
-    return led.frame["customer_id"].astype(object).map(day).fillna(_NEVER).to_numpy(dtype=np.int64)
+    return _lookup_by_id(led.frame["customer_id"], day, _NEVER)
 
 
 def _observe(led: _Ledger, t: pd.Timestamp, edges: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

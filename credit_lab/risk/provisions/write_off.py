@@ -88,10 +88,12 @@ def apply_write_off_policy(invoices: pd.DataFrame, as_of: Any, write_off_days_pa
     hit, write_off_day = _policy_mask(invoices, as_of, days)
     if not hit.any():
         return invoices
-    out = invoices.copy()
-    out.loc[hit, "paid_date"] = write_off_day[hit]
-    out.loc[hit, "paid_amount"] = 0.0
-    return out
+    # Only the two changed columns are new: a whole copy would duplicate the ids of every invoice.
+    paid_date = invoices["paid_date"].copy()
+    paid_date.loc[hit] = write_off_day[hit]
+    paid_amount = invoices["paid_amount"].copy()
+    paid_amount.loc[hit] = 0.0
+    return invoices.assign(paid_date=paid_date, paid_amount=paid_amount)
 
 
 @dataclass(frozen=True, eq=False)

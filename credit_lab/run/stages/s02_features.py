@@ -15,7 +15,7 @@ from credit_lab.features.point_in_time import (
     feature_names,
 )
 from credit_lab.run.compute import in_local_order, map_partitions, partition_tables
-from credit_lab.run.stages.context import StageContext, read_as_of
+from credit_lab.run.stages.context import BEHAVIOUR_ONLY, StageContext, read_as_of
 
 __all__ = ["FeaturesResult", "stage_features"]
 
@@ -38,7 +38,7 @@ def stage_features(ctx: StageContext) -> FeaturesResult:
     """Point-in-time features of the training snapshots (with labels) and of today."""
     if ctx.table_mode:
         return _table_features(ctx)
-    tables = ctx.tables()
+    tables = ctx.tables(exclude=BEHAVIOUR_ONLY)  # the features read neither invoice ids nor amounts paid
     as_of = read_as_of(ctx)
     lag = ctx.params.data.financials_publication_lag_days
     # Without outcomes there is nothing to label. Today and the training snapshots come from one

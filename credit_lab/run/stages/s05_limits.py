@@ -21,7 +21,7 @@ from credit_lab.limits.setting import (
     reason_sentence,
     set_limits,
 )
-from credit_lab.run.stages.context import StageContext, load_pd_model, read_as_of, require, scored_book
+from credit_lab.run.stages.context import BEHAVIOUR_ONLY, StageContext, load_pd_model, read_as_of, require, scored_book
 
 __all__ = ["LimitsResult", "stage_limits"]
 
@@ -84,8 +84,10 @@ def _with_flag_column(ctx: StageContext, book: pd.DataFrame, limit_params: Limit
     return book.join(source[[column]]) if column in source else book  # absent: optimize_book names the key
 
 
-def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams) -> LimitsResult:
-    """Limits that maximize expected profit under the budgets and caps, with the frontier."""
+def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
+               tables: dict[str, pd.DataFrame] | None) -> LimitsResult:
+    """Limits that maximize expected profit under the budgets and caps, with the frontier (``tables``: the
+    ledger's, None in table mode)."""
     p = ctx.params
     features = ctx.read("features_current.parquet").set_index("customer_id")
     if ctx.table_mode:
@@ -95,8 +97,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams)
                                  index=book.index, dtype=float)
         model = None
     else:
-        invoices = ctx.read("invoices.parquet")
-        purchases = purchase_statistics(invoices, read_as_of(ctx), p.features.lookback_months, book.index)
+        purchases = purchase_statistics(tables["invoices"], read_as_of(ctx), p.features.lookback_months, book.index)
         model = load_pd_model(ctx)
     table, solved, problem = optimize_book(_with_flag_column(ctx, book, limit_params), purchases, limit_params,
                                            p.reserve.lgd, seed=p.seed, model=model, features=features,
@@ -120,17 +121,14 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams)
     return result
 
 
-def _competition_evidence(ctx: StageContext, limit_params: LimitParams
+def _competition_evidence(ctx: StageContext, limit_params: LimitParams, ledger: dict[str, pd.DataFrame] | None
                           ) -> tuple[LimitParams, pd.DataFrame | None, list[str]]:
     """The intensities the ledger's limit cuts imply (written when the ledger has a limit history), and the
     limit params with them where ``limits.competition.use_ledger_estimate`` asks and the evidence suffices."""
-    history = None if ctx.table_mode else ctx.table("limit_history")
+    history = None if ledger is None else ledger.get("limit_history")
     evidence = None
     if history is not None:
-        tables = {"customers": ctx.table("customers"), "invoices": ctx.read("invoices.parquet"),
-                  "limit_history": history}
-        if (defaults := ctx.table("defaults")) is not None:
-            tables["defaults"] = defaults
+        tables = {t: ledger[t] for t in ("customers", "invoices", "limit_history", "defaults") if t in ledger}
         evidence = competition_evidence(tables, limit_params.competition, as_of=read_as_of(ctx), seed=ctx.params.seed)
         ctx.write("competition_evidence.parquet", evidence)
     competition, notes = apply_ledger_estimate(limit_params.competition, evidence)
@@ -139,9 +137,9 @@ def _competition_evidence(ctx: StageContext, limit_params: LimitParams
     return limit_params.model_copy(update={"competition": competition}), evidence, notes
 
 
-def _review(ctx: StageContext, result: LimitsResult) -> None:
+def _review(ctx: StageContext, result: LimitsResult, tables: dict[str, pd.DataFrame]) -> None:
     """The review cycle on the proposals: final limits, signals, decision log, calendar, backtest."""
-    outcome = review_cycle(result.limits, ctx.tables(), ctx.read("customers.parquet").set_index("customer_id"),
+    outcome = review_cycle(result.limits, tables, ctx.read("customers.parquet").set_index("customer_id"),
                            read_as_of(ctx), ctx.params, load_pd_model(ctx))
     ctx.write("signals.parquet", outcome.signals.reset_index())
     ctx.write("watchlist.parquet", outcome.watchlist.reset_index())
@@ -168,12 +166,15 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         return _monitoring_only(ctx)
     p = ctx.params
     book = scored_book(ctx)
+    # The ledger's tables once for the whole stage: the invoices are most of a run's memory, and the
+    # purchase statistics, the competition evidence and the review cycle each used to read their own copy.
+    tables = None if ctx.table_mode else ctx.tables(exclude=BEHAVIOUR_ONLY)
     limit_params, fit_notes = defaults_that_fit(p.limits, book)
-    limit_params, evidence, evidence_notes = _competition_evidence(ctx, limit_params)
+    limit_params, evidence, evidence_notes = _competition_evidence(ctx, limit_params, tables)
     if p.limits.method == "rules":
         result = LimitsResult(book[_KEEP].join(set_limits(book, limit_params, p.features.lookback_months)), "rules")
     else:
-        result = _optimized(ctx, book, limit_params)
+        result = _optimized(ctx, book, limit_params, tables)
     result.notes[:0] = fit_notes
     result.competition_evidence, result.competition_evidence_notes = evidence, evidence_notes
     used = [n for n in evidence_notes if n.startswith("Competition:")]  # the params changed: say so with the others
@@ -187,7 +188,8 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
                             "invoice ledger's history and are not run; final limits are the proposals, each change "
                             "routed for approval in the decision log.")
     else:
-        _review(ctx, result)
+        _review(ctx, result, tables)
+    del tables
     ctx.write("limits.parquet", result.limits.reset_index())
     notes_file = {"method": result.method, "notes": result.notes, "share_caps": result.share_caps}
     if result.competition_tradeoff is not None:
