@@ -363,7 +363,9 @@ def _visible_text(raw: pd.Series, values: pd.Series, table: str, column: str) ->
     if trimmed:
         notes.append(f"{table}.{column}: {trimmed:,} value(s) had spaces or tabs before or after them, trimmed "
                      "(an id ' 42' and '42' are one customer)")
-    if varr is not None and not pc.any(pc.match_substring_regex(varr, _BIDI_RE)).as_py():
+    # The controls are not ASCII: all-ASCII text (ids, most names) needs no regex (10x slower).
+    if varr is not None and (pc.all(pc.string_is_ascii(varr)).as_py() is True
+                             or not pc.any(pc.match_substring_regex(varr, _BIDI_RE)).as_py()):
         return values, notes
     hidden = values.str.contains(_BIDI_RE, regex=True).fillna(False)
     if hidden.any():
@@ -429,6 +431,9 @@ def _duplicated(df: pd.DataFrame, key_cols: list[str]) -> np.ndarray:
     arr = _arrow_strings(df[key_cols[0]]) if len(key_cols) == 1 else None
     if arr is None or arr.num_chunks != 1:
         return df.duplicated(subset=key_cols, keep=False).to_numpy(dtype=bool)
+    sorted_dup = _sorted_duplicated(arr.chunk(0))
+    if sorted_dup is not None:
+        return sorted_dup
     encoded = pc.dictionary_encode(arr.chunk(0), null_encoding="mask")
     codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     valid = codes >= 0
@@ -437,6 +442,26 @@ def _duplicated(df: pd.DataFrame, key_cols: list[str]) -> np.ndarray:
     dup[valid] = counts[codes[valid]] > 1
     if not valid.all():  # missing keys repeat each other, as in pandas
         dup[~valid] = (~valid).sum() > 1
+    return dup
+
+
+def _sorted_duplicated(keys: pa.Array) -> np.ndarray | None:
+    """The duplicate mask of text keys already in ascending order (no missing key), else None.
+
+    Ledgers usually come numbered in order (the generator's invoice ids always do): a copy then sits
+    next to its original, so one comparison of neighbours (tens of milliseconds on millions of keys)
+    replaces hashing every key (a second or more).
+    """
+    n = len(keys)
+    if n < 2 or keys.null_count:
+        return None
+    head, tail = keys.slice(0, n - 1), keys.slice(1)
+    if not pc.all(pc.less_equal(head, tail)).as_py():
+        return None
+    same_as_next = np.asarray(pc.equal(head, tail).to_numpy(zero_copy_only=False), dtype=bool)
+    dup = np.zeros(n, dtype=bool)
+    dup[:-1] |= same_as_next
+    dup[1:] |= same_as_next
     return dup
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from credit_lab.data.synthetic.days import _text, _to_datetime
+from credit_lab.data.synthetic.days import _numbered_ids, _text, _to_datetime
 from credit_lab.data.synthetic.params import SynthParams, _profile
 
 _NAME_PREFIX = np.array(
@@ -183,7 +183,7 @@ def _customer_table(
     # Sequential ids in onboarding order, as a real ledger would number them.
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(cust["onb_day"].to_numpy(), kind="stable")] = np.arange(n)
-    ids = np.char.add("C", np.char.zfill((rank + 1).astype(str), max(6, len(str(n)))))
+    ids = _numbered_ids("C", rank + 1, max(6, len(str(n))))
 
     cust["terms"] = terms
     cust["rate"] = rate
@@ -196,7 +196,7 @@ def _customer_table(
 
     return pd.DataFrame(
         {
-            "customer_id": _text(ids.astype(object)),
+            "customer_id": ids,
             "customer_name": _text(names),
             "industry": _text(np.array(industries, dtype=object)[cust["industry"]]),
             "region": _text(np.array(regions, dtype=object)[cust["region"]]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_lab.data.synthetic.days import _DAY, _text, _to_datetime
+from credit_lab.data.synthetic.days import _DAY, _take_text, _to_datetime
 from credit_lab.data.synthetic.params import SynthParams, _profile
 
 _HISTORY_DAYS = 730
@@ -91,11 +91,14 @@ def _financial_table(
     equity = total_assets - total_liabilities
     retained = equity - np.round(total_assets * rng.uniform(0.03, 0.15, k))
 
-    rank = customer_ids.to_numpy()[ci]
-    order = np.lexsort((pe, rank))
+    # By customer id, then period end. The ids are unique, so their positions in sorted order sort the
+    # rows as the id texts do, without comparing Python strings.
+    id_position = np.empty(len(customer_ids), dtype=np.int64)
+    id_position[np.argsort(customer_ids.to_numpy(), kind="stable")] = np.arange(len(customer_ids))
+    order = np.lexsort((pe, id_position[ci]))
     return pd.DataFrame(
         {
-            "customer_id": _text(rank[order]),
+            "customer_id": _take_text(customer_ids, ci[order]),
             "period_end": _to_datetime(pe[order]),
             "revenue": np.round(revenue[order]),
             "ebitda": ebitda[order],

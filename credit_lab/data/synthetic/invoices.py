@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from credit_lab.data.synthetic.days import _text, _to_datetime
+from credit_lab.data.synthetic.days import _numbered_ids, _stable_order, _take_text, _to_datetime
 from credit_lab.data.synthetic.params import SynthParams
 
 
@@ -34,6 +34,49 @@ def _invoice_table(
     write-off day and ``paid_amount`` 0, so the shortfall ``amount - paid_amount`` is the amount
     written off. No random number is drawn for it, so the rest of the ledger is the same as without.
     """
+    # Drawn in a function of its own: its dozens of per-invoice temporaries are freed before the
+    # table is assembled (1.5 GB fewer at 10 million invoices).
+    ci, inv_day, due_day, amount, paid_day, paid_amount, open_at_end, disputed = _draw_invoices(
+        rng, p, cust, factor, bounds, n_months, write_off_days_past_due, recovery_rate, recovery_rng)
+    m = len(ci)
+    # By invoice date, then customer: the cells run customer by customer, so ``ci`` never decreases
+    # and a stable sort on the date alone gives ``np.lexsort((ci, inv_day))``.
+    order = _stable_order(inv_day)
+    width_id = max(7, len(str(m)))
+
+    def ordered(values: np.ndarray) -> np.ndarray:
+        return np.take(values, order)  # a gather as fancy indexing, without its per-element overhead
+
+    paid = ordered(paid_day).astype("datetime64[D]").astype("datetime64[ns]")
+    # Every column is a fresh array: no copy, and no stacking of same-typed columns into one block.
+    return pd.DataFrame(
+        {
+            "invoice_id": _numbered_ids("INV", np.arange(1, m + 1), width_id),
+            "customer_id": _take_text(customer_ids, ordered(ci)),
+            "invoice_date": _to_datetime(ordered(inv_day)),
+            "due_date": _to_datetime(ordered(due_day)),
+            "amount": ordered(amount),
+            "paid_date": np.where(ordered(open_at_end), np.datetime64("NaT", "ns"), paid),
+            "paid_amount": ordered(paid_amount),
+            "disputed": ordered(disputed),
+        },
+        copy=False,
+    )
+
+
+def _draw_invoices(
+    rng: np.random.Generator,
+    p: SynthParams,
+    cust: pd.DataFrame,
+    factor: np.ndarray,
+    bounds: np.ndarray,
+    n_months: int,
+    write_off_days_past_due: int | None,
+    recovery_rate: float | None,
+    recovery_rng: np.random.Generator | None,
+) -> tuple[np.ndarray, ...]:
+    """The invoices in generation order (customer by customer): customer row, invoice and due day,
+    amount, settlement day (``int64`` minimum while open) and amount, open at the end, disputed."""
     n = len(cust)
     end_day = int(bounds[n_months])
     onb = cust["onb_day"].to_numpy()
@@ -77,6 +120,8 @@ def _invoice_table(
     )
     punctual = rng.normal(-1.0, 2.0, m)
     late = np.where(on_time, punctual, habitual) + ramp
+    # Free what is no longer needed: at 10 million invoices each of these holds 80 MB.
+    del cell, month, terms, rate, mean_amount, to_default, ramp, y, on_time, habitual, punctual
 
     logit_d = special.logit(p.dispute_base_prob) - p.dispute_z * z + p.dispute_ramp * ramp_frac
     disputed = rng.random(m) < special.expit(logit_d)
@@ -111,23 +156,7 @@ def _invoice_table(
     open_at_end = never | (paid_day >= end_day)
     paid_day = np.where(open_at_end, np.iinfo(np.int64).min, paid_day)
     paid_amount = np.where(open_at_end, np.nan, paid_amount)
-
-    order = np.lexsort((ci, inv_day))
-    width_id = max(7, len(str(m)))
-    inv_ids = np.char.add("INV", np.char.zfill(np.arange(1, m + 1).astype(str), width_id))
-    paid = paid_day[order].astype("datetime64[D]").astype("datetime64[ns]")
-    return pd.DataFrame(
-        {
-            "invoice_id": _text(inv_ids.astype(object)),
-            "customer_id": _text(customer_ids.to_numpy()[ci[order]]),
-            "invoice_date": _to_datetime(inv_day[order]),
-            "due_date": _to_datetime(due_day[order]),
-            "amount": amount[order],
-            "paid_date": np.where(open_at_end[order], np.datetime64("NaT", "ns"), paid),
-            "paid_amount": paid_amount[order],
-            "disputed": disputed[order],
-        }
-    )
+    return ci, inv_day, due_day, amount, paid_day, paid_amount, open_at_end, disputed
 
 
 _DAYS_PER_MONTH = 365.25 / 12.0
