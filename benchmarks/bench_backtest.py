@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,21 +39,7 @@ if str(ROOT) not in sys.path:
 OLD_COMMIT = "1e3d730"
 
 from history import module_at, validated_ledger  # noqa: E402 - benchmarks/ is the script's folder
-from proc_memory import reset_peak, rss_mb  # noqa: E402
-
-
-def _measure(fn, repeats: int) -> tuple[dict, object]:
-    base = rss_mb("VmRSS")
-    reset = reset_peak()
-    times, result = [], None
-    for _ in range(repeats):
-        del result
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    peak = rss_mb("VmHWM")
-    return {"seconds": round(statistics.median(times), 3), "times": [round(t, 3) for t in times],
-            "peak_extra_mb": round(peak - base, 1) if reset else None}, result
+from proc_memory import measure  # noqa: E402
 
 
 def child(n_customers: int, seed: int, repeats: int) -> dict:
@@ -78,18 +62,18 @@ def child(n_customers: int, seed: int, repeats: int) -> dict:
     as_of = data_cut_date(tables)
     out = {"customers": n_customers, "invoices": len(tables["invoices"])}
 
-    out["backtest_new"], new = _measure(lambda: backtest_signals(tables), repeats)
+    out["backtest_new"], new = measure(lambda: backtest_signals(tables), repeats, digits=3)
     out["panel_rows"] = len(new.panel)
     old_module = module_at(OLD_COMMIT, "credit_lab/limits/review/backtest.py", "backtest_before_one_pass")
-    out["backtest_old"], old = _measure(lambda: old_module.backtest_signals(tables), 1)
+    out["backtest_old"], old = measure(lambda: old_module.backtest_signals(tables), 1, digits=3)
     pd.testing.assert_frame_equal(new.panel, old.panel, check_exact=True)
     pd.testing.assert_frame_equal(new.summary, old.summary, check_exact=True)
     del new, old
 
-    out["stage02_new"], (cur_new, train_new) = _measure(
-        lambda: build_current_and_training_set(tables, as_of, params), repeats)
-    out["stage02_old"], (cur_old, train_old) = _measure(
-        lambda: (build_features(tables, as_of, params), build_training_set(tables, as_of, params)), repeats)
+    out["stage02_new"], (cur_new, train_new) = measure(
+        lambda: build_current_and_training_set(tables, as_of, params), repeats, digits=3)
+    out["stage02_old"], (cur_old, train_old) = measure(
+        lambda: (build_features(tables, as_of, params), build_training_set(tables, as_of, params)), repeats, digits=3)
     pd.testing.assert_frame_equal(cur_new, cur_old, check_exact=True)
     pd.testing.assert_frame_equal(train_new, train_old, check_exact=True)
     return out

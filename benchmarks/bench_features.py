@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ OLD_COMMIT = "0f4e331a873e11b6a10c6483c27c78a81ea6768c"
 
 
 from history import module_at, validated_ledger  # noqa: E402 - benchmarks/ is the script's folder
-from proc_memory import reset_peak, rss_mb  # noqa: E402
+from proc_memory import measure  # noqa: E402
 
 
 def _same_aggregates_sql(as_of) -> str:
@@ -92,18 +91,6 @@ def _same_aggregates_sql(as_of) -> str:
     FROM inv GROUP BY customer_id"""
 
 
-def _measure(fn, repeats: int) -> tuple[dict, object]:
-    base = rss_mb("VmRSS")
-    reset = reset_peak()
-    times, result = [], None
-    for _ in range(repeats):
-        del result
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    peak = rss_mb("VmHWM")
-    return {"seconds": statistics.median(times), "times": times, "peak_mb": peak if reset else None,
-            "peak_extra_mb": (peak - base) if reset else None}, result
 
 
 def _assert_same(new, old) -> float:
@@ -136,24 +123,24 @@ def child(n_customers: int, seed: int, repeats: int, skip_old: bool) -> dict:
     as_of = data_cut_date(tables)
 
     # the new path first, so its peak is not hidden in memory the allocator kept from other steps
-    out["new"], new = _measure(lambda: build_training_set(tables, as_of, params), repeats)
-    out["new_one_snapshot"], _ = _measure(lambda: build_features(tables, as_of, params), repeats)
-    out["baseline"], _ = _measure(lambda: invoices.groupby("customer_id", sort=False)["amount"].sum(), repeats)
+    out["new"], new = measure(lambda: build_training_set(tables, as_of, params), repeats)
+    out["new_one_snapshot"], _ = measure(lambda: build_features(tables, as_of, params), repeats)
+    out["baseline"], _ = measure(lambda: invoices.groupby("customer_id", sort=False)["amount"].sum(), repeats)
     try:
         import duckdb  # optional: only to compare with the issue's DuckDB figure
     except ImportError:
         out["baseline_duckdb"] = None
     else:
         frame = invoices[["customer_id", "amount"]]
-        out["baseline_duckdb"], _ = _measure(
+        out["baseline_duckdb"], _ = measure(
             lambda: duckdb.query_df(frame, "inv", "SELECT customer_id, sum(amount) FROM inv GROUP BY 1").df(), repeats)
         cols = invoices[["customer_id", "invoice_date", "due_date", "paid_date", "amount", "disputed"]]
         sql = _same_aggregates_sql(as_of)
-        out["baseline_duckdb_same_aggregates"], _ = _measure(lambda: duckdb.query_df(cols, "inv", sql).df(), repeats)
+        out["baseline_duckdb_same_aggregates"], _ = measure(lambda: duckdb.query_df(cols, "inv", sql).df(), repeats)
     out["rows"] = len(new)
     if not skip_old:
         old_module = module_at(OLD_COMMIT, "credit_lab/features/point_in_time.py", "point_in_time_before_one_pass")
-        out["old"], old = _measure(lambda: old_module.build_training_set(tables, as_of, params), 1)
+        out["old"], old = measure(lambda: old_module.build_training_set(tables, as_of, params), 1)
         out["max_rel_diff_old_new"] = _assert_same(new, old)
     return out
 

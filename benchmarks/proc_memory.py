@@ -28,3 +28,29 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def measure(fn, repeats: int, digits: int | None = None) -> tuple[dict, object]:
+    """Run ``fn`` ``repeats`` times: median seconds, every time, peak and peak extra memory (MB), and the last result.
+
+    Peak: VmHWM over the runs after :func:`reset_peak` (None where it cannot be reset); extra: over the RSS
+    before. ``digits`` rounds the figures for the results file.
+    """
+    import statistics
+    import time
+
+    base = rss_mb("VmRSS")
+    reset = reset_peak()
+    times, result = [], None
+    for _ in range(repeats):
+        del result
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    peak = rss_mb("VmHWM")
+
+    def r(x):
+        return x if digits is None or x is None else round(x, digits)
+
+    return {"seconds": r(statistics.median(times)), "times": [r(t) for t in times],
+            "peak_mb": r(peak) if reset else None, "peak_extra_mb": r(peak - base) if reset else None}, result

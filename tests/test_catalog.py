@@ -75,8 +75,7 @@ def _run_recorded(run_dir: Path, params_file: str, no_outcomes: bool) -> dict[st
 
 
 @pytest.mark.parametrize(("params_file", "no_outcomes"), [
-    ("params/smoke.yaml", False), ("params/table_template.yaml", False), ("params/smoke.yaml", True),
-    ("params/replay_smoke.yaml", False)])
+    ("params/smoke.yaml", False), ("params/table_template.yaml", False), ("params/smoke.yaml", True)])
 def test_recorded_reads_and_writes_keep_to_the_catalog(tmp_path, monkeypatch, params_file, no_outcomes):
     monkeypatch.chdir(ROOT)  # the table template names its table relative to the project
     seen = _run_recorded(tmp_path / "run", params_file, no_outcomes)

@@ -29,7 +29,24 @@ def replay_run(tmp_path_factory):
     """Stage 07 on the replay smoke params (stages 01-02 built in-process), and its run folder."""
     run = tmp_path_factory.mktemp("replay") / "run"
     ctx = stages.open_stage("07_replay", run, REPLAY_SMOKE)
-    return stages.stage_replay(ctx), run
+    result = stages.stage_replay(ctx)
+    _recorded[run] = (set(ctx.log.reads), set(ctx.log.writes))
+    return result, run
+
+
+_recorded: dict = {}  # run folder -> what stage 07 read and wrote (its StageContext's log)
+
+
+@pytest.mark.e2e
+def test_the_stage_reads_and_writes_only_what_the_catalog_declares(replay_run):
+    from credit_lab.run.stages.catalog import CATALOG
+
+    _, run = replay_run
+    reads, writes = _recorded[run]
+    assert reads <= set(CATALOG["07_replay"].inputs), sorted(reads - set(CATALOG["07_replay"].inputs))
+    assert writes == set(CATALOG["07_replay"].outputs)  # the frontier too: the params hold an optimizer family
+    on_disk = {f"data/{p.name}" for p in (run / "data").glob("replay*")}
+    assert on_disk == writes
 
 
 def _data(run: Path, name: str) -> pd.DataFrame:

@@ -91,7 +91,7 @@ def dask_client(compute: ComputeParams) -> Iterator[Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:  # pragma: no cover - a dependency of the package
-        raise CreditLabError("compute.engine = dask needs the 'distributed' package: pip install 'dask[distributed]'"
+        raise CreditLabError("compute.engine = dask needs the 'distributed' package: pip install distributed"
                              ) from err
     address = _scheduler(compute)
     if address:
