@@ -199,6 +199,9 @@ def test_window_shortens_a_default_n_reviews_to_the_ledger_and_says_so():
     settings = _fit_window(_ctx(), _invoices("2023-01-05", "2024-11-20"), pd.Timestamp("2024-12-01"), notes)
     assert settings.n_reviews == 10  # first review 2024-02-01 keeps 12 months of history; last 2024-11-01
     assert "shortened from its default 24 to 10" in notes[0]
+    # a scoring date inside a month: the engine's last review is still 2024-11-01, so the first stays 2024-02-01
+    mid = _fit_window(_ctx(), _invoices("2023-01-05", "2024-11-20"), pd.Timestamp("2024-12-15"), [])
+    assert mid.n_reviews == 10
     notes = []
     kept = _fit_window(_ctx(n_reviews=20), _invoices("2023-01-05", "2024-11-20"), pd.Timestamp("2024-12-01"), notes)
     assert kept.n_reviews == 20 and "kept as set" in notes[0]

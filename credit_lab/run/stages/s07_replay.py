@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from credit_lab.core.exceptions import StageError
-from credit_lab.limits.replay import ReplayResult
+from credit_lab.limits.replay import ReplayResult, review_dates
 from credit_lab.limits.replay_frontier import expected_vs_walked, frontier_table
 from credit_lab.limits.replay_policies import replay_from_params
 from credit_lab.run.stages.context import StageContext, read_as_of, require
@@ -67,7 +67,8 @@ def _fit_window(ctx: StageContext, invoices: pd.DataFrame, as_of: pd.Timestamp, 
     """The replay params with the window fitted to the ledger (``n_reviews`` shortened when left at its default)."""
     settings = ctx.params.replay
     start = pd.Timestamp(invoices["invoice_date"].min()).normalize()
-    last_month = (as_of - pd.offsets.MonthBegin(1)).normalize() if as_of.day != 1 else as_of - pd.DateOffset(months=1)
+    # the last review the engine would set for this end (credit_lab.limits.replay.review_dates decides it)
+    last_month = review_dates(as_of, settings.model_copy(update={"n_reviews": 1, "first_review": None}))[-1]
     if settings.first_review is not None:
         first = pd.Timestamp(settings.first_review)
         history = _months_between(start, first)
