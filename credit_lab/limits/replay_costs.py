@@ -29,6 +29,7 @@ import pandas as pd
 
 from credit_lab.limits.replay_walk import ReplayInputError
 from credit_lab.risk.basel import irb_capital_rate
+from credit_lab.risk.mitigation import MitigationSettings, mitigate
 
 __all__ = ["MITIGANT_COLUMNS", "average_capital", "mitigants_from_customers", "net_of_mitigation"]
 
@@ -101,20 +102,21 @@ def net_of_mitigation(walk: pd.DataFrame, mitigants: pd.DataFrame | None,
     if missing:
         raise ReplayInputError(f"the mitigants table lacks column(s) {missing}; build it with mitigants_from_customers")
     ead = walk["exposure_at_default"].to_numpy(dtype=float)
-    m = mitigants.reindex(pd.Index(walk["customer_id"])).fillna(
-        {c: 0.0 for c in MITIGANT_COLUMNS}).to_numpy(dtype=float)
-    value, haircut, cover, insured_limit, deductible, guarantee = m.T
-    collateralised = np.minimum(ead, value * (1.0 - haircut))
-    rest = ead - collateralised
-    claim = cover * np.maximum(0.0, np.minimum(rest, insured_limit) - deductible)
-    if insurer_max_liability is not None and claim.sum() > 0:
-        year = pd.DatetimeIndex(walk["review_date"]).year.to_numpy()
-        per_year = pd.Series(claim).groupby(year).transform("sum").to_numpy()
-        claim = claim * np.where(per_year > insurer_max_liability, insurer_max_liability / np.maximum(per_year, 1e-300),
-                                 1.0)
-    guaranteed = np.minimum(rest - claim, guarantee)
-    net_ead = np.maximum(rest - claim - guaranteed, 0.0)
-    share = np.divide(net_ead, ead, out=np.ones_like(ead), where=ead > 0)
+    rows = np.flatnonzero(ead > 0)
+    share = np.ones_like(ead)
+    if len(rows):
+        # risk.mitigation's own order and formulas; providers that paid (PD 0), and the aggregate limit compared
+        # with the year's claims themselves (basis "exposure"), one calendar year at a time
+        frame = (mitigants.reindex(pd.Index(walk["customer_id"].to_numpy()[rows])).fillna(
+            {c: 0.0 for c in MITIGANT_COLUMNS}).reset_index(drop=True)
+            .assign(ead=ead[rows], pd=1.0, lgd=1.0, guarantor_pd=0.0))
+        settings = MitigationSettings(insurer_pd=0.0, treatment="substitution",
+                                      insurer_max_liability=insurer_max_liability, aggregate_cap_basis="exposure")
+        year = pd.DatetimeIndex(walk["review_date"]).year.to_numpy()[rows]
+        for y in np.unique(year):
+            sel = np.flatnonzero(year == y)
+            net_ead = mitigate(frame.iloc[sel], settings).table["net_ead"].to_numpy()
+            share[rows[sel]] = net_ead / ead[rows[sel]]
     net = loss * share
     return net, loss - net
 
