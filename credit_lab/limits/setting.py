@@ -209,8 +209,10 @@ def purchase_statistics(invoices: pd.DataFrame, as_of: pd.Timestamp, lookback_mo
     purchases, from the customer's first invoice month in the window on.
     """
     start = pd.Timestamp(as_of) - pd.DateOffset(months=lookback_months)
-    inv = invoices.loc[(invoices["invoice_date"] >= start) & (invoices["invoice_date"] < as_of)
-                       & invoices["customer_id"].isin(customer_ids)]
+    dates = invoices["invoice_date"]
+    # the three columns read, not the whole table's rows (a third of a ledger is in the window)
+    inv = invoices[["customer_id", "invoice_date", "amount"]].loc[(dates >= start) & (dates < as_of)
+                                                                  & invoices["customer_id"].isin(customer_ids)]
     month = (inv["invoice_date"].dt.year - start.year) * 12 + (inv["invoice_date"].dt.month - start.month)
     grid = pd.crosstab(inv["customer_id"], month, values=inv["amount"], aggfunc="sum").fillna(0.0)
     grid = grid.reindex(columns=range(lookback_months), fill_value=0.0)

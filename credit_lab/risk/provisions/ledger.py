@@ -42,8 +42,9 @@ def _as_date(value: Any, name: str) -> pd.Timestamp:
 def _days(values: Any) -> np.ndarray:
     """Whole days since the epoch; NaT becomes ``_NEVER``."""
     arr = np.asarray(values, dtype="datetime64[ns]")
-    days = arr.astype("datetime64[D]").astype(np.int64)
-    return np.where(np.isnat(arr), _NEVER, days)
+    days = arr.astype("datetime64[D]").view(np.int64)  # one per-row array, not three (8 bytes per invoice each)
+    days[np.isnat(arr)] = _NEVER
+    return days
 
 
 def _day(ts: pd.Timestamp) -> np.int64:
@@ -111,16 +112,15 @@ def _ledger(invoices: pd.DataFrame, as_of: pd.Timestamp) -> _Ledger:
     # The whole frame when nothing is cut: a row selection would copy every column (ids included)
     # of a ledger that is usually all before as_of.
     frame = invoices if keep.all() else invoices.loc[keep]
+    issued = issued_all if frame is invoices else issued_all[keep]
+    del issued_all
     paid = _days(frame["paid_date"])
-    known = paid < cut
-    return _Ledger(
-        frame=frame,
-        issued=issued_all[keep],
-        due=_days(frame["due_date"]),
-        paid=np.where(known, paid, _NEVER),
-        amount=frame["amount"].to_numpy(dtype=float),
-        paid_amount=np.where(known, np.nan_to_num(frame["paid_amount"].to_numpy(dtype=float)), 0.0),
-    )
+    unknown = paid >= cut
+    paid[unknown] = _NEVER  # in place: each of these arrays is 8 bytes per invoice
+    paid_amount = np.nan_to_num(frame["paid_amount"].to_numpy(dtype=float, copy=True), copy=False)
+    paid_amount[unknown] = 0.0
+    return _Ledger(frame=frame, issued=issued, due=_days(frame["due_date"]), paid=paid,
+                   amount=frame["amount"].to_numpy(dtype=float), paid_amount=paid_amount)
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
