@@ -1,11 +1,14 @@
 """Wall time and peak memory of each stage of a whole run, at several book sizes.
 
-Calls the stage functions of :mod:`credit_lab.run.stages` in-process (no papermill, no notebook)
-on a :class:`~credit_lab.run.stages.context.StageContext` over a temporary run folder, with the
-params of a YAML file (``params/default.yaml`` unless ``--params``) and the synthetic generator's
-size overridden. Each size runs in its own subprocess, after an untimed warm-up run on a tiny book
-in the same process (numba's cache is loaded then, not inside a timed stage). Timed in the same
-process on the validated invoices: plain pandas group-bys of the invoices to per-customer sums,
+Calls the stage functions of :mod:`credit_lab.run.stages` (no papermill, no notebook) on a
+:class:`~credit_lab.run.stages.context.StageContext` over a temporary run folder, with the params of
+a YAML file (``params/default.yaml`` unless ``--params``) and the synthetic generator's size
+overridden. By default every stage runs in a process of its own, as the pipeline runs each stage in
+a kernel of its own: a stage's peak is that process's peak RSS (imports included), and the run's
+peak is the largest of them. ``--in-process`` runs all stages of a size in one process instead,
+after an untimed warm-up on a tiny book (numba's cache is loaded then, not inside a timed stage),
+and reports each stage's peak above the RSS before it; ``--profile`` implies it. Timed after the
+stages, on the validated invoices: plain pandas group-bys of the invoices to per-customer sums,
 counts and maximum days late, the floor any per-customer pass over the invoices pays.
 
     .venv/bin/python benchmarks/bench_scale.py                        # 5,000, 50,000 and 200,000 customers
@@ -64,14 +67,9 @@ def _stage_functions() -> dict[str, Any]:
             "05_limits": stages.stage_limits, "06_risk_reserve": stages.stage_reserve}
 
 
-def _run_stages(run_dir: Path, params, timed: bool, profile: str | None = None) -> dict[str, Any]:
-    """Every stage on a fresh run folder; per stage seconds and peak RSS above the RSS before it."""
-    from credit_lab.run.stages import StageContext
+def _timed_generate(generated: dict[str, float]):
     from credit_lab.run.stages import s01_data_quality as s01
 
-    ctx = StageContext(run_dir, params)
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    generated: dict[str, float] = {}
     generate = s01.generate_ledger
 
     def timed_generate(*args, **kwargs):  # the generator's share of stage 01, not a stage of its own
@@ -81,29 +79,53 @@ def _run_stages(run_dir: Path, params, timed: bool, profile: str | None = None) 
         finally:
             generated["seconds"] = time.perf_counter() - t0
 
-    s01.generate_ledger = timed_generate
+    return generate, timed_generate
+
+
+def _run_stage(ctx, name: str, func, profile: bool) -> dict[str, Any]:
+    """One stage: seconds, peak RSS, peak above the RSS before it (and the cProfile text when asked)."""
+    if name in ctx.skipped():
+        return {"skipped": ctx.skipped()[name]}
+    reset_peak()
+    before = rss_mb("VmRSS")
+    profiler = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if profiler is not None:
+        profiler.runcall(func, ctx)
+    else:
+        func(ctx)
+    seconds = time.perf_counter() - t0
+    out = {"seconds": round(seconds, 3), "peak_extra_mb": round(rss_mb("VmHWM") - before, 1),
+           "peak_mb": round(rss_mb("VmHWM"), 1), "rss_before_mb": round(before, 1),
+           "rss_after_mb": round(rss_mb("VmRSS"), 1)}
+    if profiler is not None:
+        out["profile"] = _top_functions(profiler)
+    return out
+
+
+def _run_stages(run_dir: Path, params, timed: bool, profile: str | None = None,
+                only: str | None = None) -> dict[str, Any]:
+    """The stages (all, or ``only`` one of them) on a run folder; per stage seconds and peak RSS."""
+    from credit_lab.run.stages import StageContext
+    from credit_lab.run.stages import s01_data_quality as s01
+
+    ctx = StageContext(run_dir, params)
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    generated: dict[str, float] = {}
+    generate, s01.generate_ledger = _timed_generate(generated)
     out: dict[str, Any] = {"stages": {}}
     try:
         for name, func in _stage_functions().items():
-            if name in ctx.skipped():
-                out["stages"][name] = {"skipped": ctx.skipped()[name]}
+            if only is not None and name != only:
                 continue
-            reset_peak()
-            before = rss_mb("VmRSS")
-            profiler = cProfile.Profile() if timed and profile == name else None
-            t0 = time.perf_counter()
-            if profiler is not None:
-                profiler.runcall(func, ctx)
-            else:
-                func(ctx)
-            seconds = time.perf_counter() - t0
-            out["stages"][name] = {"seconds": round(seconds, 3), "peak_extra_mb": round(rss_mb("VmHWM") - before, 1),
-                                   "peak_mb": round(rss_mb("VmHWM"), 1), "rss_after_mb": round(rss_mb("VmRSS"), 1)}
-            if profiler is not None:
-                out["profile"] = _top_functions(profiler)
+            stats = _run_stage(ctx, name, func, timed and profile == name)
+            if "profile" in stats:
+                out["profile"] = stats.pop("profile")
+            out["stages"][name] = stats
     finally:
         s01.generate_ledger = generate
-    out["generate_ledger_seconds"] = round(generated.get("seconds", float("nan")), 3)
+    if "seconds" in generated:
+        out["generate_ledger_seconds"] = round(generated["seconds"], 3)
     return out
 
 
@@ -152,11 +174,12 @@ def _baselines(run_dir: Path) -> dict[str, Any]:
 
 
 def worker(n_customers: int, n_months: int, params_file: Path, profile: str | None, warm_up: bool) -> dict[str, Any]:
-    """One size in this process: warm-up on a tiny book, then every stage timed, then the baselines."""
+    """One size in this process (``--in-process``): warm-up on a tiny book, every stage timed, the baselines."""
     if warm_up:
         with tempfile.TemporaryDirectory(prefix="bench-scale-warm-") as tmp:
             _run_stages(Path(tmp), _params(params_file, WARM_UP_CUSTOMERS, n_months, "bench-warm-up"), timed=False)
-    result: dict[str, Any] = {"customers": n_customers, "months": n_months, "params": str(params_file)}
+    result: dict[str, Any] = {"customers": n_customers, "months": n_months, "params": str(params_file),
+                              "mode": "in-process"}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         run_dir = Path(tmp)
         t0 = time.perf_counter()
@@ -168,11 +191,59 @@ def worker(n_customers: int, n_months: int, params_file: Path, profile: str | No
     return result
 
 
+def stage_worker(stage: str, run_dir: Path, n_customers: int, n_months: int, params_file: Path) -> dict[str, Any]:
+    """One stage of a size in this process (a stage kernel's share of a run), or the baselines."""
+    if stage == "baselines":
+        return _baselines(run_dir)
+    out = _run_stages(run_dir, _params(params_file, n_customers, n_months, f"bench-{n_customers}"), timed=True,
+                      only=stage)
+    out["process_peak_mb"] = round(rss_mb("VmHWM"), 1)  # the whole process: what a stage kernel would need
+    return out
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = Path(fh.name)
+    try:
+        subprocess.run([sys.executable, __file__, *args, "--worker-out", str(out)], check=True)
+        return json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def kernels(n_customers: int, n_months: int, params_file: Path) -> dict[str, Any]:
+    """One size with every stage in a process of its own, as the pipeline's kernels run them."""
+    result: dict[str, Any] = {"customers": n_customers, "months": n_months, "params": str(params_file),
+                              "mode": "a process per stage", "stages": {}}
+    common = ["--worker", str(n_customers), "--months", str(n_months), "--params", str(params_file)]
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        t0 = time.perf_counter()
+        for name in STAGE_NAMES:
+            t1 = time.perf_counter()
+            part = _child([*common, "--stage", name, "--run-dir", tmp])
+            stats = part["stages"][name]
+            if "seconds" in stats:
+                stats["process_seconds"] = round(time.perf_counter() - t1, 2)
+                stats["process_peak_mb"] = part["process_peak_mb"]
+            result["stages"][name] = stats
+            if "generate_ledger_seconds" in part:
+                result["generate_ledger_seconds"] = part["generate_ledger_seconds"]
+            print(f"  {n_customers:,} {name}: {stats.get('seconds', 'skipped')} s, "
+                  f"peak {stats.get('process_peak_mb', '-')} MB", flush=True)
+        result["total_seconds"] = round(sum(s.get("seconds", 0.0) for s in result["stages"].values()), 2)
+        result["processes_seconds"] = round(time.perf_counter() - t0, 2)
+        result["process_peak_mb"] = max(s.get("process_peak_mb", 0.0) for s in result["stages"].values())
+        result["baselines"] = _child([*common, "--stage", "baselines", "--run-dir", tmp])
+    return result
+
+
 def _markdown(results: list[dict[str, Any]]) -> str:
     sizes = [r["customers"] for r in results]
     pairs = list(zip(range(len(sizes)), range(1, len(sizes))))
+    per_process = all(r.get("mode") == "a process per stage" for r in results)
+    peak_key, peak_label = ("process_peak_mb", "peak") if per_process else ("peak_extra_mb", "peak extra")
     head = ("| stage | " + " | ".join(f"{n:,} [s]" for n in sizes) + " | "
-            + " | ".join(f"{n:,} peak extra [MB]" for n in sizes) + " |"
+            + " | ".join(f"{n:,} {peak_label} [MB]" for n in sizes) + " |"
             + "".join(f" growth {sizes[a]:,} → {sizes[b]:,} (book ×{sizes[b] / sizes[a]:g}) |" for a, b in pairs))
     lines = [head, "|---|" + "---:|" * (2 * len(sizes) + len(pairs))]
 
@@ -187,8 +258,8 @@ def _markdown(results: list[dict[str, Any]]) -> str:
     for name in STAGE_NAMES:
         stats = [r["stages"].get(name, {}) for r in results]
         lines.append(row(name, [s.get("seconds", "skipped") for s in stats],
-                         [s.get("peak_extra_mb", "–") for s in stats]))
-    lines.append(row("(of 01: generate_ledger)", [r["generate_ledger_seconds"] for r in results],
+                         [s.get(peak_key, "–") for s in stats]))
+    lines.append(row("(of 01: generate_ledger)", [r.get("generate_ledger_seconds", "–") for r in results],
                      ["–"] * len(results)))
     lines.append(row("all stages", [r["total_seconds"] for r in results],
                      [r["process_peak_mb"] for r in results]))
@@ -198,39 +269,48 @@ def _markdown(results: list[dict[str, Any]]) -> str:
     lines.append("")
     lines.append("invoices: " + ", ".join(f"{r['baselines']['invoices']:,}" for r in results)
                  + "; DuckDB: " + results[0]["baselines"]["duckdb"]
-                 + "; peak extra of *all stages* = the process's peak RSS")
+                 + ("; every stage in a process of its own (as the pipeline's kernels): a stage's peak is its "
+                    "process's peak RSS, imports included; *all stages* = the largest" if per_process else
+                    "; all stages in one process: a stage's peak above the RSS before it; *all stages* = the "
+                    "process's peak RSS"))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000, 200000],
-                        help="book sizes in customers (1000000 is possible: ~1 h and several GB)")
+                        help="book sizes in customers (1000000: about 20 minutes and 16 GB)")
     parser.add_argument("--months", type=int, default=36, help="months of invoice history")
     parser.add_argument("--params", type=Path, default=ROOT / "params" / "default.yaml")
     parser.add_argument("--profile", choices=STAGE_NAMES, help="cProfile this stage (top functions in the JSON)")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed tiny run before each size")
     parser.add_argument("--out", type=Path, default=HERE / "results_scale.json")
+    parser.add_argument("--in-process", action="store_true",
+                        help="all stages of a size in one process (a stage's peak above the RSS before it)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None:
-        result = worker(args.worker, args.months, args.params, args.profile, not args.no_warm_up)
+        if args.stage:
+            result = stage_worker(args.stage, args.run_dir, args.worker, args.months, args.params)
+        else:
+            result = worker(args.worker, args.months, args.params, args.profile, not args.no_warm_up)
         args.worker_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         return
 
+    in_process = args.in_process or args.profile is not None
     results = []
     for n in args.sizes:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-            out = Path(fh.name)
-        cmd = [sys.executable, __file__, "--worker", str(n), "--worker-out", str(out), "--months", str(args.months),
-               "--params", str(args.params)] + (["--profile", args.profile] if args.profile else []) + (
-               ["--no-warm-up"] if args.no_warm_up else [])
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        result = json.loads(out.read_text(encoding="utf-8"))
-        out.unlink()
+        if in_process:
+            result = _child(["--worker", str(n), "--months", str(args.months), "--params", str(args.params)]
+                            + (["--profile", args.profile] if args.profile else [])
+                            + (["--no-warm-up"] if args.no_warm_up else []))
+        else:
+            result = kernels(n, args.months, args.params)
         result["subprocess_seconds"] = round(time.perf_counter() - t0, 1)
         results.append(result)
         print(f"{n:,} customers: {result['total_seconds']} s in the stages, {result['subprocess_seconds']} s "
