@@ -332,14 +332,20 @@ def _strip_text(raw: pd.Series) -> pd.Series:
     neither is returned as it is (sharing the input's memory instead of copying a large column)."""
     text = raw.astype("string")
     arr = _arrow_strings(text)
-    if arr is not None:
-        stripped = pc.utf8_trim_whitespace(arr)
-        if pc.all(pc.equal(stripped, arr)).as_py() is not False:
-            del stripped
-            if not pc.any(pc.equal(arr, "")).as_py():
-                return text
+    if arr is not None and not _any_padded(arr) and not pc.any(pc.equal(arr, "")).as_py():
+        return text
     values = text.str.strip()
     return values.mask(values == "")
+
+
+def _any_padded(arr: pa.Array | pa.ChunkedArray, rows: int = 1 << 20) -> bool:
+    """Whether any text of ``arr`` has whitespace to trim; checked ``rows`` at a time, so the trimmed copy
+    is one slice's, not the column's (17 bytes per invoice id)."""
+    for start in range(0, len(arr), rows):
+        part = arr.slice(start, rows)
+        if pc.any(pc.not_equal(pc.utf8_trim_whitespace(part), part)).as_py():
+            return True
+    return False
 
 
 #: invisible characters that reorder or hide text (Unicode bidirectional controls and marks): a customer name
