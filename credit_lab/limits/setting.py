@@ -469,7 +469,8 @@ def limit_policy(params: LimitParams, inputs: pd.DataFrame) -> tuple[LimitPolicy
 
 
 def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitParams, lgd: float, seed: int = 0,
-                  model=None, features: pd.DataFrame | None = None, master_scale=None):
+                  model=None, features: pd.DataFrame | None = None, master_scale=None, client=None,
+                  partitions: int | None = None):
     """Optimal limits for the scored book, with the constraint behind each one.
 
     Returns ``(table, result, problem)``: ``table`` has one row per customer with
@@ -477,6 +478,8 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     customers without any demand information keep limit 0 with ``decided_by = "no_demand_data"``.
     With ``model``, ``features`` and ``master_scale`` it also says which behaviour would raise
     each limit most (:func:`improvement_hints`), in ``hint`` / ``hint_pd`` / ``hint_limit``.
+    With a Dask ``client`` the optimizer's passes over the whole book run on its workers, in ``partitions``
+    blocks of customers (:func:`~credit_lab.limits.optimizer.optimize_limits`); the limits are the same.
     """
     inputs, basis = optimization_inputs(book, purchases, params, lgd)
     inputs, competition_notes = competition_columns(book, purchases, inputs, basis, params)
@@ -486,14 +489,14 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     try:
         try:
             problem = build_problem(inputs.loc[known], policy)
-            result = optimize_limits(problem, seed=seed)
+            result = optimize_limits(problem, seed=seed, client=client, partitions=partitions)
         except InfeasibleLimitsError as first:
             if params.on_infeasible_budget != "lift_reduction_band" or policy.max_change is None:
                 raise
             # The risk appetite wins over the change band: cuts may exceed the band, increases may not.
             policy = replace(policy, max_decrease=1.0)
             problem = build_problem(inputs.loc[known], policy)
-            result = optimize_limits(problem, seed=seed)
+            result = optimize_limits(problem, seed=seed, client=client, partitions=partitions)
             notes.append(f"The budgets need larger cuts than the +-{params.max_change_per_review:.0%} change band "
                          f"allows ({str(first).split(';')[0]}), so the band's lower edge was lifted for this run "
                          "(limits.on_infeasible_budget: lift_reduction_band); increases stay within the band.")
@@ -519,7 +522,8 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     without: dict = {}
     if "competitive_intensity" in inputs:
         # The same book solved without the term: what weighing competition changed, limit by limit.
-        plain = optimize_limits(problem.without_competition(), seed=seed, initial_prices=result.prices)
+        plain = optimize_limits(problem.without_competition(), seed=seed, initial_prices=result.prices, client=client,
+                                partitions=partitions)
         ids = pd.Index(problem.customer_ids)
         table["competitive_intensity"] = inputs["competitive_intensity"]
         table["relationship_value"] = inputs["relationship_value"]

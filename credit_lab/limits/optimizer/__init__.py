@@ -81,6 +81,12 @@ and 2 only decide how small the working set can be. The working-set duals are th
 shadow prices; the gap to the Lagrangian bound at those prices is reported as a
 certificate (:attr:`LimitResult.duality_gap`).
 
+With a Dask client (``optimize_limits(problem, client=...)``, stage 05 on ``compute.engine: dask``)
+the passes of steps 2 and 3 over the whole book (every piece's reduced cost, the pieces fixed at
+full width, the candidates for the working set) run on blocks of customers on the workers; the
+sample of step 1, the smoothed dual and the working-set LP stay on the client. Same optimum, bit
+for bit (:mod:`~credit_lab.limits.optimizer.distributed`).
+
 Errors derive from :class:`credit_lab.core.exceptions.CreditLabError`.
 
 Modules
@@ -90,6 +96,7 @@ Modules
 ``pricing``    the exact solver's machinery: sampled price estimates, smoothed-dual refinement, sifting
 ``result``     :class:`LimitResult`: limits, shadow prices, what decided each limit
 ``solver``     :func:`optimize_limits`, the HiGHS referee :func:`solve_with_highs`, :func:`constraint_violations`
+``distributed`` the whole-book passes of :func:`optimize_limits` on a Dask cluster (``client=``)
 ``frontier``   :func:`efficient_frontier`, :func:`competition_frontier` (with and without the competition term)
 ``competition`` the competition term: relationship value ``V``, :func:`segment_tradeoff`
 ``synthetic``  :func:`synthetic_limit_inputs` for tests and benchmarks

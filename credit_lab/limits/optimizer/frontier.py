@@ -61,7 +61,8 @@ class Frontier:
 
 
 def efficient_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np.ndarray | None = None,
-                       n_points: int = 11, *, seed: int = 0) -> Frontier:
+                       n_points: int = 11, *, seed: int = 0, client: Any = None, partitions: int | None = None
+                       ) -> Frontier:
     """Re-solve the portfolio for a range of EL budgets (all other constraints kept).
 
     Parameters
@@ -72,6 +73,8 @@ def efficient_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np.n
         smallest feasible budget) to the EL used when the EL budget is removed.
     n_points : int, optional
     seed : int, optional
+    client, partitions : optional
+        A Dask client for every solve's whole-book passes (:func:`optimize_limits`); the same frontier.
 
     Returns
     -------
@@ -79,7 +82,8 @@ def efficient_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np.n
     """
     if el_budgets is None:
         el_min = _dot(problem.el_rate, problem.lower)
-        free = optimize_limits(problem.with_budgets(el_budget=math.inf), seed=seed)
+        free = optimize_limits(problem.with_budgets(el_budget=math.inf), seed=seed, client=client,
+                               partitions=partitions)
         el_max = _dot(problem.el_rate, free.limits)
         el_budgets = np.linspace(el_min, el_max, max(int(n_points), 2))
     budgets = np.asarray(el_budgets, dtype=float)
@@ -87,7 +91,8 @@ def efficient_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np.n
     prices = None
     # Budgets in increasing order so each solve starts from its neighbour's prices.
     for budget in np.sort(budgets):
-        res = optimize_limits(problem.with_budgets(el_budget=float(budget)), seed=seed, initial_prices=prices)
+        res = optimize_limits(problem.with_budgets(el_budget=float(budget)), seed=seed, initial_prices=prices,
+                              client=client, partitions=partitions)
         prices = res.prices
         used = problem.usage(res.limits)
         rows.append({"el_budget": float(budget), "expected_profit": res.objective,
@@ -126,13 +131,14 @@ class CompetitionFrontier:
 
 
 def competition_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np.ndarray | None = None,
-                         n_points: int = 11, *, seed: int = 0) -> CompetitionFrontier:
+                         n_points: int = 11, *, seed: int = 0, client: Any = None, partitions: int | None = None
+                         ) -> CompetitionFrontier:
     """Re-solve the portfolio for a range of EL budgets with the competition term and without it.
 
     Both sets of limits are valued under ``problem``'s intensities, so at each budget the gap in
     ``relationship_value_kept`` is what weighing competition keeps and the gap in ``margin_now`` what
     it costs this period. Default budgets: ``n_points`` from the EL of the floors to the larger of
-    the two unconstrained ELs.
+    the two unconstrained ELs. ``client``, ``partitions``: as for :func:`efficient_frontier`.
 
     Returns
     -------
@@ -141,7 +147,8 @@ def competition_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np
     plain = problem.without_competition()
     if el_budgets is None:
         el_min = _dot(problem.el_rate, problem.lower)
-        el_max = max(_dot(problem.el_rate, optimize_limits(p.with_budgets(el_budget=math.inf), seed=seed).limits)
+        el_max = max(_dot(problem.el_rate, optimize_limits(p.with_budgets(el_budget=math.inf), seed=seed,
+                                                           client=client, partitions=partitions).limits)
                      for p in (problem, plain))
         el_budgets = np.linspace(el_min, el_max, max(int(n_points), 2))
     budgets = np.sort(np.asarray(el_budgets, dtype=float))
@@ -149,7 +156,8 @@ def competition_frontier(problem: LimitProblem, el_budgets: Sequence[float] | np
     for term, solved in (("with competition", problem), ("without", plain)):
         prices = None
         for budget in budgets:
-            res = optimize_limits(solved.with_budgets(el_budget=float(budget)), seed=seed, initial_prices=prices)
+            res = optimize_limits(solved.with_budgets(el_budget=float(budget)), seed=seed, initial_prices=prices,
+                                  client=client, partitions=partitions)
             prices = res.prices
             used = problem.usage(res.limits)
             now = float(problem.margin_now(res.limits).sum())

@@ -6,6 +6,7 @@ is described in the package docstring).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -341,8 +342,15 @@ def _sift(core: _Core, cap: np.ndarray, active: np.ndarray, pi0: np.ndarray, tun
 
 
 def _solve_level(core: _Core, cap: np.ndarray, active: np.ndarray, rng: np.random.Generator,
-                 pi0: np.ndarray | None, tuning: _Tuning, stats: list[dict], depth: int
+                 pi0: np.ndarray | None, tuning: _Tuning, stats: list[dict], depth: int,
+                 phases: tuple[Callable[..., np.ndarray], Callable[..., tuple[np.ndarray, np.ndarray]]] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Prices from a sample (recursively), then refined and made exact on all of ``core``.
+
+    ``phases`` = (refine, sift) with the signatures of :func:`_refine_prices` and :func:`_sift` runs those
+    two whole-book phases elsewhere (:mod:`~credit_lab.limits.optimizer.distributed`); the sampled levels and
+    a level small enough to solve directly always run here.
+    """
     if pi0 is None:
         if core.n <= tuning.base_customers:
             tuning_here = replace(tuning, target_min=core.n * core.s.shape[1])
@@ -354,5 +362,6 @@ def _solve_level(core: _Core, cap: np.ndarray, active: np.ndarray, rng: np.rando
         share = n_sub / core.n
         _, pi0 = _solve_level(core.subset(rows), np.where(active, cap * share, np.inf), active, rng, None,
                               tuning, stats, depth + 1)
-    pi1 = _refine_prices(core, cap, active, pi0, tuning, stats, depth)
-    return _sift(core, cap, active, pi1, tuning, stats, depth)
+    refine, sift = phases or (_refine_prices, _sift)
+    pi1 = refine(core, cap, active, pi0, tuning, stats, depth)
+    return sift(core, cap, active, pi1, tuning, stats, depth)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from credit_lab.limits.optimizer.distributed import _solve_on_cluster
 from credit_lab.limits.optimizer.errors import (
     SolverError,
     _fail,
@@ -39,7 +41,8 @@ __all__ = [
 
 
 def optimize_limits(problem: LimitProblem, *, seed: int = 0, initial_prices: np.ndarray | None = None,
-                    tuning: Mapping[str, Any] | None = None) -> LimitResult:
+                    tuning: Mapping[str, Any] | None = None, client: Any = None, partitions: int | None = None
+                    ) -> LimitResult:
     """Exact optimal limits of the piecewise-linear portfolio LP (fast, structure-exploiting).
 
     Parameters
@@ -58,6 +61,14 @@ def optimize_limits(problem: LimitProblem, *, seed: int = 0, initial_prices: np.
         pieces, ``target_factor`` (1.0) and ``target_min`` (400) for the exact working set,
         ``tau_end`` (1e-6), ``newton_steps`` (6 per stage), ``refine_rounds`` (4),
         ``max_rounds`` (50 sifting rounds).
+    client : distributed.Client, optional
+        Run the passes over the whole book (reduced costs of every piece, the pieces fixed at full
+        width, the candidates for the working set) on this Dask cluster's workers, the customers in
+        ``partitions`` contiguous blocks (default two per worker) scattered once per solve; the
+        sample, the smoothed dual and the working-set LP stay here. The result is the same, bit for bit
+        (:mod:`~credit_lab.limits.optimizer.distributed`).
+    partitions : int, optional
+        Blocks of customers on the cluster (with ``client``).
 
     Returns
     -------
@@ -71,6 +82,10 @@ def optimize_limits(problem: LimitProblem, *, seed: int = 0, initial_prices: np.
         HiGHS failed on a working-set LP.
     """
     t0 = time.perf_counter()
+    whole = isinstance(partitions, Integral) and not isinstance(partitions, bool)
+    if partitions is not None and not (whole and partitions >= 1):
+        _fail(f"partitions = {partitions!r}: expected a whole number >= 1 of blocks of customers on the cluster, "
+              "or None for two per worker.")
     cap, active = _remaining_capacity(problem)
     core = _core_of(problem)
     stats: list[dict] = []
@@ -90,9 +105,14 @@ def optimize_limits(problem: LimitProblem, *, seed: int = 0, initial_prices: np.
                 _fail(f"initial_prices must be {cap.shape[0]} finite values, one per row of "
                       f"{list(problem.row_names)}; got shape {given.shape}.")
             pi0 = np.where(active, np.maximum(given, 0.0), 0.0)
-        x, pi = _solve_level(core, cap, active, np.random.default_rng(seed), pi0, tun, stats, 0)
+        rng = np.random.default_rng(seed)
+        if client is None:
+            x, pi = _solve_level(core, cap, active, rng, pi0, tun, stats, 0)
+        else:
+            x, pi = _solve_on_cluster(client, partitions, core, cap, active, rng, pi0, tun, stats)
         pi = np.where(active, pi, 0.0)
-    return _make_result(problem, x, pi, "sifting+highs-ds", t0, stats)
+    return _make_result(problem, x, pi, "sifting+highs-ds" if client is None else "sifting+highs-ds (dask)", t0,
+                        stats)
 
 
 def solve_with_highs(problem: LimitProblem, *, method: str = "highs", options: Mapping[str, Any] | None = None

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.config import LimitParams
 from credit_lab.limits.competition_evidence import apply_ledger_estimate, competition_evidence
 from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
@@ -21,6 +23,7 @@ from credit_lab.limits.setting import (
     reason_sentence,
     set_limits,
 )
+from credit_lab.run.compute import dask_client
 from credit_lab.run.stages.context import BEHAVIOUR_ONLY, StageContext, load_pd_model, read_as_of, require, scored_book
 
 __all__ = ["LimitsResult", "stage_limits"]
@@ -84,10 +87,17 @@ def _with_flag_column(ctx: StageContext, book: pd.DataFrame, limit_params: Limit
     return book.join(source[[column]]) if column in source else book  # absent: optimize_book names the key
 
 
+def _optimizer_client(compute: ComputeParams) -> contextlib.AbstractContextManager:
+    """A client of the run's Dask cluster for the optimizer's whole-book passes (``compute.engine: dask``), else
+    None."""
+    return dask_client(compute) if compute.engine == "dask" else contextlib.nullcontext()
+
+
 def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
                tables: dict[str, pd.DataFrame] | None) -> LimitsResult:
     """Limits that maximize expected profit under the budgets and caps, with the frontier (``tables``: the
-    ledger's, None in table mode)."""
+    ledger's, None in table mode). On the Dask engine every solve prices the coupling rows by passes over
+    blocks of customers on the cluster (:mod:`credit_lab.limits.optimizer.distributed`): the same limits."""
     p = ctx.params
     features = ctx.read("features_current.parquet").set_index("customer_id")
     if ctx.table_mode:
@@ -99,12 +109,16 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
     else:
         purchases = purchase_statistics(tables["invoices"], read_as_of(ctx), p.features.lookback_months, book.index)
         model = load_pd_model(ctx)
-    table, solved, problem = optimize_book(_with_flag_column(ctx, book, limit_params), purchases, limit_params,
-                                           p.reserve.lgd, seed=p.seed, model=model, features=features,
-                                           master_scale=p.master_scale)
+    with _optimizer_client(p.compute) as client:
+        on = {"client": client, "partitions": p.compute.partitions}
+        table, solved, problem = optimize_book(_with_flag_column(ctx, book, limit_params), purchases, limit_params,
+                                               p.reserve.lgd, seed=p.seed, model=model, features=features,
+                                               master_scale=p.master_scale, **on)
+        frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed, **on)
+        competition = (competition_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed, **on)
+                       if "limit_without_competition" in table else None)
     out = book[_KEEP].join(table)
     out["explanation"] = [reason_sentence(row) for row in out.to_dict(orient="records")]
-    frontier = efficient_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
     constraints = solved.constraints.reset_index(names="constraint")
     ctx.write("limit_constraints.parquet", constraints)
     ctx.write("efficient_frontier.parquet", frontier.table.assign(current_el=frontier.current_el,
@@ -115,7 +129,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
     if "limit_without_competition" in table:
         without = table["limit_without_competition"].reindex(problem.customer_ids).to_numpy()
         result.competition_tradeoff = segment_tradeoff(problem, solved.limits, without)
-        result.competition_frontier = competition_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed)
+        result.competition_frontier = competition
     for note in result.notes:
         logger.warning(note)
     return result
