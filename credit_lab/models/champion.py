@@ -24,6 +24,7 @@ from credit_lab.core.exceptions import CreditLabError
 from credit_lab.models.base import PDClassifierMixin
 from credit_lab.models.explanation import Explanation
 from credit_lab.models.metrics import accuracy_ratio, auc, brier_score, kolmogorov_smirnov, log_loss
+from credit_lab.models.shared_predictions import cached_prediction
 
 __all__ = ["SEGMENT_COLUMN", "SegmentedModel", "candidate_table"]
 
@@ -111,12 +112,15 @@ class SegmentedModel(PDClassifierMixin, BaseEstimator):
         return out
 
     def _route(self, X: pd.DataFrame, method: str) -> np.ndarray:
-        seg = self.segment_of(X)
-        out = np.empty(len(X), dtype=float)
-        for name in np.unique(seg):
-            rows = seg == name
-            out[rows] = getattr(self.model_for(name), method)(X.loc[rows])
-        return out
+        def route() -> np.ndarray:
+            seg = self.segment_of(X)
+            out = np.empty(len(X), dtype=float)
+            for name in np.unique(seg):
+                rows = seg == name
+                out[rows] = getattr(self.model_for(name), method)(X.loc[rows])
+            return out
+
+        return cached_prediction(self, X, method, route)
 
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
         return self._route(X, "raw_log_odds")

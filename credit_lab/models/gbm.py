@@ -21,6 +21,7 @@ from credit_lab.features.point_in_time import monotone_constraints
 from credit_lab.models.calibration import check_two_outcomes
 from credit_lab.models.explain import tree_shap
 from credit_lab.models.explanation import Explanation
+from credit_lab.models.shared_predictions import cached_prediction
 
 __all__ = [
     "PDModel",
@@ -191,14 +192,14 @@ class PDModel(ClassifierMixin, BaseEstimator):
 
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw output (log-odds of default): what SHAP values add up to."""
-        return self.gbm_.decision_function(self._matrix(X))
+        return cached_prediction(self, X, "raw_log_odds", lambda: self.gbm_.decision_function(self._matrix(X)))
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         return self.raw_log_odds(X)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """``(n, 2)``: the booster's (uncalibrated) probability of no default and of default."""
-        return self.gbm_.predict_proba(self._matrix(X))
+        return cached_prediction(self, X, "predict_proba", lambda: self.gbm_.predict_proba(self._matrix(X)))
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's uncalibrated PD (wrap in :class:`CalibratedPD` for the calibrated one)."""

@@ -14,6 +14,7 @@ from credit_lab.models import expert_development as ex
 from credit_lab.models.calibration import fit_calibrated
 from credit_lab.models.expert import ExpertScorecard
 from credit_lab.models.metrics import ValidationMetrics
+from credit_lab.models.shared_predictions import shared_predictions
 from credit_lab.run.stages.context import StageContext, read_as_of, require
 
 __all__ = ["ModelResult", "stage_model"]
@@ -139,13 +140,16 @@ def stage_model(ctx: StageContext) -> ModelResult:
         candidates["expert"] = fit_calibrated(ExpertScorecard(p.model.expert), dev.fit, dev.fit["default_in_horizon"],
                                               dev.cal, dev.cal["default_in_horizon"], params=p.model,
                                               long_run=dv.development_long_run(pd.concat([dev.fit, dev.cal]), settings))
-    champion = dv.champion_name(p, candidates, dev.cal)
-    model = candidates[champion]
-    v = dv.validate_champion(candidates, champion, dev, p)
-    stability = dv.stability(model, dev.fit, dev.oot, current, dev.names, dev.kwargs.get("categorical", []),
-                             dev.oot_label)
-    calib = dv.calibration_summary(model)
-    anchor = dv.check_central_tendency(model, dev, calib, ctx.table_mode)
+    # Every model is fitted: from here on the validation, the stability and the central-tendency check score the
+    # same samples with the same models again and again, and each prediction is computed once.
+    with shared_predictions():
+        champion = dv.champion_name(p, candidates, dev.cal)
+        model = candidates[champion]
+        v = dv.validate_champion(candidates, champion, dev, p)
+        stability = dv.stability(model, dev.fit, dev.oot, current, dev.names, dev.kwargs.get("categorical", []),
+                                 dev.oot_label)
+        calib = dv.calibration_summary(model)
+        anchor = dv.check_central_tendency(model, dev, calib, ctx.table_mode)
     points = dv.points_table(candidates, champion)
     artifact = _save_models(ctx, candidates, champion, dev, choice)
     _write_validation(ctx, v, stability, points)
