@@ -16,11 +16,14 @@ __all__ = ["ComputeParams"]
 
 
 class ComputeParams(StrictParams):
-    """The compute engine of the per-customer stages (features, scoring and explanations).
+    """The compute engine of the per-customer stages (features, scoring and explanations) and of the
+    limits optimizer's passes over the book.
 
     ``dask``: the customers are split into ``partitions`` (each with its own invoices, statements,
     defaults and limit history) and each partition runs the same stage function on a Dask worker;
     the results are put back in the local engine's order, so every table is the one ``local`` writes.
+    The optimizer prices its coupling rows from blocks of customers on the workers
+    (:mod:`credit_lab.limits.optimizer.distributed`), with the same limits as ``local``.
     With no ``scheduler_address`` a ``LocalCluster`` of ``n_workers`` processes starts with the run and
     stops with it.
     """
