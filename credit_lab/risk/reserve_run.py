@@ -20,7 +20,7 @@ from credit_lab.core.exceptions import CreditLabError
 from credit_lab.core.formatting import money
 from credit_lab.risk.concentration import ConcentrationSettings, cap_utilization
 from credit_lab.risk.expected_loss import exposure_at_default
-from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, recommended_reserve
+from credit_lab.risk.loss_distribution import LossPortfolio, fast_loss, fast_loss_distributed, recommended_reserve
 from credit_lab.risk.mitigation import MitigationSettings, mitigate
 from credit_lab.risk.provisions import (
     DEFAULT_DAYS_PAST_DUE,
@@ -404,10 +404,19 @@ def stress_table(book: pd.DataFrame, ead: pd.Series, base: pd.DataFrame, exposur
     return table
 
 
-def loss_distribution(exposures: pd.DataFrame, r: ReserveParams, seed: int, contributions: bool = True):
-    """Multi-factor Gaussian copula loss of the book, one factor per industry, with Euler contributions."""
+def loss_distribution(exposures: pd.DataFrame, r: ReserveParams, seed: int, contributions: bool = True,
+                      client: Any = None, partitions: int | None = None):
+    """Multi-factor Gaussian copula loss of the book, one factor per industry, with Euler contributions.
+
+    With a Dask ``client`` the per-obligor work runs on its cluster in ``partitions`` blocks of the book
+    (default one per worker): the same result, bit for bit (:func:`fast_loss_distributed`).
+    """
     levels = tuple(sorted({0.99, 0.995, 0.999, float(r.confidence)}))
-    return fast_loss(loss_portfolio(exposures, r), seed=seed, levels=levels, contributions=contributions)
+    portfolio = loss_portfolio(exposures, r)
+    if client is None:
+        return fast_loss(portfolio, seed=seed, levels=levels, contributions=contributions)
+    return fast_loss_distributed(portfolio, client, partitions=partitions, seed=seed, levels=levels,
+                                 contributions=contributions)
 
 
 def loss_portfolio(exposures: pd.DataFrame, r: ReserveParams) -> LossPortfolio:

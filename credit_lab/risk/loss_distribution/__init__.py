@@ -28,6 +28,9 @@ Methods
     scenarios, with a conditional-normal control variate. Keeps name concentration; errors
     are reported (sampling CI from independent randomisations, lattice step, series
     truncation and aliasing bounds). See :func:`fast_loss` for the estimator.
+``fast_loss_distributed``
+    ``fast_loss`` with its per-obligor loops on the blocks of the book on a Dask cluster; the
+    same result bit for bit (module ``distributed``).
 
 All three simulation methods return a :class:`LossResult`; :func:`recommended_reserve`
 turns one into the reserve ``EL + UL`` at a confidence level.
@@ -57,6 +60,7 @@ from credit_lab.risk.basel import (
     irb_risk_weight,
     vasicek_quantile,
 )
+from credit_lab.risk.loss_distribution.distributed import fast_loss_distributed
 from credit_lab.risk.loss_distribution.fast import fast_loss
 from credit_lab.risk.loss_distribution.kernels import HAVE_NUMBA
 from credit_lab.risk.loss_distribution.measures import DEFAULT_LEVELS
@@ -75,6 +79,7 @@ __all__ = [
     "basel_maturity_adjustment",
     "effective_maturity",
     "fast_loss",
+    "fast_loss_distributed",
     "irb_capital",
     "irb_capital_rate",
     "irb_risk_weight",

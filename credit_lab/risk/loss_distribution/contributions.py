@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pandas as pd
 
-from credit_lab.risk.loss_distribution.kernels import _contrib_kernel
 from credit_lab.risk.loss_distribution.portfolio import LossPortfolio
 
 
@@ -38,32 +37,7 @@ def _fast_contributions(pf, prep, eng, lv, xs, var, es, delta, G, R, n_per, seed
             slots[q].append(len(ys))
             ys.append(y)
     ys_arr = np.asarray(ys, dtype=np.int64)
-    ng = eng.g_cell.size
-    acc = np.zeros((ng, ys_arr.size))
-    accp = np.zeros(ng)
-    acck = np.zeros(ys_arr.size + 1)
-    tail_lat = {q: 0.0 for q in lv}
-    ymin, ymax = int(ys_arr.min()), int(ys_arr.max())
-    for r in range(R):
-        z, w = scen_z[r], scen_w[r]
-        for j in range(n_per):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 1, r, j]))
-            # Same seeds as the first pass: the same LGD draws and sampled obligors.
-            sc = eng.scenario(z[j], rng, ymax + 1)
-            if sc.f is None:
-                F, c0, region = np.zeros(1), 0, 1
-            else:
-                F, c0 = np.cumsum(sc.f), sc.c0
-                region = 2 if c0 + F.size <= ymin else 0
-            _contrib_kernel(sc.gp, sc.g_k, eng.g_n, sc.mode, sc.counts, F, int(c0), region, ys_arr, float(w[j]),
-                            sc.lgdw, 1e-13, acc, accp, acck)
-            for q in lv:
-                x = xs[q]
-                if sc.f is None:
-                    tail_lat[q] += w[j] * sc.mean
-                else:
-                    vals = sc.c0 + np.arange(sc.f.size)
-                    tail_lat[q] += w[j] * float(np.sum((vals * sc.f)[vals >= x]))
+    acc, accp, acck, tail_lat = eng.contribution_sums(scen_z, scen_w, seed, ys_arr, {q: xs[q] for q in lv})
     n_tot = R * n_per
     g_of = eng.obl_group
     e = prep.e

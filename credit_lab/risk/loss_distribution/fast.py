@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,17 @@ def fast_loss(portfolio: LossPortfolio, *, seed: int = 0, levels: Sequence[float
     -------
     LossResult
     """
+    return _fast_loss(portfolio, _FastEngine, seed=seed, levels=levels, n_scenarios=n_scenarios,
+                      n_replicates=n_replicates, n_control=n_control, grid_points=grid_points,
+                      contributions=contributions, var_window=var_window, series_tol=series_tol, a_band=a_band,
+                      max_mix=max_mix, lattice_step=lattice_step, adaptive_grid=adaptive_grid)
+
+
+def _fast_loss(portfolio: LossPortfolio, engine_factory: Callable[..., _FastEngine], *, seed, levels, n_scenarios,
+               n_replicates, n_control, grid_points, contributions, var_window, series_tol, a_band, max_mix,
+               lattice_step, adaptive_grid) -> LossResult:
+    """:func:`fast_loss` with the conditional distributions from ``engine_factory(pf, prep, delta, a_band=,
+    series_tol=, max_mix=)`` (:class:`_FastEngine` here; the Dask engine of :mod:`.distributed`)."""
     t0 = time.perf_counter()
     seed = check_seed(seed)
     lv = check_levels(levels)
@@ -164,8 +175,8 @@ def fast_loss(portfolio: LossPortfolio, *, seed: int = 0, levels: Sequence[float
                                      f"tail; use a coarser step or grid_points")
         else:
             delta = span / (G - 1)
-        out = _fast_run(pf, prep, cls, plan, lv, delta, G, R, n_per, n_ctrl, seed, contributions, var_window,
-                        series_tol, a_band, max_mix, span >= cap)
+        out = _fast_run(engine_factory, pf, prep, cls, plan, lv, delta, G, R, n_per, n_ctrl, seed, contributions,
+                        var_window, series_tol, a_band, max_mix, span >= cap)
         if out is not None:
             break
         span = min(span * 2.0, cap)
@@ -190,10 +201,10 @@ def _tail_sd(prep, z: np.ndarray) -> float:
     return math.sqrt(float(np.sum(prep.e ** 2 * p * (1.0 - p))))
 
 
-def _fast_run(pf, prep, cls, plan, lv, delta, G, R, n_per, n_ctrl, seed, contributions, var_window, series_tol,
-              a_band, max_mix, span_is_total):
+def _fast_run(engine_factory, pf, prep, cls, plan, lv, delta, G, R, n_per, n_ctrl, seed, contributions, var_window,
+              series_tol, a_band, max_mix, span_is_total):
     t_start = time.perf_counter()
-    eng = _FastEngine(pf, prep, delta, a_band=a_band, series_tol=series_tol, max_mix=max_mix)
+    eng = engine_factory(pf, prep, delta, a_band=a_band, series_tol=series_tol, max_mix=max_mix)
     tables = _SectorTables(*cls, pf.n_sectors, 257, cubic=False)
     ctrl = _Control(tables, prep.A, delta)
     # Per replicate: CS/CH = mean of w (exact - control); S0/H0 = mean of w * exact (no control).
@@ -204,18 +215,17 @@ def _fast_run(pf, prep, cls, plan, lv, delta, G, R, n_per, n_ctrl, seed, contrib
     DH = np.zeros((R, G + 1))   # range updates [0, lo) as difference arrays
     DS0 = np.zeros((R, G + 1))
     DH0 = np.zeros((R, G + 1))
-    scen_z, scen_w = [], []
+    points = [plan.points(np.random.default_rng(np.random.SeedSequence([seed, 0, r])), n_per) for r in range(R)]
+    scen_z, scen_w = [z for z, _ in points], [w for _, w in points]
+    scenarios = eng.scenarios(scen_z, seed, G)
     max_tail = 0.0
     n_fft = 0
     max_window = 0
     for r in range(R):
-        z, w = plan.points(np.random.default_rng(np.random.SeedSequence([seed, 0, r])), n_per)
+        z, w = points[r]
         m_hat, s_hat = ctrl.params(z)
-        scen_z.append(z)
-        scen_w.append(w)
         for j in range(n_per):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 1, r, j]))
-            sc = eng.scenario(z[j], rng, G)
+            sc = next(scenarios)
             wj = float(w[j])
             mh, sh = float(m_hat[j]), float(s_hat[j])
             P = math.ceil(9.0 * sh)

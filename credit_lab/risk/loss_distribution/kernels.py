@@ -34,11 +34,17 @@ def _group_stats(p_cell, g_cell, g_k, g_n, a_band, gp, mode):
     mode: 0 no loss (k = 0 or p = 0), 1 series, 2 near p = 1/2 (sampled or mixed later),
     3 sure default (p = 1).
     """
-    mu = 0.0
-    v = 0.0
-    v2 = 0.0
-    kmax = 0
-    certain = 0
+    return _group_stats_from(p_cell, g_cell, g_k, g_n, a_band, gp, mode, 0.0, 0.0, 0.0, 0, 0)
+
+
+@_njit
+def _group_stats_from(p_cell, g_cell, g_k, g_n, a_band, gp, mode, mu, v, v2, kmax, certain):
+    """:func:`_group_stats` continuing the sums ``mu, v, v2, kmax, certain`` of the groups before these.
+
+    The groups of a book split in consecutive blocks, run block after block with each block's sums
+    passed on, give the very sums of one run over the whole book (the same additions in the same
+    order): how the Dask engine (:mod:`.distributed`) matches the local one bit for bit.
+    """
     for g in range(g_k.shape[0]):
         p = p_cell[g_cell[g]]
         gp[g] = p
@@ -74,8 +80,13 @@ def _fill_series(gp, g_k, g_n, mode, M, thr, lam):
     """
     for j in range(M):
         lam[j] = 0.0
-    det = 0
-    tail = 0.0
+    return _fill_series_from(gp, g_k, g_n, mode, M, thr, lam, 0, 0.0)
+
+
+@_njit
+def _fill_series_from(gp, g_k, g_n, mode, M, thr, lam, det, tail):
+    """:func:`_fill_series` adding these groups' terms to ``lam``, ``det`` and ``tail`` as they are
+    (the groups before them already in), in the same order as one pass (see :func:`_group_stats_from`)."""
     for g in range(g_k.shape[0]):
         if mode[g] != 1:
             continue
