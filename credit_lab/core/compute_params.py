@@ -23,7 +23,9 @@ class ComputeParams(StrictParams):
     defaults and limit history) and each partition runs the same stage function on a Dask worker;
     the results are put back in the local engine's order, so every table is the one ``local`` writes.
     The optimizer prices its coupling rows from blocks of customers on the workers
-    (:mod:`credit_lab.limits.optimizer.distributed`), with the same limits as ``local``.
+    (:mod:`credit_lab.limits.optimizer.distributed`), with the same limits as ``local``, and the loss
+    model sums its conditional distributions over blocks of obligors
+    (:mod:`credit_lab.risk.loss_distribution.distributed`), with the same VaR and ES.
     With no ``scheduler_address`` a ``LocalCluster`` of ``n_workers`` processes starts with the run and
     stops with it.
     """
