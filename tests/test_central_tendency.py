@@ -183,3 +183,44 @@ def test_the_check_reports_mean_pd_before_and_after_and_keeps_the_out_of_time_co
     assert uses["2024-07-01"].startswith("validation only")
     assert uses[["2024-01-01", "2024-04-01"]].str.startswith("development").all()
     assert any("0.2" in f or "20.00%" in f for f in check.findings)
+
+
+def test_above_max_fit_rows_the_models_train_on_a_seeded_sample_with_the_fit_default_share():
+    from credit_lab.models.development import model_fit_rows
+
+    fit = _stacked(2)
+    fit = fit.assign(row=np.arange(len(fit)))  # each row's position, to follow it into the sample
+    same, note = model_fit_rows(fit, len(fit), seed=0)
+    assert same is fit and note is None  # at the cap: every row
+    sample, note = model_fit_rows(fit, 1000, seed=0)
+    y, ys = fit["default_in_horizon"], sample["default_in_horizon"]
+    share = 1000 / len(fit)
+    assert int(ys.sum()) == round(share * y.sum()) and int((ys == 0).sum()) == round(share * (y == 0).sum())
+    assert abs(len(sample) - 1000) <= 1
+    rows = sample["row"].to_numpy()
+    assert (np.diff(rows) > 0).all()  # rows of the fit sample, in its order, none twice
+    pd.testing.assert_frame_equal(sample, fit.iloc[rows])
+    again, _ = model_fit_rows(fit, 1000, seed=0)
+    other, _ = model_fit_rows(fit, 1000, seed=1)
+    pd.testing.assert_frame_equal(sample, again)
+    assert not sample.index.equals(other.index)
+    assert f"{len(sample):,} of the {len(fit):,} fit rows" in note and "model.max_fit_rows = 1,000" in note
+
+
+def test_capped_fit_rows_train_the_models_while_the_long_run_rate_keeps_every_row():
+    train = _stacked(3)
+    cal_ids = train.index.unique()[::4]
+    fit, cal = train[~train.index.isin(cal_ids)], train[train.index.isin(cal_ids)]
+    capped = RunParams().model_copy(update={"model": ModelParams(max_iter=20, segments=False, max_fit_rows=1000)})
+    full = RunParams().model_copy(update={"model": ModelParams(max_iter=20, segments=False, max_fit_rows=None)})
+    kw = {"names": ["a", "b"], "kwargs": {"monotone": {"a": 1, "b": 0}}, "seed": 0, "families": ("gbm",)}
+    m_cap, notes = fit_candidates(RunSettings(capped, table_mode=False), fit, cal, **kw)
+    m_full, notes_full = fit_candidates(RunSettings(full, table_mode=False), fit, cal, **kw)
+    assert any("fit rows (model.max_fit_rows = 1,000)" in n for n in notes) and not any(
+        "max_fit_rows" in n for n in notes_full)
+    assert m_cap["gbm"].estimator.gbm_.n_features_in_ == 2
+    # trained on fewer rows: another booster; anchored to the same long-run rate of every development row
+    assert not np.array_equal(m_cap["gbm"].raw_log_odds(cal), m_full["gbm"].raw_log_odds(cal))
+    lr_cap = m_cap["gbm"].calibrator_.central_tendency.long_run
+    lr_full = m_full["gbm"].calibrator_.central_tendency.long_run
+    assert lr_cap.rate == lr_full.rate and lr_cap.independent_rows == lr_full.independent_rows

@@ -297,6 +297,11 @@ class ModelParams(_Strict):
     central_tendency: Annotated[float, Field(gt=0.0, lt=1.0)] | Literal["auto"] | None = Field(
         "auto", description="auto: shift to the long-run default rate if outside its 95% interval; a rate: always")
     oot_snapshots: int = Field(1, ge=1, description="latest training snapshots held out as out-of-time")
+    max_fit_rows: int | None = Field(
+        500_000, ge=1000, description="at most this many fit rows train the candidate models: above it, a seeded "
+                                      "sample with the same share of defaults and of non-defaults (a million-"
+                                      "customer book has ~2 million fit rows); the long-run rate, the calibration "
+                                      "and every validation table use all rows; null = always every row")
     champion: Literal["gbm", "scorecard", "auto"] = Field(
         "gbm", description="model family the run uses; auto = higher AUC on the calibration sample "
                            "(never on the out-of-time sample, which stays untouched for validation)")

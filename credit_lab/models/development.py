@@ -30,8 +30,8 @@ from credit_lab.models.scorecard import ScorecardModel
 __all__ = ["CentralTendencyCheck", "Development", "RunSettings", "Validation", "auc_by_period", "auto_compared",
            "boosting_rounds", "calibration_summary", "challenger_name", "champion_basis", "champion_name",
            "check_central_tendency", "development_long_run", "development_samples", "fit_candidates",
-           "model_artifact", "model_card", "points_table", "segment_comparison", "split_development", "stability",
-           "unanchored", "validate_champion"]
+           "model_artifact", "model_card", "model_fit_rows", "points_table", "segment_comparison", "split_development",
+           "stability", "unanchored", "validate_champion"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +135,13 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
     # Each calibrated model is anchored to the long-run rate of the population it scores: the single
     # models to the whole development window's, a segment's model to its segment's.
     long_run = development_long_run(pd.concat([fit, cal]), ctx)
+    train, sample_note = model_fit_rows(fit, p.model.max_fit_rows, seed)
+    if sample_note:
+        notes.append(sample_note)
+    y_train = train["default_in_horizon"]
     for family in families:
-        out[family] = fit_calibrated(make(family, names), fit, y, cal, y_cal, params=p.model, long_run=long_run)
+        out[family] = fit_calibrated(make(family, names), train, y_train, cal, y_cal, params=p.model,
+                                     long_run=long_run)
     if not p.model.segments or (ctx.table_mode and p.data.table.tenure_column is None):
         return out, notes
     if ctx.table_mode:
@@ -156,13 +161,40 @@ def fit_candidates(ctx: RunSettings, fit: pd.DataFrame, cal: pd.DataFrame, names
                                  f"model.min_segment_defaults = {p.model.min_segment_defaults}) or {c_def} in its "
                                  "calibration rows: it is scored by the single model.")
                 continue
-            models[segment] = fit_calibrated(make(family, features), fit[f_rows], y[f_rows], cal[c_rows],
+            t_rows = train[SEGMENT_COLUMN].fillna(False).astype(bool) == is_new
+            models[segment] = fit_calibrated(make(family, features), train[t_rows], y_train[t_rows], cal[c_rows],
                                              y_cal[c_rows], params=p.model,
                                              long_run=development_long_run(pd.concat([fit[f_rows], cal[c_rows]]),
                                                                            ctx, f"{segment} customers"))
         if models:
             out[f"segmented {family}"] = SegmentedModel(models, fallback=out[family])
     return out, notes
+
+
+def model_fit_rows(fit: pd.DataFrame, cap: int | None, seed: int) -> tuple[pd.DataFrame, str | None]:
+    """The fit rows the candidate models train on, and a note when they are a sample.
+
+    Every row up to ``cap`` (``model.max_fit_rows``); above it a seeded sample drawn separately from the
+    defaults and the non-defaults with the same share of each, so the sample's default rate is the fit
+    sample's (to rounding) and the models' raw PDs keep their level. Rows keep their order.
+    """
+    n = len(fit)
+    if cap is None or n <= cap:
+        return fit, None
+    y = fit["default_in_horizon"].to_numpy(dtype=int)
+    rng = np.random.default_rng(seed)
+    share = cap / n
+    picked = []
+    for outcome in (1, 0):
+        rows = np.flatnonzero(y == outcome)
+        picked.append(rng.choice(rows, size=int(round(share * len(rows))), replace=False))
+    take = np.sort(np.concatenate(picked))
+    n_bad = int(y.sum())
+    note = (f"The candidate models were fitted on {len(take):,} of the {n:,} fit rows (model.max_fit_rows = "
+            f"{cap:,}): a seeded sample of {share:.1%} of the defaults ({len(picked[0]):,} of {n_bad:,}) and of the "
+            f"non-defaults. The long-run rate, the calibration (every calibration row) and every validation "
+            "table use all rows; model.max_fit_rows: null fits on every row.")
+    return fit.iloc[take], note
 
 
 def development_long_run(rows: pd.DataFrame, ctx: RunSettings, who: str = "") -> LongRunRate:
