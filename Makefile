@@ -29,11 +29,17 @@ report: setup  ## run the default pipeline (PARAMS=params/default.yaml) into out
 smoke: setup  ## a tiny run for a quick check
 	$(BIN)/credit-lab run params/smoke.yaml
 
-# One process on purpose: the notebooks run in order in one kernel each and share
-# outputs/notebook-smoke, and pytest-xdist 3.8's --dist loadgroup does not keep them together
-# under pytest 9 (measured: cells of one notebook ran on both workers and failed).
-test: setup  ## run the whole test suite (unit, notebooks, end to end)
-	$(BIN)/python -m pytest
+# Two pytest runs, both always, failing if either fails. The notebooks in one process, in order: they run in
+# one kernel each and share outputs/notebook-smoke (pytest-xdist's --dist loadgroup did not keep a notebook's
+# cells on one worker). The tests on TEST_WORKERS pytest-xdist workers, each file wholly on one worker
+# (--dist loadfile), so a module's fixtures (its pipeline run, its LocalCluster) are built once.
+TEST_WORKERS ?= 2
+
+test: setup  ## run the whole test suite (notebooks, then unit and end to end on TEST_WORKERS workers)
+	status=0; \
+	$(BIN)/python -m pytest notebooks/ || status=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/ || status=$$?; \
+	exit $$status
 
 test-unit: setup  ## only the unit tests (-m unit: no CLI, no run folder, no notebook), under 2 minutes
 	$(BIN)/python -m pytest -m unit tests/
