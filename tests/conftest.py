@@ -180,3 +180,25 @@ def invoice_rows(rows) -> pd.DataFrame:
     f["paid_amount"] = f["paid_amount"].astype(float)
     f["disputed"] = f["disputed"].astype(bool)
     return f
+
+
+def local_and_dask_upstream(tmp_path: Path, scheduler_address: str, n_customers: int,
+                            compute: dict | None = None) -> tuple[Path, Path, Path]:
+    """Stages 01-05 of params/smoke.yaml (``n_customers``) in ``tmp_path/local``, and the params of the same run
+    on the local engine and on the Dask cluster at ``scheduler_address`` (with ``compute``'s extra keys): the
+    upstream a test of one stage under both engines starts from."""
+    import yaml
+
+    from credit_lab.run import stages
+
+    raw = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
+    raw["data"]["synthetic"]["n_customers"] = n_customers
+    local_params = tmp_path / "local.yaml"
+    local_params.write_text(yaml.safe_dump(raw))
+    raw["compute"] = {"engine": "dask", "scheduler_address": scheduler_address, **(compute or {})}
+    dask_params = tmp_path / "dask.yaml"
+    dask_params.write_text(yaml.safe_dump(raw))
+    local = tmp_path / "local"
+    for stage in ("01_data_quality", "02_features", "03_model", "04_scoring_explain", "05_limits"):
+        stages.STAGES[stage][1](stages.open_stage(stage, local, local_params))
+    return local, local_params, dask_params

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from credit_lab.core.compute_params import ComputeParams
 from credit_lab.risk.loss_distribution import LossModelError, LossPortfolio, fast_loss, fast_loss_distributed
@@ -24,8 +23,7 @@ from credit_lab.risk.loss_distribution.kernels import (
 from credit_lab.run import stages
 from credit_lab.run.compute import dask_client
 from credit_lab.run.stages.catalog import CATALOG
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import local_and_dask_upstream
 
 pytestmark = pytest.mark.e2e  # a cluster of worker processes
 
@@ -152,16 +150,7 @@ def _digests(run: Path, names) -> dict[str, str]:
 
 
 def test_stage_06_on_the_cluster_writes_the_local_files(tmp_path, client):
-    raw = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
-    raw["data"]["synthetic"]["n_customers"] = 300
-    local_params = tmp_path / "local.yaml"
-    local_params.write_text(yaml.safe_dump(raw))
-    raw["compute"] = {"engine": "dask", "scheduler_address": client.scheduler.address}
-    dask_params = tmp_path / "dask.yaml"
-    dask_params.write_text(yaml.safe_dump(raw))
-    local = tmp_path / "local"
-    for stage in ("01_data_quality", "02_features", "03_model", "04_scoring_explain", "05_limits"):
-        stages.STAGES[stage][1](stages.open_stage(stage, local, local_params))
+    local, local_params, dask_params = local_and_dask_upstream(tmp_path, client.scheduler.address, 300)
     remote = tmp_path / "remote"
     shutil.copytree(local, remote)
     outputs = CATALOG["06_risk_reserve"].outputs

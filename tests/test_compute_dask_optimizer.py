@@ -30,8 +30,8 @@ from credit_lab.limits.optimizer import (
 from credit_lab.limits.optimizer.pricing import _core_of, _split, _Tuning
 from credit_lab.run import stages
 from credit_lab.run.compute import dask_client
+from tests.conftest import local_and_dask_upstream
 
-ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTED = "credit_lab.limits.optimizer.distributed"
 
 # As in tests/test_optimize.py: small working sets so a few thousand customers take several rounds.
@@ -235,16 +235,8 @@ def _digests(run: Path, names) -> dict[str, str]:
 
 @pytest.mark.e2e
 def test_stage_05_on_the_cluster_writes_the_local_decision_tables(tmp_path, client, caplog):
-    raw = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
-    raw["data"]["synthetic"]["n_customers"] = 1200  # ~1,100 with a purchase need: more than solved directly
-    local_params = tmp_path / "local.yaml"
-    local_params.write_text(yaml.safe_dump(raw))
-    raw["compute"] = {"engine": "dask", "scheduler_address": client.scheduler.address, "partitions": 3}
-    dask_params = tmp_path / "dask.yaml"
-    dask_params.write_text(yaml.safe_dump(raw))
-    local = tmp_path / "local"
-    for stage in ("01_data_quality", "02_features", "03_model", "04_scoring_explain", "05_limits"):
-        stages.STAGES[stage][1](stages.open_stage(stage, local, local_params))
+    # ~1,100 customers with a purchase need: more than the optimizer solves directly
+    local, _, dask_params = local_and_dask_upstream(tmp_path, client.scheduler.address, 1200, {"partitions": 3})
     remote = tmp_path / "remote"
     shutil.copytree(local, remote)
     written = ["limits.parquet", "limits.csv", "limit_constraints.parquet", "efficient_frontier.parquet",
@@ -256,7 +248,7 @@ def test_stage_05_on_the_cluster_writes_the_local_decision_tables(tmp_path, clie
     assert _digests(remote, written) == _digests(local, written)
     solves = [r.getMessage() for r in caplog.records if r.name == DISTRIBUTED]
     # the book's solve, the frontier's unconstrained solve and its points, each on the cluster
-    assert len(solves) >= 2 + raw.get("limits", {}).get("frontier_points", 9)
+    assert len(solves) >= 2 + yaml.safe_load(dask_params.read_text()).get("limits", {}).get("frontier_points", 9)
     n_customers = int(solves[0].split()[1])
     assert n_customers > _Tuning().base_customers and solves[0].endswith("in 3 blocks on the cluster")
     limits = pd.read_parquet(remote / "data" / "limits.parquet")
