@@ -138,6 +138,82 @@ def test_table_and_direct_paths_agree(max_table_features):
         assert fast.n_tabled_leaves == fast.n_leaves
 
 
+def test_lines_tables_and_direct_leaves_mixed_in_one_tree(monkeypatch):
+    """Small budgets: lined, H-tabled and directly evaluated leaves side by side in the same trees."""
+    X, y = _data(n=3000, nan_frac=0.05)
+    model = _hgb(max_leaf_nodes=40, max_depth=None, min_samples_leaf=5, max_iter=10).fit(X, y)
+    monkeypatch.setattr(fast_shap, "_LINE_BUDGET", 8 * 2 ** 6 * 25)
+    monkeypatch.setattr(fast_shap, "_TABLE_BUDGET", 2 ** 7 * 30)
+    fast = _assert_matches_shap(model, _data(n=300, nan_frac=0.05, seed=16)[0])
+    lined = fast._line_start >= 0
+    lined[fast._line_partner[fast._line_partner >= 0]] = True  # a right sibling's line is in its partner's
+    tabled = fast._tab_start >= 0
+    direct = ~lined & ~tabled & (fast._uf_len > 0)
+    assert lined.any() and tabled.any() and direct.any()
+    tree_of_leaf = np.searchsorted(fast._leaf_start, np.arange(fast.n_leaves), side="right") - 1
+    assert (set(tree_of_leaf[lined]) & set(tree_of_leaf[tabled]) & set(tree_of_leaf[direct]))
+    assert fast.n_lined_leaves == lined.sum()
+    assert fast.n_tabled_leaves == (lined | tabled | (fast._uf_len == 0)).sum()
+
+
+def test_features_repeated_along_paths_share_slots():
+    """Deep trees on 3 features: features recur on a path and consecutive slot owners share them."""
+    X, y = _data(n=4000, nan_frac=0.1)
+    model = _hgb(max_leaf_nodes=60, max_depth=None, min_samples_leaf=3, max_iter=8).fit(X[:, :3], y)
+    fast = _assert_matches_shap(model, _data(n=400, nan_frac=0.1, seed=17)[0][:, :3])
+    assert np.max(np.diff(fast._path_start)) > 3  # paths longer than their distinct features
+    flushes = fast._step_node < 0
+    assert (flushes & ~fast._step_runs).any()  # runs of the same feature merged
+    _check_hgb(model, _data(n=400, nan_frac=0.1, seed=18)[0][:, :3])
+
+
+def test_sibling_leaves_share_a_line():
+    """Sibling leaves split on a feature new to their path share one line; on a repeated feature they do not."""
+    X, y = _data(n=4000, nan_frac=0.1)
+    model = _hgb(max_leaf_nodes=60, max_depth=None, min_samples_leaf=3, max_iter=8).fit(X[:, :4], y)
+    fast = _assert_matches_shap(model, _data(n=400, nan_frac=0.1, seed=19)[0][:, :4])
+    left = np.nonzero(fast._line_partner >= 0)[0]
+    assert left.size
+    for leaf in left:
+        right = fast._line_partner[leaf]
+        a, b = fast._path_start[leaf], fast._path_start[right]
+        depth = fast._path_start[leaf + 1] - a
+        assert fast._path_start[right + 1] - b == depth
+        np.testing.assert_array_equal(fast._path_node[a:a + depth], fast._path_node[b:b + depth])
+        assert fast._path_left[a + depth - 1] and not fast._path_left[b + depth - 1]
+        assert np.sum(fast._path_pos[a:a + depth] == fast._path_pos[a + depth - 1]) == 1  # a new feature
+        assert fast._line_start[right] < 0  # its line is its partner's
+    # sibling leaves under a split on a feature already on the path stay apart
+    repeated = [leaf for leaf in range(fast.n_leaves - 1)
+                if fast._path_start[leaf + 1] - fast._path_start[leaf] > 1
+                and np.sum(fast._path_pos[fast._path_start[leaf]:fast._path_start[leaf + 1]]
+                           == fast._path_pos[fast._path_start[leaf + 1] - 1]) > 1]
+    assert repeated and np.all(fast._line_partner[repeated] < 0)
+
+
+def test_line_entries_are_the_h_table_products_bit_for_bit(monkeypatch):
+    """Each line entry is (sign * P) * H with P multiplied up over ascending features, as the H path computes it."""
+    X, y = _data(n=2000)
+    model = _hgb(max_leaf_nodes=20, max_iter=5).fit(X, y)
+    lined = FastTreeExplainer(model)
+    monkeypatch.setattr(fast_shap, "_LINE_BUDGET", 0)
+    tabled = FastTreeExplainer(model)
+    assert lined.n_lined_leaves == lined.n_leaves and tabled.n_lined_leaves == 0
+    for leaf in np.nonzero((lined._line_start >= 0) & (lined._line_partner < 0))[0]:
+        d = int(lined._uf_len[leaf])
+        zs = lined._uf_z[lined._path_start[leaf]:lined._path_start[leaf] + d]
+        h = tabled._tab[tabled._tab_start[leaf]:tabled._tab_start[leaf] + 2 ** d]
+        lines = lined._lines[lined._line_start[leaf]:lined._line_start[leaf] + 8 * 2 ** d].reshape(-1, 8)
+        full = 2 ** d - 1
+        for fail in range(2 ** d):
+            p = 1.0
+            for k in range(d):
+                p *= zs[k] if (fail >> k) & 1 else 1.0
+            expected = [((-1.0 if (fail >> k) & 1 else 1.0 - zs[k]) * p) * h[(full ^ fail) & (full ^ (1 << k))]
+                        for k in range(d)]
+            np.testing.assert_array_equal(lines[fail], expected + [0.0] * (8 - d))
+
+
 def test_chunks_blocks_and_threads(monkeypatch):
     X, y = _data(nan_frac=0.05)
     model = _hgb().fit(X, y)
@@ -145,6 +221,7 @@ def test_chunks_blocks_and_threads(monkeypatch):
     ref = shap.TreeExplainer(model).shap_values(X_new)
     monkeypatch.setattr(fast_shap, "_CHUNK", 300)
     monkeypatch.setattr(fast_shap, "_BLOCK", 7)
+    monkeypatch.setattr(fast_shap, "_SUB", 3)  # blocks of 7 rows in passes of 3, 3 and 1
     chunked = FastTreeExplainer(model).shap_values(X_new)
     assert np.max(np.abs(chunked - ref)) <= TOL
     monkeypatch.undo()
