@@ -98,9 +98,10 @@ def limits_headline(result: Any) -> Markdown:
     if limits is None:
         return Markdown(f"**No limits are proposed** ({result.method}). The sections on limits are left out of this "
                         "report; the watchlist comes from payment behaviour alone (the note says why).")
-    solved = f" &nbsp; **solved in** {result.solve_seconds:.2f} s" if result.solve_seconds is not None else ""
+    # No solve time here: a rerun of the same params must write the same report, and the seconds move with the
+    # machine's load (a rerun under load printed 0.03 s for 0.01 s). The time is in the run's log.
     return Markdown(f"**Method:** {result.method} &nbsp; **Total limits:** {limits['current_limit'].sum():,.0f} "
-                    f"today → {limits['proposed_limit'].sum():,.0f} proposed{solved}")
+                    f"today → {limits['proposed_limit'].sum():,.0f} proposed")
 
 
 def decided_by(limits: pd.DataFrame) -> pd.DataFrame:

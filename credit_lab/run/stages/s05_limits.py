@@ -130,6 +130,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
         without = table["limit_without_competition"].reindex(problem.customer_ids).to_numpy()
         result.competition_tradeoff = segment_tradeoff(problem, solved.limits, without)
         result.competition_frontier = competition
+    logger.info("limits optimized for %d customers in %.2f s", len(out), solved.seconds)
     for note in result.notes:
         logger.warning(note)
     return result
