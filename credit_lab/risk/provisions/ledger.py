@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pa_compute
 
 from credit_lab.core.formatting import plain_number
+from credit_lab.features.payment import customer_codes
 from credit_lab.risk.provisions.settings import ProvisionInputError
 
 _INVOICE_COLUMNS = ("invoice_id", "customer_id", "invoice_date", "due_date", "paid_date", "amount",
@@ -123,27 +122,14 @@ def _ledger(invoices: pd.DataFrame, as_of: pd.Timestamp) -> _Ledger:
                    amount=frame["amount"].to_numpy(dtype=float), paid_amount=paid_amount)
 
 
-def _is_text(arrow_type: pa.DataType) -> bool:
-    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
-
-
 def _lookup_by_id(ids: pd.Series, values: pd.Series, missing: np.int64) -> np.ndarray:
-    """``values[id]`` for each of ``ids`` (int64), ``missing`` where an id is not in ``values.index``.
+    """``values[id]`` for each of ``ids`` (int64), ``missing`` where an id is not in ``values.index`` (unique).
 
-    String ids are matched in Arrow (no Python string per invoice: a ledger's customer ids as objects
-    cost ~60 bytes each); any other id type by ``Series.map`` on objects, as before.
+    Ids are matched by :func:`credit_lab.features.payment.customer_codes` (string ids in Arrow, no Python
+    string per invoice: a ledger's customer ids as objects cost ~60 bytes each).
     """
     table = np.append(values.to_numpy(dtype=np.int64), np.int64(missing))
-    try:
-        id_array = pa.array(ids, from_pandas=True)
-        keys = pa.array(values.index, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        id_array = keys = None
-    if id_array is not None and _is_text(id_array.type) and (_is_text(keys.type) or len(keys) == 0):
-        codes = pa_compute.index_in(id_array, value_set=keys.cast(id_array.type)).fill_null(-1)
-        return table[codes.to_numpy(zero_copy_only=False)]
-    # object dtype: an Arrow-backed id column would map to Arrow integers that cannot hold the sentinel
-    return ids.astype(object).map(values).fillna(missing).to_numpy(dtype=np.int64)
+    return table[customer_codes(ids, values.index)]  # code -1 (absent) takes the appended ``missing``
 
 
 def _bucket_of(dpd: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
