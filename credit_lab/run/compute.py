@@ -32,7 +32,8 @@ import pandas as pd
 from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.exceptions import CreditLabError
 
-__all__ = ["ENV_SCHEDULER", "dask_client", "in_local_order", "map_partitions", "partition_tables", "split_rows"]
+__all__ = ["ENV_SCHEDULER", "dask_client", "engine_client", "in_local_order", "map_partitions", "partition_tables",
+           "split_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,15 @@ def dask_client(compute: ComputeParams) -> Iterator[Any]:
     with cluster, Client(cluster) as client:
         logger.info("started a LocalCluster of %d workers at %s", compute.n_workers, cluster.scheduler_address)
         yield client
+
+
+def engine_client(compute: ComputeParams) -> contextlib.AbstractContextManager:
+    """A client of the run's Dask cluster (:func:`dask_client`) on the ``dask`` engine; ``None`` on ``local``.
+
+    For the stage code that hands a client down (the optimizer's and the loss model's passes over the book):
+    ``with engine_client(compute) as client: ...(client=client)``.
+    """
+    return dask_client(compute) if compute.engine == "dask" else contextlib.nullcontext()
 
 
 def map_partitions(compute: ComputeParams, func: Callable[..., Any], parts: Callable[[int], Sequence[Any]],

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.config import LimitParams
 from credit_lab.limits.competition_evidence import apply_ledger_estimate, competition_evidence
 from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
@@ -23,7 +21,7 @@ from credit_lab.limits.setting import (
     reason_sentence,
     set_limits,
 )
-from credit_lab.run.compute import dask_client
+from credit_lab.run.compute import engine_client
 from credit_lab.run.stages.context import BEHAVIOUR_ONLY, StageContext, load_pd_model, read_as_of, require, scored_book
 
 __all__ = ["LimitsResult", "stage_limits"]
@@ -87,12 +85,6 @@ def _with_flag_column(ctx: StageContext, book: pd.DataFrame, limit_params: Limit
     return book.join(source[[column]]) if column in source else book  # absent: optimize_book names the key
 
 
-def _optimizer_client(compute: ComputeParams) -> contextlib.AbstractContextManager:
-    """A client of the run's Dask cluster for the optimizer's whole-book passes (``compute.engine: dask``), else
-    None."""
-    return dask_client(compute) if compute.engine == "dask" else contextlib.nullcontext()
-
-
 def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
                tables: dict[str, pd.DataFrame] | None) -> LimitsResult:
     """Limits that maximize expected profit under the budgets and caps, with the frontier (``tables``: the
@@ -109,7 +101,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
     else:
         purchases = purchase_statistics(tables["invoices"], read_as_of(ctx), p.features.lookback_months, book.index)
         model = load_pd_model(ctx)
-    with _optimizer_client(p.compute) as client:
+    with engine_client(p.compute) as client:
         on = {"client": client, "partitions": p.compute.partitions}
         table, solved, problem = optimize_book(_with_flag_column(ctx, book, limit_params), purchases, limit_params,
                                                p.reserve.lgd, seed=p.seed, model=model, features=features,

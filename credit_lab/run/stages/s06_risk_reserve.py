@@ -4,7 +4,6 @@ concentration, on the final limits. The computation is :mod:`credit_lab.risk.res
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -14,14 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.exceptions import CreditLabError
 from credit_lab.risk import reserve_run as rr
 from credit_lab.risk.concentration import ConcentrationSettings, concentration_summary, granularity_adjustment
 from credit_lab.risk.expected_loss import el_summary
 from credit_lab.risk.loss_distribution import recommended_reserve
 from credit_lab.risk.provisions import DEFAULT_DAYS_PAST_DUE
-from credit_lab.run.compute import dask_client
+from credit_lab.run.compute import engine_client
 from credit_lab.run.stages.context import StageContext, read_as_of, require, scored_book
 from credit_lab.run.store import load_run_model
 
@@ -156,11 +154,6 @@ def _other_book(ctx: StageContext, previous: Path) -> str:
     return "" if before == now else f"that run is of another book ({before!r}, this one: {now!r})"
 
 
-def _loss_client(compute: ComputeParams) -> contextlib.AbstractContextManager:
-    """A client of the run's Dask cluster for the loss distribution (``compute.engine: dask``), else None."""
-    return dask_client(compute) if compute.engine == "dask" else contextlib.nullcontext()
-
-
 def _write_loss(ctx: StageContext, loss, loss_table: pd.DataFrame) -> None:
     ctx.write("loss_distribution.parquet", loss_table.reset_index())
     ctx.write("loss_quantiles.parquet", loss.quantiles.rename("loss").reset_index())
@@ -191,7 +184,7 @@ def stage_reserve(ctx: StageContext) -> ReserveResult:
                                          exposures.loc[positive, "pd"].to_numpy(),
                                          np.clip(exposures.loc[positive, "lgd_net"].to_numpy(), 1e-6, 1.0),
                                          ConcentrationSettings(ga_form="simplified"))
-    with _loss_client(p.compute) as client:
+    with engine_client(p.compute) as client:
         loss = rr.loss_distribution(exposures, r, p.seed, client=client, partitions=p.compute.partitions)
     loss_table = rr.loss_table(loss)
     recommended = recommended_reserve(loss, r.confidence)
