@@ -66,7 +66,7 @@ BEFORE_COMMIT = "3be88a1"  # the last commit of the H-table kernel, before issue
 MONOTONE = {0: 1, 1: -1, 10: -1, 11: 1, 16: 1, 18: 1, 20: 1, 22: -1}
 
 sys.path.insert(0, str(HERE))
-from proc_memory import reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
+from proc_memory import measure, reset_peak, rss_mb  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def credit_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,14 +135,9 @@ def module_at(commit: str, path: str) -> object:
 
 
 def timed(fn, repeats: int) -> tuple[float, float, object]:
-    """Best and median wall time of ``repeats`` calls of ``fn``, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        del result
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times), result
+    """Best and median wall time of ``repeats`` calls of ``fn`` (:func:`proc_memory.measure`), and the last result."""
+    stats, result = measure(fn, repeats)
+    return min(stats["times"]), stats["seconds"], result
 
 
 def timed_pair(ours, before, repeats: int) -> dict:
