@@ -55,9 +55,10 @@ def _read_parquet(path: Path, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     stored as a column, are read whole.
     """
     meta = pq.ParquetFile(path).metadata
-    names = [c for c in meta.schema.to_arrow_schema().names if c not in exclude]
+    schema = meta.schema.to_arrow_schema()
+    names = [c for c in schema.names if c not in exclude]
     columns = names if exclude else None
-    if meta.num_rows < COLUMNWISE_ROWS or len(names) < 2 or _stored_index(meta):
+    if meta.num_rows < COLUMNWISE_ROWS or len(names) < 2 or _stored_index(schema):
         frame = pd.read_parquet(path, columns=columns)
     else:
         parts = {}
@@ -71,9 +72,9 @@ def _read_parquet(path: Path, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     return frame
 
 
-def _stored_index(meta: pq.FileMetaData) -> bool:
+def _stored_index(schema: pa.Schema) -> bool:
     """Whether pandas stored the frame's index as a column of the file (a range index is only metadata)."""
-    pandas_meta = (meta.schema.to_arrow_schema().metadata or {}).get(b"pandas")
+    pandas_meta = (schema.metadata or {}).get(b"pandas")
     if pandas_meta is None:
         return False
     return any(isinstance(c, str) for c in json.loads(pandas_meta).get("index_columns", []))
