@@ -12,6 +12,7 @@ from credit_lab.limits.letters import (
     KINDS,
     SUMMARY_FILE,
     LetterSettings,
+    compose_letters,
     letter_counts,
     letter_html,
     letter_kinds,
@@ -183,6 +184,11 @@ def test_the_smoke_run_writes_as_many_letters_as_its_summary_counts(smoke_run):
     summary = letters_summary(run_dir)
     assert summary["letters"] == sum(summary["by_kind"].values())
     assert len(list((run_dir / "letters").glob("letter_*.html"))) == summary["letters"]
+    table = pd.read_parquet(run_dir / "data" / "letters.parquet")
+    assert len(table) == summary["letters"] and table["letter_kind"].value_counts().to_dict() == {
+        k: v for k, v in summary["by_kind"].items() if v}
+    first = (run_dir / "letters" / table["file"].iloc[0]).read_text(encoding="utf-8")
+    assert table["letter_html"].iloc[0] in first and table["customer_name"].iloc[0] in first
 
 
 def test_every_reason_the_optimizer_gives_has_customer_wording():
@@ -253,3 +259,45 @@ def test_a_large_book_gets_its_letters_in_parts_no_page_holding_all(monkeypatch)
     index = pages["index.html"]
     assert "7 limit letters" in index and index.count("<li>") == 3 and 'href="index_0002.html"' in index
     assert "letters 4 to 6</a> (C3 to C5)" in index
+
+
+def test_every_letter_is_a_row_of_the_table_with_its_file_and_effective_date():
+    frame = changes([10_000.0, 0.0, 10_000.0, 10_000.0], [5_000.0, 5_000.0, 0.0, 50_000.0])
+    letters = compose_letters(frame, AS_OF, LetterSettings())
+    assert letters.own_files
+    table = letters.table
+    assert list(table["customer_id"]) == ["C0", "C1", "C2", "C3"]
+    assert list(table["letter_kind"]) == ["reduction", "first_limit", "withdrawn", "increase"]
+    assert list(table["effective_date"]) == ["2026-01-15", "2026-01-01", "2026-01-15", "2026-01-01"]
+    assert list(table["file"]) == [f"letter_0000{i}.html" for i in range(1, 5)]
+    for file, body in zip(table["file"], table["letter_html"], strict=True):
+        assert body in letters.pages[file] and body in letters.pages["letters_all.html"]
+
+
+def test_beyond_max_files_the_letters_are_in_their_parts_and_the_table_only(monkeypatch):
+    from credit_lab.limits import letters as lt
+
+    monkeypatch.setattr(lt, "LETTERS_PER_FILE", 3)
+    n = 7
+    frame = changes([10_000.0] * n, [5_000.0] * n)  # every one a 50% reduction: all told
+    each = compose_letters(frame, AS_OF, LetterSettings(max_files=n))
+    parts = compose_letters(frame, AS_OF, LetterSettings(max_files=n - 1))
+    assert each.own_files and not parts.own_files
+    assert sum(p.startswith("letter_") for p in each.pages) == n
+    assert not any(p.startswith("letter_") for p in parts.pages)
+    # the same letters, the same printable parts; only where each letter is filed differs
+    assert list(parts.table["letter_html"]) == list(each.table["letter_html"])
+    assert all(parts.pages[p] == each.pages[p] for p in each.pages if p.startswith("letters_all_"))
+    assert list(parts.table["file"]) == ["letters_all_0001.html"] * 3 + ["letters_all_0002.html"] * 3 + [
+        "letters_all_0003.html"]
+    for file, body in zip(parts.table["file"], parts.table["letter_html"], strict=True):
+        assert body in parts.pages[file]
+    assert "more than letters.max_files (6)" in parts.pages["index.html"]
+    assert 'href="letter_' not in "".join(parts.pages.values())  # no link to a file not written
+    assert "<li>C3 (C3): reduction</li>" in parts.pages["index_0002.html"]
+
+
+def test_max_files_is_a_param_of_twenty_thousand_letters_by_default():
+    assert LetterSettings(**params_from_dict({}).letters.model_dump()).max_files == 20_000
+    with pytest.raises(ParamsError, match="max_files"):
+        params_from_dict({"letters": {"max_files": -1}})

@@ -479,6 +479,8 @@ class LetterParams(_Strict):
     min_reduction_pct: float = Field(0.10, ge=0.0, le=1.0, description="a reduction smaller than this share of "
                                                                        "today's limit gets no letter")
     min_reduction_amount: float = Field(0.0, ge=0.0, description="a reduction smaller than this gets no letter")
+    max_files: int = Field(20_000, ge=0, description="up to this many letters, a file each; beyond, the letters "
+                                                     "are in printable parts of 1,000 and data/letters.parquet")
     effective_after_days: LetterEffectiveDays = LetterEffectiveDays()
 
 

@@ -16,13 +16,16 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["CUSTOMER_WORDING", "KINDS", "LETTERS_PER_FILE", "SUMMARY_FILE", "LetterSettings", "letter_counts",
-           "letter_html", "letter_kinds", "letters_for", "letters_summary"]
+from credit_lab.core.frames import records
+
+__all__ = ["CUSTOMER_WORDING", "KINDS", "LETTERS_PER_FILE", "SUMMARY_FILE", "LetterSet", "LetterSettings",
+           "compose_letters", "letter_counts", "letter_html", "letter_kinds", "letters_for", "letters_summary"]
 
 #: The kinds of letter, in the order they are counted and shown.
 KINDS = ("increase", "reduction", "withdrawn", "first_limit")
@@ -62,6 +65,8 @@ class LetterSettings:
     (and ``increases`` on); a reduction both ``min_reduction_pct`` and ``min_reduction_amount``.
     A withdrawal, a first limit and a reduction below the customer's open balance always get one.
     ``effective_after_days`` maps each kind to the days after the scoring date the new limit applies.
+    Up to ``max_files`` letters each gets a file of its own; beyond, they are in their printable parts
+    and in ``data/letters.parquet`` only (a million files are no use to anyone, and a run's manifest hashes each).
     """
 
     company_name: str = "Your supplier"
@@ -72,6 +77,7 @@ class LetterSettings:
     min_increase_amount: float = 5_000.0
     min_reduction_pct: float = 0.10
     min_reduction_amount: float = 0.0
+    max_files: int = 20_000
     effective_after_days: Mapping[str, int] = field(
         default_factory=lambda: {"increase": 0, "reduction": 14, "withdrawn": 14, "first_limit": 0})
 
@@ -181,62 +187,98 @@ def _kind_of(old: float, new: float) -> str:
     return "increase" if new > old else "reduction"
 
 
+@dataclass(frozen=True)
+class _Fixed:
+    """What every letter of a run shares, escaped once: the dates, the currency, the sender.
+
+    A formatted amount has no character to escape, so ``cur + f"{x:,.0f}"`` is the escaped amount.
+    """
+
+    cur: str
+    today: str
+    effective: dict[str, str]
+    company: str
+    contact: str
+
+    @classmethod
+    def of(cls, as_of: pd.Timestamp, settings: LetterSettings) -> _Fixed:
+        return cls(cur=_e(settings.currency) + " " if settings.currency else "", today=as_of.date().isoformat(),
+                   effective={k: settings.effective_date(k, as_of).date().isoformat() for k in KINDS},
+                   company=_e(settings.company_name), contact=_e(settings.contact))
+
+
+@lru_cache(maxsize=4096)
+def _e_repeated(value: str) -> str:
+    """:func:`_e` for the texts a book repeats (reasons, hints, wordings, dates): escaped once each."""
+    return _e(value)
+
+
 def letter_html(row: pd.Series | dict, customer_id: str, as_of: pd.Timestamp, settings: LetterSettings,
                 kind: str | None = None) -> str:
     """One letter as an HTML fragment (an ``<article>`` with ``data-kind``), all data escaped.
 
     ``kind`` is one of :data:`KINDS` (:func:`letter_kinds`); None derives it from the two limits.
     """
-    cur = settings.currency + " " if settings.currency else ""
+    return _letter(row, customer_id, _Fixed.of(as_of, settings), kind)
+
+
+def _letter(row: pd.Series | dict, customer_id: str, fixed: _Fixed, kind: str | None) -> str:
+    cur = fixed.cur
     old = _number(row["current_limit"])
     old = 0.0 if np.isnan(old) else old
     new = _number(row["proposed_limit"])
     kind = kind or _kind_of(old, new)
     if kind not in KINDS:
         raise ValueError(f"letter kind {kind!r} for customer {customer_id!r}; expected one of {list(KINDS)}")
-    today, effective = as_of.date().isoformat(), settings.effective_date(kind, as_of).date().isoformat()
-    amount_old, amount_new = _e(f"{cur}{old:,.0f}"), _e(f"{cur}{new:,.0f}")
-    why = _e(CUSTOMER_WORDING.get(str(row["decided_by"]), "of our regular credit review"))
+    today, effective = fixed.today, fixed.effective[kind]
+    amount_old, amount_new = f"{cur}{old:,.0f}", f"{cur}{new:,.0f}"
+    why = _e_repeated(CUSTOMER_WORDING.get(str(row["decided_by"]), "of our regular credit review"))
     if kind == "first_limit":
         change = (f"<p>We have set your first credit limit with us at <b>{amount_new}</b>, effective "
-                  f"<b>{_e(effective)}</b>.</p>\n<p>The limit is what it is because {why}.</p>\n")
+                  f"<b>{_e_repeated(effective)}</b>.</p>\n<p>The limit is what it is because {why}.</p>\n")
     elif kind == "withdrawn":
         change = (f"<p>After our regular review we withdraw your credit limit of <b>{amount_old}</b>, effective "
-                  f"<b>{_e(effective)}</b>. From that date we can no longer deliver on open-account terms; invoices "
-                  f"already issued stay due on their terms.</p>\n<p>We withdraw the limit because {why}.</p>\n")
+                  f"<b>{_e_repeated(effective)}</b>. From that date we can no longer deliver on open-account terms; "
+                  f"invoices already issued stay due on their terms.</p>\n<p>We withdraw the limit because {why}."
+                  f"</p>\n")
     else:
         verb = "increase" if kind == "increase" else "reduce"
         change = (f"<p>After our regular review we {verb} your credit limit from <b>{amount_old}</b> to "
-                  f"<b>{amount_new}</b>, effective <b>{_e(effective)}</b>.</p>\n")
+                  f"<b>{amount_new}</b>, effective <b>{_e_repeated(effective)}</b>.</p>\n")
         if kind == "reduction" and effective != today:
             change += f"<p>Until then your limit stays at {amount_old}, so you can arrange your orders.</p>\n"
         balance = _number(row.get("receivables_open"))
         if kind == "reduction" and balance > new:
-            change += (f"<p>Your open balance today, <b>{_e(f'{cur}{balance:,.0f}')}</b>, is above the new limit: "
-                       f"from {_e(effective)} we release new orders on credit once payments bring it below "
-                       f"{amount_new}.</p>\n")
+            change += (f"<p>Your open balance today, <b>{cur}{balance:,.0f}</b>, is above the new limit: "
+                       f"from {_e_repeated(effective)} we release new orders on credit once payments bring it "
+                       f"below {amount_new}.</p>\n")
         change += f"<p>The limit is what it is because {why}.</p>\n"
     factors = [f for f in (_text(row.get(c)) for c in ("reason_1", "reason_2", "reason_3")) if f]
     # the factors are written about the customer ("went over its credit limit"); the letter speaks to it
-    items = "".join(f"<li>{_e(f.replace(' its ', ' your '))}</li>" for f in factors)
+    items = "".join(f"<li>{_e_repeated(f.replace(' its ', ' your '))}</li>" for f in factors)
     hint, hint_limit = _text(row.get("hint")), _number(row.get("hint_limit"))
     if hint and hint_limit > max(new, 0.0):
-        improve = (f"<p>What would raise your limit: {_e(hint)} would improve your risk rating and could raise "
-                   f"your limit to about {_e(f'{cur}{hint_limit:,.0f}')}.</p>")
+        improve = (f"<p>What would raise your limit: {_e_repeated(hint)} would improve your risk rating and could "
+                   f"raise your limit to about {cur}{hint_limit:,.0f}.</p>")
     elif hint:
-        improve = f"<p>What would help: {_e(hint)} would improve your risk rating.</p>"
+        improve = f"<p>What would help: {_e_repeated(hint)} would improve your risk rating.</p>"
     else:
         improve = ("<p>What would help: paying invoices within terms and sharing your latest financial statements "
                    "help us review your limit favourably.</p>")
     name = _text(row.get("customer_name")) or customer_id
     return (
-        f'<article class="letter" data-kind="{_e(kind)}">\n<p>{_e(today)}</p>\n'
+        f'<article class="letter" data-kind="{kind}">\n<p>{_e_repeated(today)}</p>\n'
         f"<p>To: {_e(name)} (customer {_e(customer_id)})</p>\n"
-        f"<h2>Your credit limit with {_e(settings.company_name)}: {_e(_KIND_TITLE[kind])}</h2>\n"
+        f"<h2>Your credit limit with {fixed.company}: {_e_repeated(_KIND_TITLE[kind])}</h2>\n"
         + change
         + (f"<p>The main factors in your risk rating:</p>\n<ul>{items}</ul>\n" if items else "")
-        + f"{improve}\n<p>Questions: please contact {_e(settings.contact)}.</p>\n</article>\n"
+        + f"{improve}\n<p>Questions: please contact {fixed.contact}.</p>\n</article>\n"
     )
+
+
+#: The columns a letter reads (:func:`_letter`); :func:`letters_for` hands it only these.
+_LETTER_COLUMNS = ("current_limit", "proposed_limit", "decided_by", "receivables_open", "reason_1", "reason_2",
+                   "reason_3", "hint", "hint_limit", "customer_name", "letter_kind")
 
 
 #: letters per printable file and per list page: a book with more letters gets them in parts
@@ -251,37 +293,66 @@ article.letter{{border-bottom:1px solid #aaa;padding-bottom:1em;margin-bottom:2e
 """
 
 
+@dataclass(frozen=True)
+class LetterSet:
+    """A run's letters: the pages under ``letters/`` and a row per letter for ``data/letters.parquet``.
+
+    ``table`` holds ``customer_id``, ``customer_name``, ``letter_kind``, ``effective_date`` (ISO),
+    ``file`` (the page under ``letters/`` that holds the letter: its own, or its printable part) and
+    ``letter_html`` (the letter as an HTML fragment: what a mail merge sends).
+    """
+
+    pages: dict[str, str]
+    table: pd.DataFrame
+    own_files: bool
+
+
 def letters_for(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSettings) -> dict[str, str]:
+    """The pages of :func:`compose_letters`: ``{file name: HTML page}``."""
+    return compose_letters(limits, as_of, settings).pages
+
+
+def compose_letters(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSettings) -> LetterSet:
     """Letters for every limit change a customer is told about (:func:`letter_kinds`).
 
-    Returns ``{file name: HTML page}``: one page per customer (``letter_00001.html`` ...,
-    numbered, since ids may hold any characters), ``letters_all.html`` with every letter,
-    and ``index.html`` listing them with their kind. Beyond :data:`LETTERS_PER_FILE` letters the
-    printable file and the list come in parts (``letters_all_0001.html``, ``index_0001.html`` ...)
-    and ``index.html`` lists the parts.
+    The pages: one per customer (``letter_00001.html`` ..., numbered, since ids may hold any
+    characters), ``letters_all.html`` with every letter, and ``index.html`` listing them with their
+    kind. Beyond :data:`LETTERS_PER_FILE` letters the printable file and the list come in parts
+    (``letters_all_0001.html``, ``index_0001.html`` ...) and ``index.html`` lists the parts. Beyond
+    ``settings.max_files`` letters there is no page per customer: each letter is in its printable
+    part and in the table, and the list names the part.
     """
     kinds = letter_kinds(limits, settings)
     chosen = limits.assign(letter_kind=kinds).loc[kinds != ""].sort_index()
+    own_files = len(chosen) <= settings.max_files
     pages: dict[str, str] = {}
-    bodies, links, names = [], [], []
+    bodies, links, names, files = [], [], [], []
     width = max(5, len(str(len(chosen))))  # file names sort in letter order however many there are
-    for n, (customer_id, row) in enumerate(zip(chosen.index, chosen.to_dict(orient="records"), strict=True),
-                                            start=1):
-        body = letter_html(row, str(customer_id), as_of, settings, kind=row["letter_kind"])
-        fname = f"letter_{n:0{width}d}.html"
+    fixed = _Fixed.of(as_of, settings)
+    for n, (customer_id, row) in enumerate(zip(chosen.index, records(chosen, _LETTER_COLUMNS), strict=True), start=1):
+        body = _letter(row, str(customer_id), fixed, kind=row["letter_kind"])
         name = _text(row.get("customer_name")) or customer_id
-        pages[fname] = _PAGE.format(title=_e(f"Credit limit: {name}"), body=body)
         bodies.append(body)
         names.append(str(name))
-        links.append(f'<li><a href="{fname}">{_e(name)}</a> ({_e(customer_id)}): '
-                     f"{_e(_KIND_TITLE[row['letter_kind']])}</li>")
+        told = f"({_e(customer_id)}): {_e_repeated(_KIND_TITLE[row['letter_kind']])}"
+        if own_files:
+            fname = f"letter_{n:0{width}d}.html"
+            pages[fname] = _PAGE.format(title=_e(f"Credit limit: {name}"), body=body)
+            links.append(f'<li><a href="{fname}">{_e(name)}</a> {told}</li>')
+            files.append(fname)
+        else:
+            links.append(f"<li>{_e(name)} {told}</li>")
     counts = kinds[kinds != ""].value_counts()
     by_kind = ", ".join(f"{int(counts.get(k, 0)):,} {_KIND_TITLE[k]}" for k in KINDS)
     head = f"<h1>{len(links):,} limit letters</h1><p>{_e(by_kind)}</p>"
+    if not own_files:
+        head += (f"<p>{len(links):,} letters are more than letters.max_files ({settings.max_files:,}): no file per "
+                 f"letter; each is in its printable part below and a row of data/letters.parquet.</p>")
     if len(bodies) <= LETTERS_PER_FILE:
         pages["letters_all.html"] = _PAGE.format(title="All limit letters", body="".join(bodies))
         pages["index.html"] = _PAGE.format(title="Limit letters", body=f"{head}<ol>{''.join(links)}</ol>")
-        return pages
+        files = files if own_files else ["letters_all.html"] * len(bodies)
+        return LetterSet(pages, _table(chosen, bodies, files, fixed), own_files)
     # A large book: the printable file and the list come in parts of LETTERS_PER_FILE letters, so that
     # no page holds a whole book's letters (a browser would not open it)
     batches = []
@@ -297,7 +368,23 @@ def letters_for(limits: pd.DataFrame, as_of: pd.Timestamp, settings: LetterSetti
                  f"{''.join(links[start:end])}</ol>")
         batches.append(f'<li><a href="{listing}">letters {span}</a> ({_e(names[start])} to {_e(names[end - 1])}); '
                        f'printable: <a href="{printable}">{printable}</a></li>')
+        if not own_files:
+            files.extend([printable] * (end - start))
     pages["index.html"] = _PAGE.format(
         title="Limit letters", body=f"{head}<p>In parts of {LETTERS_PER_FILE:,} letters, by customer id:</p>"
                                     f"<ol>{''.join(batches)}</ol>")
-    return pages
+    return LetterSet(pages, _table(chosen, bodies, files, fixed), own_files)
+
+
+def _table(chosen: pd.DataFrame, bodies: list[str], files: list[str], fixed: _Fixed) -> pd.DataFrame:
+    """A row per letter, in letter order (:class:`LetterSet`)."""
+    kind = chosen["letter_kind"].to_numpy()
+    names = (chosen["customer_name"] if "customer_name" in chosen.columns
+             else pd.Series(pd.NA, index=chosen.index, dtype="string"))
+    return pd.DataFrame({
+        "customer_id": pd.array(chosen.index.astype(str), dtype="string"),
+        "customer_name": pd.array(names, dtype="string"),
+        "letter_kind": pd.array(kind, dtype="string"),
+        "effective_date": pd.array(pd.Series(kind).map(fixed.effective).to_numpy(), dtype="string"),
+        "file": pd.array(files, dtype="string"),
+        "letter_html": pd.array(bodies, dtype="string")})

@@ -562,6 +562,10 @@ def optimize_book(book: pd.DataFrame, purchases: pd.DataFrame, params: LimitPara
     return table, result, problem
 
 
+#: The columns :func:`reason_sentence` reads.
+REASON_COLUMNS = ("limit_reason", "reason_1", "reason_2", "reason_3", "hint", "hint_pd", "hint_limit")
+
+
 def reason_sentence(row: pd.Series | dict) -> str:
     """One plain-language sentence: the limit, what decided it, the main risk factors, the hint."""
     factors = [r for r in (row.get("reason_1"), row.get("reason_2"), row.get("reason_3")) if isinstance(r, str) and r]

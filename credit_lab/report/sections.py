@@ -252,14 +252,16 @@ def calendar_tables(calendar: pd.DataFrame, n: int = 10) -> list:
 
 
 def letter_samples(result: Any, n: int = 2) -> list:
-    """How many letters were written, and the body of the first ``n``."""
-    samples = [name for name in sorted(result.letters) if name.startswith("letter_")][:n]
-    # Not letters: the printable letters_all*.html and the index pages.
+    """How many letters were written, where, and the body of the first ``n``."""
     by_kind = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
                         getattr(result, "letters_summary", {}).get("by_kind", {}).items())
-    written = sum(name.startswith("letter_") for name in result.letters)
-    shown: list = [Markdown(f"**{written:,} letters** written" + (f" ({by_kind})." if by_kind else "."))]
-    return shown + [HTML(result.letters[name].split("<body>")[1].split("</body>")[0]) for name in samples]
+    table = getattr(result, "letter_table", None)
+    if table is None or table.empty:
+        return [Markdown("**0 letters** written" + (f" ({by_kind})." if by_kind else "."))]
+    where = ("a file each in `letters/`" if str(table["file"].iloc[0]).startswith("letter_") else
+             "more than `letters.max_files`: in printable parts in `letters/` and in `data/letters.parquet`")
+    shown: list = [Markdown(f"**{len(table):,} letters** written, {where}" + (f" ({by_kind})." if by_kind else "."))]
+    return shown + [HTML(body) for body in table["letter_html"].head(n)]
 
 
 # ---------------------------------------------------------------- 06 risk reserve

@@ -77,7 +77,8 @@ ARTIFACTS: dict[str, str] = {
     "data/limits_notes.json": "the limit stage's notes (caps switched off, bands lifted) and the share caps applied",
     "data/competition_evidence.parquet": "with a limit history: per industry, the competitive intensity the "
                                          "ledger's limit cuts imply, its interval and the params' intensity",
-    "letters/": "one limit letter per customer (HTML)",
+    "letters/": "the limit letters (HTML): a file each up to letters.max_files, printable parts, an index",
+    "data/letters.parquet": "a row per letter: customer, kind, effective date, its file and its HTML",
     "data/letters_summary.json": "limit letters written, by kind (increase, reduction, withdrawn, first limit)",
     # 06 risk reserve
     "data/provision_matrix.parquet": "the IFRS 9 provision matrix",
@@ -173,7 +174,7 @@ CATALOG: dict[str, StageIO] = {
                  "data/limit_constraints.parquet", "data/efficient_frontier.parquet", "data/decision_log.parquet",
                  "data/decision_log.csv", "data/review_calendar.parquet", "data/signal_backtest.parquet",
                  "data/limits.parquet", "data/limits.csv", "data/limits_notes.json", "letters/",
-                 "data/letters_summary.json", "data/competition_evidence.parquet"),
+                 "data/letters.parquet", "data/letters_summary.json", "data/competition_evidence.parquet"),
         marker=("data/limits.parquet", "data/monitoring.json")),
     "06_risk_reserve": StageIO(
         "Risk reserve",

@@ -10,11 +10,13 @@ from typing import Any
 import pandas as pd
 
 from credit_lab.core.config import LimitParams
+from credit_lab.core.frames import records
 from credit_lab.limits.competition_evidence import apply_ledger_estimate, competition_evidence
-from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, letter_counts, letters_for
+from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, compose_letters, letter_counts
 from credit_lab.limits.optimizer import competition_frontier, efficient_frontier, segment_tradeoff
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
 from credit_lab.limits.setting import (
+    REASON_COLUMNS,
     defaults_that_fit,
     optimize_book,
     purchase_statistics,
@@ -42,6 +44,7 @@ class LimitsResult:
     exposure_by_industry: pd.DataFrame | None = None
     solve_seconds: float | None = None
     letters: dict[str, str] = field(default_factory=dict)
+    letter_table: pd.DataFrame | None = None
     letters_summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     watchlist: pd.DataFrame | None = None
@@ -110,7 +113,7 @@ def _optimized(ctx: StageContext, book: pd.DataFrame, limit_params: LimitParams,
         competition = (competition_frontier(problem, n_points=p.limits.frontier_points, seed=p.seed, **on)
                        if "limit_without_competition" in table else None)
     out = book[_KEEP].join(table)
-    out["explanation"] = [reason_sentence(row) for row in out.to_dict(orient="records")]
+    out["explanation"] = [reason_sentence(row) for row in records(out, REASON_COLUMNS)]
     constraints = solved.constraints.reset_index(names="constraint")
     ctx.write("limit_constraints.parquet", constraints)
     ctx.write("efficient_frontier.parquet", frontier.table.assign(current_el=frontier.current_el,
@@ -198,6 +201,18 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
         _review(ctx, result, tables)
     del tables
     ctx.write("limits.parquet", result.limits.reset_index())
+    # Letters tell the final limit; the open balance decides whether a reduction holds the next orders.
+    told = result.limits.assign(proposed_limit=result.limits["final_limit"],
+                                receivables_open=book["receivables_open"])
+    settings = LetterSettings(**p.letters.model_dump())
+    letters = compose_letters(told, read_as_of(ctx), settings)
+    ctx.write_letters(letters.pages)
+    ctx.write("letters.parquet", letters.table)
+    result.letters, result.letter_table = letters.pages, letters.table
+    if not letters.own_files:
+        result.notes.append(f"{len(letters.table):,} letters, more than letters.max_files ({settings.max_files:,}): "
+                            "no file per letter; each is in its printable part (letters/letters_all_0001.html "
+                            "and on) and a row of data/letters.parquet.")
     notes_file = {"method": result.method, "notes": result.notes, "share_caps": result.share_caps}
     if result.competition_tradeoff is not None:
         # Small tables (one row per industry / budget), kept beside the notes rather than as new artifacts.
@@ -207,13 +222,6 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     ctx.write_json("limits_notes.json", notes_file)
     # The decision table credit managers open in a spreadsheet.
     ctx.write_csv("limits.csv", result.limits.reset_index())
-    # Letters tell the final limit; the open balance decides whether a reduction holds the next orders.
-    told = result.limits.assign(proposed_limit=result.limits["final_limit"],
-                                receivables_open=book["receivables_open"])
-    settings = LetterSettings(**p.letters.model_dump())
-    letters = letters_for(told, read_as_of(ctx), settings)
-    ctx.write_letters(letters)
-    result.letters = letters
     result.letters_summary = letter_counts(told, read_as_of(ctx), settings)
     ctx.write_json(SUMMARY_FILE.removeprefix("data/"), result.letters_summary)
     return result
