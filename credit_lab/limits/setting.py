@@ -645,7 +645,10 @@ def improvement_hints(model, features: pd.DataFrame, inputs: pd.DataFrame, probl
                               feats[cols].to_numpy(dtype=float, na_value=np.nan), equal_nan=True).all(axis=1)
         if not differs.any():
             continue
-        new_pd = model.predict_pd(changed)
+        # Only the customers the behaviour changes are re-scored (a PD is a function of its own row): the
+        # others keep their PD, and their gain is zero whatever it would be.
+        new_pd = inputs.loc[ids, "pd"].to_numpy(dtype=float, copy=True)
+        new_pd[differs] = model.predict_pd(changed.loc[differs])
         alt = inputs.loc[ids].copy()
         alt["pd"] = new_pd
         alt["grade"] = assign_grades(new_pd, master_scale)
