@@ -338,6 +338,8 @@ class ExplainParams(_Strict):
     top_reasons: int = Field(3, ge=1, le=10)
     explain_customers: list[str] = Field(default_factory=list, description="customer ids shown with a waterfall")
     additivity_tolerance: float = Field(1e-6, gt=0.0, le=1e-3)
+    stability_customers: int = Field(50_000, ge=100, description="reason stability compares the top-3 reasons of at "
+                                                                  "most this many customers (a seeded sample)")
 
 
 _DEFAULT_GRADES = (

@@ -103,7 +103,10 @@ def reason_stability(settings: RunSettings, meta: dict[str, Any], train: pd.Data
     reason groups customers read, and for single features.
 
     ``meta`` is the champion's description (``models/pd_model.json``), ``train`` the training set
-    indexed by customer_id.
+    indexed by customer_id. A book of more than ``explain.stability_customers`` customers is compared
+    on a seeded sample of that many (the refit is the same): the shares it reports are means over
+    customers, and 50,000 of them pin a share to within half a point (95%) while a million took a
+    minute and a half of the stage to explain twice and rank.
     """
     p = settings.params
     if meta["champion"] == "expert":
@@ -119,6 +122,12 @@ def reason_stability(settings: RunSettings, meta: dict[str, Any], train: pd.Data
     else:
         fit, cal, _ = split_development(train, p.model.oot_snapshots, seed=other)
     family = meta["champion"].split(" ")[-1]
+    book = len(current)
+    if book > p.explain.stability_customers:
+        rows = np.sort(np.random.default_rng(p.seed).choice(book, p.explain.stability_customers, replace=False))
+        current = current.iloc[rows]
+        expl = Explanation(expl.values[rows], expl.base_value if np.ndim(expl.base_value) == 0 else
+                           np.asarray(expl.base_value)[rows], expl.data.iloc[rows], expl.output[rows])
     try:
         refit, _ = fit_candidates(settings, fit, cal, names, kwargs, other, families=(family,))
         expl2, _ = explain(refit[meta["champion"]], current, p.explain.additivity_tolerance)
@@ -132,7 +141,7 @@ def reason_stability(settings: RunSettings, meta: dict[str, Any], train: pd.Data
         share = np.array([len(x & y) / max(len(x), len(y), 1) for x, y in zip(sa, sb, strict=True)])
         return share, a[cols[0]].to_numpy() == b[cols[0]].to_numpy()
 
-    out: dict[str, Any] = {"computed": True, "seeds": [p.seed, other], "customers": len(current)}
+    out: dict[str, Any] = {"computed": True, "seeds": [p.seed, other], "customers": len(current), "of_customers": book}
     # the riskiest fifth: the customers whose reasons are sent with a cut or refused limit
     risky = expl.output >= np.quantile(expl.output, 0.8)
     for label, a, b, col in (
