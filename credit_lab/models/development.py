@@ -407,7 +407,12 @@ def check_central_tendency(model, dev: Development, calib: dict[str, Any], table
     window = pd.concat([dev.fit, dev.cal])
     samples = (("calibration", dev.cal, True), ("development window (fit + calibration)", window, False),
                (dev.oot_label, dev.oot, True))
-    scored = {label: (s, plain.predict_pd(s), model.predict_pd(s), tests) for label, s, tests in samples}
+    # A PD is a function of its own row: the window's PDs are its two samples' (scored once each here or by
+    # the validation before, through shared_predictions), not a third scoring of the concatenated frame.
+    joined = {"development window (fit + calibration)": lambda m: np.concatenate([m.predict_pd(dev.fit),
+                                                                                 m.predict_pd(dev.cal)])}
+    scored = {label: (s, *(joined[label](m) if label in joined else m.predict_pd(s) for m in (plain, model)), tests)
+              for label, s, tests in samples}
     table = pd.DataFrame([r for label, (s, b, a, tests) in scored.items()
                           for r in _anchor_rows(label, s, b, a, segmented, tests)])
     frames = []
