@@ -16,7 +16,15 @@ import yaml
 from credit_lab.core.compute_params import ComputeParams
 from credit_lab.data.synthetic import generate_ledger
 from credit_lab.run import stages
-from credit_lab.run.compute import ENV_SCHEDULER, dask_client, in_local_order, map_partitions, partition_tables
+from credit_lab.run.compute import (
+    ENV_SCHEDULER,
+    dask_client,
+    in_local_order,
+    map_partitions,
+    partition_tables,
+    read_partition,
+    write_partitions,
+)
 from credit_lab.run.pipeline import _run_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +88,36 @@ def test_features_on_the_cluster_equal_the_local_ones(ledger_tables, cluster_add
     pd.testing.assert_frame_equal(local[1], remote[1])
 
 
+def test_a_partition_read_back_from_its_parquet_folder_is_the_partition(ledger_tables, tmp_path):
+    parts = partition_tables(ledger_tables, 3)
+    folders = write_partitions(parts, tmp_path / "parts")
+    assert [f.name for f in folders] == ["part-00000", "part-00001", "part-00002"]
+    for part, folder in zip(parts, folders, strict=True):
+        back = read_partition(folder)
+        assert sorted(back) == sorted(part)
+        for name, frame in part.items():
+            pd.testing.assert_frame_equal(back[name], frame)
+
+
+def test_features_from_partition_files_on_the_cluster_equal_the_local_ones(ledger_tables, cluster_address, tmp_path):
+    from credit_lab.core.config import params_from_dict
+    from credit_lab.run.stages.s02_features import _current_and_training_set
+
+    class Ctx:
+        def __init__(self, compute):
+            self.params = params_from_dict({"compute": compute})
+
+    as_of = pd.Timestamp("2025-07-01")
+    local = _current_and_training_set(Ctx({}), ledger_tables, as_of, 90, True)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    remote = _current_and_training_set(Ctx({"engine": "dask", "scheduler_address": cluster_address, "partitions": 3,
+                                            "partition_folder": str(shared)}), ledger_tables, as_of, 90, True)
+    pd.testing.assert_frame_equal(local[0], remote[0])
+    pd.testing.assert_frame_equal(local[1], remote[1])
+    assert not any(shared.iterdir())  # the partitions' folder is gone with the call
+
+
 def _digests(run: Path, names) -> dict[str, str]:
     return {n: hashlib.sha256((run / "data" / n).read_bytes()).hexdigest() for n in names}
 
@@ -89,7 +127,10 @@ def test_stages_02_and_04_on_the_cluster_write_the_local_files(tmp_path, cluster
     raw["data"]["synthetic"]["n_customers"] = 400
     local_params = tmp_path / "local.yaml"
     local_params.write_text(yaml.safe_dump(raw))
-    raw["compute"] = {"engine": "dask", "scheduler_address": cluster_address, "partitions": 4}
+    # the stages read their partitions from shared storage here (the features test above ships them)
+    (tmp_path / "shared").mkdir()
+    raw["compute"] = {"engine": "dask", "scheduler_address": cluster_address, "partitions": 4,
+                      "partition_folder": str(tmp_path / "shared")}
     dask_params = tmp_path / "dask.yaml"
     dask_params.write_text(yaml.safe_dump(raw))
     local = tmp_path / "local"
@@ -106,6 +147,7 @@ def test_stages_02_and_04_on_the_cluster_write_the_local_files(tmp_path, cluster
         assert _digests(remote, names) == _digests(local, names), stage
     scores = pd.read_parquet(remote / "data" / "scores.parquet")
     assert len(scores) > 300 and np.isfinite(scores["pd"]).all()
+    assert not any((tmp_path / "shared").iterdir())
 
 
 def test_a_run_without_a_scheduler_starts_its_own_cluster_and_stops_it():

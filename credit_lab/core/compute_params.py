@@ -35,3 +35,7 @@ class ComputeParams(StrictParams):
                                           "tcp://10.0.0.5:8786; null = a LocalCluster for the run")
     n_workers: int = Field(2, ge=1, le=1024, description="workers of the LocalCluster (without scheduler_address)")
     partitions: int | None = Field(None, ge=1, le=100_000, description="customer partitions; null = 2 per worker")
+    partition_folder: str | None = Field(
+        None, min_length=1, description="a folder every worker can read (shared storage): the features' customer "
+        "partitions are written there as Parquet and each worker reads its own; null = they travel through the "
+        "scheduler")

@@ -9,7 +9,9 @@ results put back in the local order are the local result, value for value:
   order), each partition with its own invoices, statements, defaults and limit history, and the
   whole industry outlook;
 * :func:`map_partitions` runs a function on every partition, on the cluster (``engine: dask``) or,
-  locally, once on the whole input;
+  locally, once on the whole input; with ``compute.partition_folder`` (shared storage) the partitions of
+  the ledger are written there as Parquet, a folder per partition (:func:`write_partitions`), and each
+  worker reads its own (:func:`read_partition`) instead of receiving it through the scheduler;
 * :func:`in_local_order` puts the stacked rows back in the order the local engine returns them.
 
 ``compute.scheduler_address`` (or ``$CREDIT_LAB_DASK_SCHEDULER``, which a pipeline run sets for its
@@ -23,7 +25,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +38,7 @@ from credit_lab.core.compute_params import ComputeParams
 from credit_lab.core.exceptions import CreditLabError
 
 __all__ = ["ENV_SCHEDULER", "dask_client", "engine_client", "in_local_order", "map_partitions", "partition_tables",
-           "split_rows"]
+           "read_partition", "split_rows", "write_partitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,28 @@ def partition_tables(tables: Mapping[str, pd.DataFrame], n: int) -> list[dict[st
             codes[name] = np.where(pos >= 0, part_of_customer[pos], -1)
     return [{name: (frame.loc[codes[name] == k] if name in codes else frame) for name, frame in tables.items()
              if frame is not None} for k in range(n)]
+
+
+def write_partitions(parts: Sequence[Mapping[str, pd.DataFrame]], folder: Path) -> list[Path]:
+    """Each partition's tables as Parquet files (index kept) in ``folder/part-00000/`` ...; the folders, in order."""
+    out = []
+    for k, part in enumerate(parts):
+        here = Path(folder) / f"part-{k:05d}"
+        here.mkdir(parents=True)
+        for name, frame in part.items():
+            frame.to_parquet(here / f"{name}.parquet")
+        out.append(here)
+    return out
+
+
+def read_partition(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The tables :func:`write_partitions` wrote in one partition's folder, by name."""
+    return {p.stem: pd.read_parquet(p) for p in sorted(Path(folder).glob("*.parquet"))}
+
+
+def _on_partition_files(func: Callable[..., Any], folder: str, *args: Any) -> Any:
+    """On a worker: ``func`` on the partition it reads from ``folder`` (shared storage)."""
+    return func(read_partition(folder), *args)
 
 
 def split_rows(frame: pd.DataFrame, n: int) -> list[pd.DataFrame]:
@@ -135,13 +162,27 @@ def map_partitions(compute: ComputeParams, func: Callable[..., Any], parts: Call
 
     ``parts(n)`` splits the input into ``n`` parts (e.g. ``lambda n: partition_tables(tables, n)``);
     it is called only on the Dask engine, with n = ``compute.partitions`` (default two per worker).
-    Results come back in the parts' order.
+    Results come back in the parts' order. Parts that are tables by name (a partition of the ledger) go
+    through ``compute.partition_folder`` as Parquet when it is set; the folder of this call is removed
+    when it ends, whatever happened.
     """
     if compute.engine == "local":
         return [func(whole, *args)]
     with dask_client(compute) as client:
         workers = len(client.scheduler_info().get("workers", {})) or None
         pieces = parts(_n_partitions(compute, workers))
-        futures = [client.submit(func, piece, *args, pure=False) for piece in pieces]
-        logger.info("%s on %d partitions", getattr(func, "__name__", "task"), len(pieces))
-        return client.gather(futures)
+        name = getattr(func, "__name__", "task")
+        if compute.partition_folder is None or not all(isinstance(p, Mapping) for p in pieces):
+            futures = [client.submit(func, piece, *args, pure=False) for piece in pieces]
+            logger.info("%s on %d partitions", name, len(pieces))
+            return client.gather(futures)
+        # Shared storage: the workers read their partitions, nothing large goes through the scheduler.
+        folder = Path(compute.partition_folder) / f"credit-lab-{name}-{uuid.uuid4().hex[:12]}"
+        try:
+            folders = write_partitions(pieces, folder)
+            del pieces
+            futures = [client.submit(_on_partition_files, func, str(f), *args, pure=False) for f in folders]
+            logger.info("%s on %d partitions read from %s", name, len(folders), folder)
+            return client.gather(futures)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
