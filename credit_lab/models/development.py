@@ -404,15 +404,13 @@ def check_central_tendency(model, dev: Development, calib: dict[str, Any], table
     """
     plain = unanchored(model)
     segmented = isinstance(model, SegmentedModel)
-    window = pd.concat([dev.fit, dev.cal])
-    samples = (("calibration", dev.cal, True), ("development window (fit + calibration)", window, False),
-               (dev.oot_label, dev.oot, True))
+    samples = (("calibration", (dev.cal,), True), ("development window (fit + calibration)", (dev.fit, dev.cal), False),
+               (dev.oot_label, (dev.oot,), True))
     # A PD is a function of its own row: the window's PDs are its two samples' (scored once each here or by
     # the validation before, through shared_predictions), not a third scoring of the concatenated frame.
-    joined = {"development window (fit + calibration)": lambda m: np.concatenate([m.predict_pd(dev.fit),
-                                                                                 m.predict_pd(dev.cal)])}
-    scored = {label: (s, *(joined[label](m) if label in joined else m.predict_pd(s) for m in (plain, model)), tests)
-              for label, s, tests in samples}
+    scored = {label: (pd.concat(parts) if len(parts) > 1 else parts[0],
+                      *(np.concatenate([m.predict_pd(part) for part in parts]) for m in (plain, model)), tests)
+              for label, parts, tests in samples}
     table = pd.DataFrame([r for label, (s, b, a, tests) in scored.items()
                           for r in _anchor_rows(label, s, b, a, segmented, tests)])
     frames = []
