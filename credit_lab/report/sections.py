@@ -255,13 +255,14 @@ def letter_samples(result: Any, n: int = 2) -> list:
     """How many letters were written, where, and the body of the first ``n``."""
     by_kind = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
                         getattr(result, "letters_summary", {}).get("by_kind", {}).items())
-    table = getattr(result, "letter_table", None)
-    if table is None or table.empty:
+    letters = getattr(result, "letters", None)
+    if letters is None or letters.table.empty:
         return [Markdown("**0 letters** written" + (f" ({by_kind})." if by_kind else "."))]
-    where = ("a file each in `letters/`" if str(table["file"].iloc[0]).startswith("letter_") else
+    where = ("a file each in `letters/`" if letters.own_files else
              "more than `letters.max_files`: in printable parts in `letters/` and in `data/letters.parquet`")
-    shown: list = [Markdown(f"**{len(table):,} letters** written, {where}" + (f" ({by_kind})." if by_kind else "."))]
-    return shown + [HTML(body) for body in table["letter_html"].head(n)]
+    shown: list = [Markdown(f"**{len(letters.table):,} letters** written, {where}"
+                            + (f" ({by_kind})." if by_kind else "."))]
+    return shown + [HTML(body) for body in letters.table["letter_html"].head(n)]
 
 
 # ---------------------------------------------------------------- 06 risk reserve

@@ -12,7 +12,7 @@ import pandas as pd
 from credit_lab.core.config import LimitParams
 from credit_lab.core.frames import records
 from credit_lab.limits.competition_evidence import apply_ledger_estimate, competition_evidence
-from credit_lab.limits.letters import SUMMARY_FILE, LetterSettings, compose_letters, letter_counts
+from credit_lab.limits.letters import SUMMARY_FILE, LetterSet, LetterSettings, compose_letters, letter_counts
 from credit_lab.limits.optimizer import competition_frontier, efficient_frontier, segment_tradeoff
 from credit_lab.limits.review_cycle import monitoring_signals, proposals_as_final, review_cycle
 from credit_lab.limits.setting import (
@@ -43,8 +43,7 @@ class LimitsResult:
     frontier: Any = None
     exposure_by_industry: pd.DataFrame | None = None
     solve_seconds: float | None = None
-    letters: dict[str, str] = field(default_factory=dict)
-    letter_table: pd.DataFrame | None = None
+    letters: LetterSet | None = None
     letters_summary: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     watchlist: pd.DataFrame | None = None
@@ -208,7 +207,7 @@ def stage_limits(ctx: StageContext) -> LimitsResult:
     letters = compose_letters(told, read_as_of(ctx), settings)
     ctx.write_letters(letters.pages)
     ctx.write("letters.parquet", letters.table)
-    result.letters, result.letter_table = letters.pages, letters.table
+    result.letters = letters
     if not letters.own_files:
         result.notes.append(f"{len(letters.table):,} letters, more than letters.max_files ({settings.max_files:,}): "
                             "no file per letter; each is in its printable part (letters/letters_all_0001.html "
