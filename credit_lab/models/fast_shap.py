@@ -151,23 +151,17 @@ def _add_scaled_8(typingctx, dst, dst_at, src, src_at, scale, keep):
 
 
 @njit(cache=True)
-def _explain_block(X: np.ndarray, r0: int, nb: int, int_start: np.ndarray, int_node: np.ndarray,
-                   int_feat: np.ndarray, int_thr: np.ndarray, int_default_left: np.ndarray,
-                   step_start: np.ndarray, step_node: np.ndarray, step_depth: np.ndarray,
-                   step_left: np.ndarray, step_bit: np.ndarray, step_target: np.ndarray,
-                   step_runs: np.ndarray, leaf_keep: np.ndarray, path_start: np.ndarray,
-                   path_node: np.ndarray, path_left: np.ndarray, path_pos: np.ndarray,
-                   uf_len: np.ndarray, uf_feat: np.ndarray, uf_z: np.ndarray,
-                   leaf_values: np.ndarray, tab_start: np.ndarray, tab: np.ndarray,
-                   line_start: np.ndarray, lines: np.ndarray, line_value: np.ndarray,
-                   weights: np.ndarray, max_nodes: int, max_depth: int, max_d: int, block: int,
-                   sub: int, out: np.ndarray) -> None:
+def _explain_block(X: np.ndarray, r0: int, nb: int, tables: tuple, block: int, sub: int, out: np.ndarray) -> None:
     """SHAP values of rows ``r0:r0 + nb`` of ``X`` (``nb <= block``) into the same rows of ``out``.
 
     Tree by tree, and per tree in sub-blocks of ``sub`` rows; every loop over rows is innermost
     (branch-free, so the compiler vectorizes it) with the data laid out row-last, except the
     slot updates, one 8-lane vector per row.
     """
+    # the tree tables, in :meth:`FastTreeExplainer._kernel_tables`' order
+    (int_start, int_node, int_feat, int_thr, int_default_left, step_start, step_node, step_depth, step_left,
+     step_bit, step_target, step_runs, leaf_keep, path_start, path_node, path_left, path_pos, uf_len, uf_feat,
+     uf_z, leaf_values, tab_start, tab, line_start, lines, line_value, weights, max_nodes, max_depth, max_d) = tables
     n_feat = X.shape[1]
     n_out = out.shape[2]
     n_trees = step_start.shape[0] - 1
@@ -303,25 +297,12 @@ def _explain_block(X: np.ndarray, r0: int, nb: int, int_start: np.ndarray, int_n
 
 
 @njit(parallel=True, cache=True)
-def _shap_kernel(X: np.ndarray, int_start: np.ndarray, int_node: np.ndarray, int_feat: np.ndarray,
-                 int_thr: np.ndarray, int_default_left: np.ndarray, step_start: np.ndarray,
-                 step_node: np.ndarray, step_depth: np.ndarray, step_left: np.ndarray,
-                 step_bit: np.ndarray, step_target: np.ndarray, step_runs: np.ndarray,
-                 leaf_keep: np.ndarray, path_start: np.ndarray, path_node: np.ndarray,
-                 path_left: np.ndarray, path_pos: np.ndarray, uf_len: np.ndarray,
-                 uf_feat: np.ndarray, uf_z: np.ndarray, leaf_values: np.ndarray,
-                 tab_start: np.ndarray, tab: np.ndarray, line_start: np.ndarray, lines: np.ndarray,
-                 line_value: np.ndarray, weights: np.ndarray, max_nodes: int, max_depth: int,
-                 max_d: int, block: int, sub: int, out: np.ndarray) -> None:
+def _shap_kernel(X: np.ndarray, tables: tuple, block: int, sub: int, out: np.ndarray) -> None:
     """Write the SHAP values of the rows of ``X`` to ``out`` (n_rows, n_features, n_outputs), in parallel blocks."""
     n = X.shape[0]
     for b in prange((n + block - 1) // block):
         r0 = b * block
-        _explain_block(X, r0, min(n, r0 + block) - r0, int_start, int_node, int_feat, int_thr,
-                       int_default_left, step_start, step_node, step_depth, step_left, step_bit,
-                       step_target, step_runs, leaf_keep, path_start, path_node, path_left,
-                       path_pos, uf_len, uf_feat, uf_z, leaf_values, tab_start, tab, line_start,
-                       lines, line_value, weights, max_nodes, max_depth, max_d, block, sub, out)
+        _explain_block(X, r0, min(n, r0 + block) - r0, tables, block, sub, out)
 
 
 class FastTreeExplainer:
@@ -500,6 +481,15 @@ class FastTreeExplainer:
         self.n_leaves = n_leaf
         self.table_bytes = int(self._lines.nbytes + self._tab.nbytes)
 
+    def _kernel_tables(self) -> tuple:
+        """The tree tables the kernels read, in the order :func:`_explain_block` unpacks them."""
+        return (self._int_start, self._int_node, self._int_feat, self._int_thr, self._int_default_left,
+                self._step_start, self._step_node, self._step_depth, self._step_left, self._step_bit,
+                self._step_target, self._step_runs, self._leaf_keep, self._path_start, self._path_node,
+                self._path_left, self._path_pos, self._uf_len, self._uf_feat, self._uf_z, self._leaf_values,
+                self._tab_start, self._tab, self._line_start, self._lines, self._line_value, self._weights,
+                self._max_nodes, self._max_depth, self._max_d)
+
     def shap_values(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
         """SHAP values of the rows of ``X`` (path-dependent, raw model output).
 
@@ -527,20 +517,14 @@ class FastTreeExplainer:
             n_threads = min(self.n_jobs, n_threads)
         # at least 4 blocks per thread, so a small book still keeps every thread busy
         block = min(_BLOCK, max(_SUB, -(-min(n, _CHUNK) // (4 * n_threads))))
+        tables = self._kernel_tables()
         previous = numba.get_num_threads()
         numba.set_num_threads(n_threads)
         try:
             for start in range(0, n, _CHUNK):
                 chunk = data[start:start + _CHUNK].astype(self._input_dtype).astype(np.float64, copy=False)
-                _shap_kernel(np.ascontiguousarray(chunk), self._int_start, self._int_node,
-                             self._int_feat, self._int_thr, self._int_default_left,
-                             self._step_start, self._step_node, self._step_depth, self._step_left,
-                             self._step_bit, self._step_target, self._step_runs, self._leaf_keep,
-                             self._path_start, self._path_node, self._path_left, self._path_pos,
-                             self._uf_len, self._uf_feat, self._uf_z, self._leaf_values,
-                             self._tab_start, self._tab, self._line_start, self._lines,
-                             self._line_value, self._weights, self._max_nodes, self._max_depth,
-                             self._max_d, block, min(_SUB, block), out[start:start + _CHUNK])
+                _shap_kernel(np.ascontiguousarray(chunk), tables, block, min(_SUB, block),
+                             out[start:start + _CHUNK])
         finally:
             numba.set_num_threads(previous)
         return out[:, :, 0] if self._n_outputs == 1 else out
